@@ -1,0 +1,1 @@
+"""REST API (FastAPI): thin routes over the tool registry."""

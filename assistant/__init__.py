@@ -1,0 +1,1 @@
+"""The assistant: plain-language questions answered through the tool registry."""

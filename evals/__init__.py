@@ -1,0 +1,1 @@
+"""Evaluation harness: gold questions and answer-accuracy metrics for the assistant."""

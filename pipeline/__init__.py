@@ -1,0 +1,1 @@
+"""The training pipeline: typed steps from ingest to a published warehouse."""

@@ -1,0 +1,121 @@
+"""The one settings object. Every field reads from the environment with the ``SARA_`` prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "your-key-here"}
+
+
+class Settings(BaseSettings):
+    """SARA's configuration. Runtime state lives under ``home`` (``SARA_HOME``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SARA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = "development"
+    home: Path = Field(default=Path(".sara"), description="Workspace folder for all runtime state.")
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "console"
+
+    spec_path: Path | None = Field(
+        default=None, description="Dataset spec YAML; empty means the built-in public schema."
+    )
+    feature_set: str = "early"
+
+    generate_rows: int = Field(default=50_000, ge=100)
+    generate_seed: int = 7
+    generate_profile: Literal["realistic", "seed-like"] = "realistic"
+
+    risk_medium_threshold: float = Field(default=0.15, gt=0, lt=1)
+    risk_high_threshold: float = Field(default=0.40, gt=0, lt=1)
+    min_group_size: int = Field(
+        default=20, ge=1, description="Groups smaller than this are suppressed in equity output."
+    )
+    max_quarantine_share: float = Field(
+        default=0.05, ge=0, le=1, description="Above this share of bad rows a pipeline run stops."
+    )
+
+    mlflow_tracking_uri: str | None = None
+    mlflow_registry_uri: str | None = None
+    model_name: str = "sara-risk"
+
+    assistant_backend: Literal["offline", "llm"] = "offline"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_timeout_s: float = Field(default=20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.risk_medium_threshold >= self.risk_high_threshold:
+            raise ValueError(
+                f"risk_medium_threshold ({self.risk_medium_threshold}) must be below "
+                f"risk_high_threshold ({self.risk_high_threshold})"
+            )
+        key = self.llm_api_key.get_secret_value() if self.llm_api_key else ""
+        if self.environment != "development" and key.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("llm_api_key is a placeholder; set a real key outside development")
+        return self
+
+    # Workspace layout: derived, never configured separately, so it cannot drift.
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def default_cohort_path(self) -> Path:
+        return self.data_dir / "cohort.parquet"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def registry_uri(self) -> str:
+        return self.mlflow_registry_uri or self.tracking_uri
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "mlartifacts"
+
+    def ensure_workspace(self) -> Path:
+        """Create the workspace folders (called by commands that write, never on import)."""
+        for folder in (
+            self.home,
+            self.data_dir,
+            self.quarantine_dir,
+            self.reports_dir,
+            self.logs_dir,
+            self.artifacts_dir,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once; tests clear the cache or pass their own."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The tools: typed, pure functions that every surface of SARA calls."""
