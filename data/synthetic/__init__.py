@@ -1,0 +1,1 @@
+"""The synthetic cohort generator (SARA's embedded default data)."""
