@@ -1,0 +1,40 @@
+# SARA: `make run` sets everything up and starts SARA; `make test` sets up and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(EXTRAS)
+ARTIFACTS := test-artifacts
+
+.PHONY: install run test lint format clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip check
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/sara data generate --keep-existing
+	$(BIN)/sara data validate "$$($(BIN)/python -c 'from sara.settings import get_settings; print(get_settings().default_cohort_path)')"
+	$(BIN)/sara data spec
+
+test: install
+	@mkdir -p $(ARTIFACTS)
+	$(BIN)/python -m pytest --junitxml=$(ARTIFACTS)/junit.xml $(PYTEST_ARGS)
+	$(BIN)/python .ci/assert_tests_ran.py $(ARTIFACTS)/junit.xml
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(ARTIFACTS) .pytest_cache .ruff_cache
