@@ -50,13 +50,14 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        frame = pq.read_table(path).to_pandas()
+        frame = pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
     except (pa.ArrowException, OSError) as exc:
         raise DataLoadError(f"{path} is not a readable Parquet file ({exc})") from None
-    # Dictionary-encoded strings come back as pandas categoricals; the contract works on values.
+    # Dictionary-encoded strings come back as categoricals; the contract works on values,
+    # kept as Arrow-backed strings (a quarter of the memory of Python objects).
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.CategoricalDtype):
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+            frame[name] = frame[name].astype("string")
     return frame
 
 

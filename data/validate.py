@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from data.ids import student_ids
 from data.spec import ColumnSpec, DatasetSpec
 
 ISSUE_COLUMNS = ["row", "student_id", "column", "value", "rule"]
@@ -23,6 +24,7 @@ FALSE_WORDS = {"0", "false", "no", "n", "f"}
 RULE_MISSING = "required: value is missing"
 RULE_NUMBER = "must be a number"
 RULE_BOOL = "must be 0/1 (or true/false)"
+CHUNK_ROWS = 500_000
 
 
 class SchemaMismatchError(ValueError):
@@ -114,7 +116,7 @@ def _coerce(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, list[
             values = values.astype("float64")
             bad = raw.notna().to_numpy() & values.isna().to_numpy()
             if bad.any():
-                issues.append(_issue_frame(np.flatnonzero(bad), col.name, RULE_NUMBER))
+                issues.append(_issue_frame(raw.index[bad].to_numpy(), col.name, RULE_NUMBER))
         elif col.dtype == "bool":
             if raw.dtype.kind in "iufb":
                 values = raw.astype("float64")
@@ -128,10 +130,9 @@ def _coerce(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, list[
                 )
                 bad = raw.notna().to_numpy() & values.isna().to_numpy()
                 if bad.any():
-                    issues.append(_issue_frame(np.flatnonzero(bad), col.name, RULE_BOOL))
+                    issues.append(_issue_frame(raw.index[bad].to_numpy(), col.name, RULE_BOOL))
         else:
-            values = raw.astype("string").str.strip().astype(object)
-            values = values.where(raw.notna(), None)
+            values = raw.astype("string").str.strip()
         coerced[col.name] = values
     return pd.DataFrame(coerced, index=frame.index), issues
 
@@ -168,7 +169,7 @@ def build_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
             allowed = ", ".join(col.categories)
             checks.append(pa.Check.isin(list(col.categories), error=f"must be one of: {allowed}"))
         columns[col.name] = pa.Column(
-            "float64" if col.is_numeric else object,
+            "float64" if col.is_numeric else None,
             checks=checks,
             nullable=not col.required,
             required=col.required and col.name != spec.id_column,
@@ -199,18 +200,18 @@ def assign_ids(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, in
     """Give every student without an id a stable one: prefix + row number (``S0000001``)."""
     if spec.id_column is None:
         return frame, 0
-    width = max(7, len(str(len(frame))))
-    generated = pd.Series(
-        [f"{spec.id_prefix}{i:0{width}d}" for i in range(1, len(frame) + 1)], index=frame.index
-    )
+    frame = frame.copy(deep=False)
     if spec.id_column not in frame.columns:
-        frame = frame.copy()
-        frame.insert(0, spec.id_column, generated)
+        ids = student_ids(range(1, len(frame) + 1), len(frame), spec.id_prefix)
+        frame.insert(0, spec.id_column, pd.array(ids, dtype="string"))
         return frame, len(frame)
     current = frame[spec.id_column].astype("string").str.strip()
-    missing = current.isna() | (current == "")
-    frame = frame.copy()
-    frame[spec.id_column] = current.where(~missing, generated).astype(object)
+    missing = (current.isna() | (current == "")).to_numpy()
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        current = current.copy()
+        current.iloc[rows] = student_ids(rows + 1, len(frame), spec.id_prefix)
+    frame[spec.id_column] = current
     return frame, int(missing.sum())
 
 
@@ -218,21 +219,36 @@ def _duplicate_id_issues(ids: pd.Series) -> list[pd.DataFrame]:
     dup = ids.duplicated(keep="first").to_numpy()
     if not dup.any():
         return []
-    first_row = ids.reset_index(drop=True).groupby(ids.to_numpy()).transform(lambda s: s.index[0])
+    firsts = ids[~dup]
+    first_row = pd.Series(firsts.index.to_numpy(), index=firsts.to_numpy())
     rows = np.flatnonzero(dup)
-    rules = [f"id must be unique (first seen on row {first_row.iloc[r] + 1})" for r in rows]
+    first_seen = first_row.loc[ids.iloc[rows].to_numpy()].to_numpy() + 1
+    rules = [f"id must be unique (first seen on row {r})" for r in first_seen]
     return [pd.DataFrame({"row": rows, "column": ids.name, "rule": rules})]
 
 
-def validate_frame(frame: pd.DataFrame, spec: DatasetSpec) -> ValidationReport:
-    """Validate ``frame`` against ``spec``: typed valid rows, quarantined rows, and the issues."""
+def validate_frame(
+    frame: pd.DataFrame, spec: DatasetSpec, chunk_rows: int = CHUNK_ROWS
+) -> ValidationReport:
+    """Validate ``frame`` against ``spec``: typed valid rows, quarantined rows, and the issues.
+    Rows are checked ``chunk_rows`` at a time so memory stays near the size of the data."""
     check_columns(frame, spec)
     frame = frame.reset_index(drop=True)
     frame, assigned = assign_ids(frame, spec)
-    coerced, issues = _coerce(frame, spec)
-    issues += _pandera_issues(coerced, build_schema(spec))
-    if spec.id_column:
-        issues += _duplicate_id_issues(coerced[spec.id_column])
+    schema = build_schema(spec)
+    issues = _duplicate_id_issues(frame[spec.id_column]) if spec.id_column else []
+    bad = np.zeros(len(frame), dtype=bool)
+    for found in issues:
+        bad[found["row"].to_numpy(dtype="int64")] = True
+    valid_parts = []
+    for start in range(0, len(frame), chunk_rows):
+        part = frame.iloc[start : start + chunk_rows]
+        coerced, part_issues = _coerce(part, spec)
+        part_issues += _pandera_issues(coerced, schema)
+        for found in part_issues:
+            bad[found["row"].to_numpy(dtype="int64")] = True
+        issues += part_issues
+        valid_parts.append(_typed(coerced[~bad[start : start + len(part)]], spec))
     table = (
         pd.concat(issues, ignore_index=True)
         if issues
@@ -240,24 +256,20 @@ def validate_frame(frame: pd.DataFrame, spec: DatasetSpec) -> ValidationReport:
     )
     # A value that could not be converted is reported once, not again as "missing".
     table = table.drop_duplicates(subset=["row", "column"], keep="first")
-    bad = np.zeros(len(frame), dtype=bool)
-    bad[table["row"].to_numpy(dtype="int64")] = True
-    ids = frame[spec.id_column].to_numpy() if spec.id_column else np.full(len(frame), None)
+    rows = table["row"].to_numpy(dtype="int64")
+    ids = frame[spec.id_column].iloc[rows].to_numpy(dtype=object) if spec.id_column else None
     table = (
-        table.assign(
-            student_id=ids[table["row"].to_numpy(dtype="int64")],
-            value=_raw_values(frame, table),
-            row=table["row"].astype("int64") + 1,
-        )
+        table.assign(student_id=ids, value=_raw_values(frame, table), row=rows + 1)
         .sort_values(["row", "column"], kind="stable")[ISSUE_COLUMNS]
         .reset_index(drop=True)
     )
     quarantined = frame[bad].copy()
     quarantined.insert(0, ROW, np.flatnonzero(bad) + 1)
+    valid = pd.concat(valid_parts) if valid_parts else _typed(frame.iloc[:0], spec)
     return ValidationReport(
         spec_name=spec.name,
         n_rows=len(frame),
-        valid=_typed(coerced[~bad], spec).reset_index(drop=True),
+        valid=valid.reset_index(drop=True),
         quarantined=quarantined.reset_index(drop=True),
         issues=table,
         ids_assigned=assigned,
@@ -268,7 +280,8 @@ def _raw_values(frame: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     """Each issue's value exactly as it was read ('' when missing), not as coerced."""
     values = np.empty(len(table), dtype=object)
     for column, positions in table.groupby("column").indices.items():
-        raw = frame[column].to_numpy(dtype=object)[table["row"].to_numpy(dtype="int64")[positions]]
+        rows = table["row"].to_numpy(dtype="int64")[positions]
+        raw = frame[column].iloc[rows].to_numpy(dtype=object)
         values[positions] = ["" if pd.isna(v) else str(v) for v in raw]
     return values
 

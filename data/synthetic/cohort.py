@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from data.ids import student_ids
 from data.synthetic import common, realistic, seedlike
 
 Profile = Literal["realistic", "seed-like"]
@@ -84,7 +85,7 @@ def iter_chunks(
         n = min(CHUNK_ROWS, rows - start)
         rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
         observed, truth = _simulate(rng, n, profile, intervention)
-        ids = common.student_ids(start, n, rows)
+        ids = student_ids(range(start + 1, start + n + 1), rows)
         truth_table = pa.table(
             {
                 "StudentID": pa.array(ids, pa.string()),

@@ -79,9 +79,3 @@ def mixture_quantiles(shifts: np.ndarray, weights: np.ndarray, sd: float, probs)
 
     lo, hi = float(shifts.min()) - 10 * sd, float(shifts.max()) + 10 * sd
     return np.array([brentq(lambda x, p=p: cdf(x) - p, lo, hi) for p in probs])
-
-
-def student_ids(start: int, n: int, total: int, prefix: str = "S") -> list[str]:
-    """``S0000001``-style ids for global rows start+1 … start+n of a cohort of ``total``."""
-    width = max(7, len(str(total)))
-    return [f"{prefix}{i:0{width}d}" for i in range(start + 1, start + n + 1)]

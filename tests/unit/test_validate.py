@@ -110,3 +110,14 @@ def test_students_without_an_id_get_a_stable_one(spec, good):
     partly = broken(good, 3, "StudentID", None)
     frame, assigned = assign_ids(partly, spec)
     assert assigned == 1 and frame.loc[3, "StudentID"] == "S0000004"
+
+
+def test_chunked_validation_gives_the_same_report(spec, good):
+    frame = broken(broken(good, 3, "GPA", 9), 41, "Race", "?")
+    frame.loc[45, "StudentID"] = frame.loc[1, "StudentID"]
+    whole = validate_frame(frame, spec)
+    chunked = validate_frame(frame, spec, chunk_rows=7)
+    pd.testing.assert_frame_equal(whole.issues, chunked.issues)
+    pd.testing.assert_frame_equal(whole.valid, chunked.valid)
+    pd.testing.assert_frame_equal(whole.quarantined, chunked.quarantined)
+    assert whole.issues["row"].tolist() == [4, 42, 46]
