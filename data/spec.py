@@ -115,6 +115,12 @@ class ColumnSpec(BaseModel):
     ordered: bool = False
     label: str | None = None
     format: Literal["percent", "hours", "number"] | None = None
+    # -1: risk must not rise as this value rises (1: must not fall); tree models are
+    # constrained accordingly, and behavioural tests check it.
+    monotone: Literal[-1, 1] | None = None
+    # How a teacher would say it when this column raises a student's risk: "low" applies
+    # below the average (or to 0 / no), "high" above it (or to 1 / yes); {value} is filled in.
+    phrases: dict[Literal["low", "high"], str] = Field(default_factory=dict)
     description: str = ""
 
     @model_validator(mode="after")
@@ -125,6 +131,8 @@ class ColumnSpec(BaseModel):
             raise ValueError(f"column {self.name}: 'categories' only applies to dtype category")
         if self.dtype not in ("int", "float") and (self.min is not None or self.max is not None):
             raise ValueError(f"column {self.name}: min/max only apply to int or float columns")
+        if self.monotone is not None and self.dtype not in ("int", "float", "bool"):
+            raise ValueError(f"column {self.name}: monotone only applies to numeric columns")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"column {self.name}: min {self.min} is above max {self.max}")
         return self
