@@ -20,8 +20,8 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/sara data generate --keep-existing
-	$(BIN)/sara data validate "$$($(BIN)/python -c 'from sara.settings import get_settings; print(get_settings().default_cohort_path)')"
-	$(BIN)/sara data spec
+	$(BIN)/sara pipeline run
+	$(BIN)/sara pipeline status
 
 test: install
 	@mkdir -p $(ARTIFACTS)

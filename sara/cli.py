@@ -250,3 +250,98 @@ def data_spec(spec: SpecOption = None) -> None:
     console.print(f"outcome [bold]{dataset_spec.outcome.name}[/]: {dataset_spec.outcome.rule}")
     for name, features in dataset_spec.feature_sets.items():
         console.print(f"feature set [bold]{name}[/] ({len(features)}): {', '.join(features)}")
+
+
+pipeline_app = typer.Typer(
+    help="Train, evaluate, register and publish the risk model.", no_args_is_help=True
+)
+app.add_typer(pipeline_app, name="pipeline")
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV/Parquet/DuckDB input (default: the workspace cohort, generated if absent)."
+        ),
+    ] = None,
+    generate: Annotated[
+        int | None,
+        typer.Option(min=100, help="Generate a fresh cohort of this many students first."),
+    ] = None,
+    spec: SpecOption = None,
+    feature_set: Annotated[
+        str | None, typer.Option(help="early (no test scores) or full (default SARA_FEATURE_SET).")
+    ] = None,
+) -> None:
+    """Run the pipeline end to end and publish the warehouse."""
+    from data.loaders import DataLoadError
+    from data.spec import SpecError
+    from data.validate import SchemaMismatchError
+    from pipeline.run import run_pipeline
+    from pipeline.steps import DataQualityError
+
+    if data is not None and generate is not None:
+        raise _fail("give either --data or --generate, not both")
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {message}", highlight=False)
+
+    try:
+        result = run_pipeline(
+            get_settings(),
+            data=data,
+            generate=generate,
+            spec_path=spec,
+            feature_set=feature_set,
+            progress=progress,
+        )
+    except (DataLoadError, SchemaMismatchError, SpecError, DataQualityError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"Pipeline: {result.status}", show_header=False)
+    table.add_row(
+        "model", f"{get_settings().model_name} v{result.model_version} ({result.candidate})"
+    )
+    table.add_row("why", result.reason)
+    for name in ("roc_auc", "pr_auc", "brier"):
+        if name in result.metrics:
+            table.add_row(f"test {name}", f"{result.metrics[name]:.4f}")
+    table.add_row("students", f"{result.rows:,} ({result.quarantined:,} quarantined)")
+    if result.report_path:
+        table.add_row("report", str(result.report_path))
+    table.add_row("warehouse", str(result.warehouse_path))
+    table.add_row("total time", f"{time.perf_counter() - started:.1f} s")
+    console.print(table)
+
+
+@pipeline_app.command("status")
+def pipeline_status() -> None:
+    """Show the champion model, its metrics, and when the warehouse was built."""
+    from pipeline import registry, warehouse
+
+    current = get_settings()
+    meta = warehouse.read_meta(current.warehouse_path)
+    client = registry.configure(current)
+    champion = registry.champion_info(client, current.model_name)
+    if champion is None and meta is None:
+        raise _fail("no model yet: run `sara pipeline run` first")
+    table = Table(title="SARA pipeline status", show_header=False)
+    if champion is not None:
+        run = client.get_run(champion.run_id)
+        table.add_row(
+            "champion",
+            f"{current.model_name} v{champion.version} "
+            f"({champion.tags.get('candidate')}, {champion.tags.get('family')})",
+        )
+        for key in ("test_roc_auc", "test_pr_auc", "test_brier", "test_log_loss"):
+            if key in run.data.metrics:
+                table.add_row(key, f"{run.data.metrics[key]:.4f}")
+    if meta is not None:
+        table.add_row("warehouse", str(current.warehouse_path))
+        table.add_row("built at", meta.get("built_at", "?"))
+        table.add_row("serving", f"v{meta.get('model_version')} on {meta.get('rows')} students")
+    else:
+        table.add_row("warehouse", "not built yet: run `sara pipeline run`")
+    console.print(table)

@@ -42,9 +42,31 @@ class Settings(BaseSettings):
         default=0.05, ge=0, le=1, description="Above this share of bad rows a pipeline run stops."
     )
 
+    seed: int = Field(default=42, description="Seed for splits, folds and model training.")
+    test_size: float = Field(default=0.2, gt=0, lt=0.5)
+    cv_folds: int = Field(default=3, ge=2, le=10)
+    candidates: tuple[str, ...] = ("logreg", "xgboost", "hist_gb")
+    fairness_max_calibration_gap: float = Field(
+        default=0.05, gt=0, description="Champion gate: |mean risk − outcome rate| in any group."
+    )
+    fairness_max_auc_gap: float = Field(
+        default=0.10, gt=0, description="Champion gate: spread of per-group ROC-AUC."
+    )
+    fairness_gate_min_group: int = Field(
+        default=200, ge=1, description="Only groups this large (in the test set) gate selection."
+    )
+    champion_tolerance: float = Field(
+        default=0.005,
+        ge=0,
+        description="A challenger replaces the champion unless its test "
+        "PR-AUC is lower than the champion's by more than this.",
+    )
+    top_factors: int = Field(default=3, ge=1, le=10)
+
     mlflow_tracking_uri: str | None = None
     mlflow_registry_uri: str | None = None
     model_name: str = "sara-risk"
+    mlflow_experiment: str = "sara-risk-model"
 
     assistant_backend: Literal["offline", "llm"] = "offline"
     llm_base_url: str | None = None

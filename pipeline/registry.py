@@ -1,0 +1,109 @@
+"""MLflow: where runs are tracked and the champion model is registered and found again.
+
+Works with the sqlite store in the workspace (the default) or any tracking/registry URI."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from importlib import metadata
+
+import pandas as pd
+
+from sara.settings import Settings
+
+log = logging.getLogger(__name__)
+CHAMPION = "champion"
+# Only models this pipeline trained and registered are loaded, so their types are trusted.
+TRUSTED_TYPES = [
+    "pipeline.model.RiskModel",
+    "pipeline.model.Calibrator",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
+
+
+@dataclass(frozen=True)
+class ChampionInfo:
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+def configure(settings: Settings):
+    """Point MLflow at the settings' stores; returns a client. Creates the experiment (with
+    artifacts in the workspace) on first use."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri)
+    if mlflow.get_experiment_by_name(settings.mlflow_experiment) is None:
+        location = None
+        if settings.mlflow_tracking_uri is None:
+            settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+            location = settings.artifacts_dir.resolve().as_uri()
+        mlflow.create_experiment(settings.mlflow_experiment, artifact_location=location)
+    mlflow.set_experiment(settings.mlflow_experiment)
+    return MlflowClient()
+
+
+def champion_info(client, model_name: str) -> ChampionInfo | None:
+    """The version behind the ``champion`` alias, or None when there is none yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    return ChampionInfo(model_name, str(version.version), version.run_id, dict(version.tags))
+
+
+def load_version(model_name: str, version: str):
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements for the logged model (MLflow would infer both xgboost names)."""
+    names = ["scikit-learn", "xgboost-cpu", "numpy", "pandas", "scipy", "shap"]
+    pins = []
+    for name in names:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def log_model_version(model, example: pd.DataFrame, model_name: str, tags: dict[str, str]) -> str:
+    """Log ``model`` in the active run, register it, tag the version; returns the version."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, model.predict_proba(example)[:, 1])
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=signature,
+        input_example=example.head(5),
+        registered_model_name=model_name,
+        pip_requirements=pip_requirements(),
+        # skops refuses classes it does not know; these are SARA's wrappers and XGBoost's.
+        skops_trusted_types=TRUSTED_TYPES,
+    )
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    return version
+
+
+def set_champion(client, model_name: str, version: str) -> None:
+    client.set_registered_model_alias(model_name, CHAMPION, version)

@@ -1,0 +1,169 @@
+"""The run report (markdown + PNG charts) and the model card, written to the workspace and
+logged to MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from pipeline.evaluate import Evaluation
+from pipeline.metrics import pr_points, roc_points
+
+METRIC_COLUMNS = [
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "precision_top10",
+    "recall_top10",
+    "precision_top20",
+    "recall_top20",
+]
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(y: np.ndarray, evaluations: dict[str, Evaluation], folder: Path) -> list[Path]:
+    paths = []
+    for kind, points, xs, ys in (
+        ("roc", roc_points, "fpr", "tpr"),
+        ("pr", pr_points, "recall", "precision"),
+    ):
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        for name, ev in evaluations.items():
+            table = points(y, ev.score)
+            metric = ev.metrics["roc_auc" if kind == "roc" else "pr_auc"]
+            ax.plot(
+                table[xs],
+                table[ys],
+                label=f"{name} ({metric:.3f})",
+                lw=2.2 if name.endswith("(champion)") else 1.2,
+            )
+        if kind == "roc":
+            ax.plot([0, 1], [0, 1], ":", color="grey")
+        ax.set_xlabel(xs.upper() if kind == "roc" else "recall")
+        ax.set_ylabel(ys.upper() if kind == "roc" else "precision")
+        ax.set_title("ROC curve" if kind == "roc" else "Precision-recall curve")
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, folder / f"{kind}.png"))
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for name, ev in evaluations.items():
+        ax.plot(
+            ev.calibration["mean_predicted"],
+            ev.calibration["observed_rate"],
+            "o-",
+            label=name,
+            ms=3,
+        )
+    top = max(float(ev.calibration["mean_predicted"].max()) for ev in evaluations.values())
+    ax.plot([0, top], [0, top], ":", color="grey")
+    ax.set_xlabel("mean predicted risk")
+    ax.set_ylabel("observed rate")
+    ax.set_title("Calibration (deciles of risk)")
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, folder / "calibration.png"))
+    return paths
+
+
+def plot_fairness(evaluation: Evaluation, attributes: list[str], folder: Path) -> Path:
+    table = evaluation.fairness.by_group
+    table = table[table["attribute"].isin(attributes)]
+    metrics = ["selection_rate", "tpr", "fpr", "calibration_gap"]
+    fig, axes = plt.subplots(len(attributes), 1, figsize=(7, 2.6 * len(attributes)), squeeze=False)
+    for ax, attribute in zip(axes[:, 0], attributes, strict=True):
+        rows = table[table["attribute"] == attribute]
+        x = np.arange(len(rows))
+        for i, metric in enumerate(metrics):
+            # Suppressed groups stay NaN: no bar is drawn, never a bar of 0.
+            ax.bar(x + (i - 1.5) * 0.2, rows[metric], 0.2, label=metric)
+        labels = [
+            f"{g}\n(n={n}{', suppressed' if s else ''})"
+            for g, n, s in zip(rows["group"], rows["n"], rows["suppressed"], strict=True)
+        ]
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.axhline(0, color="black", lw=0.5)
+        ax.set_title(f"{attribute}: champion at the High threshold", fontsize=9)
+    axes[0, 0].legend(fontsize=7, ncol=4)
+    return _save(fig, folder / "fairness.png")
+
+
+def plot_importance(features: list[str], mean_abs: np.ndarray, folder: Path) -> Path:
+    order = np.argsort(mean_abs)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(features) + 1))
+    ax.barh(np.asarray(features)[order], mean_abs[order], color="#4477aa")
+    ax.set_xlabel("mean |contribution| (log-odds)")
+    ax.set_title("What drives the champion's risk scores (SHAP)")
+    return _save(fig, folder / "shap_summary.png")
+
+
+def metrics_table(evaluations: dict[str, Evaluation], cv: dict[str, float] | None = None) -> str:
+    frame = pd.DataFrame({name: ev.metrics for name, ev in evaluations.items()}).T
+    columns = [c for c in METRIC_COLUMNS if c in frame.columns]
+    return frame[columns].to_markdown(floatfmt=".4f")
+
+
+def gaps_table(evaluation: Evaluation, attributes: list[str]) -> str:
+    gaps = evaluation.fairness.gaps
+    gaps = gaps[gaps["attribute"].isin(attributes)]
+    return gaps.to_markdown(index=False, floatfmt=".3f")
+
+
+def write_report(folder: Path, sections: list[tuple[str, str]], images: list[Path]) -> Path:
+    lines = []
+    for title, body in sections:
+        lines += [f"## {title}", "", body, ""]
+    lines += ["## Charts", ""] + [f"![{p.stem}]({p.name})" for p in images]
+    path = folder / "report.md"
+    path.write_text("# SARA pipeline run\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def model_card(facts: dict[str, str]) -> str:
+    """The model card logged with every registered version."""
+    return f"""# Model card: {facts["model_name"]} v{facts["version"]}
+
+**Risk is not destiny.** This model estimates the chance that a student ends the year below
+the outcome line ({facts["outcome"]}) so staff can offer support early. A high score is a
+reason to look closer and to help, never a verdict about a student, and never grounds for
+exclusion, discipline or lowered expectations.
+
+## Model
+- Family: {facts["family"]} (parameters {facts["params"]}), calibrated with {facts["calibration"]}.
+- Trained {facts["trained_at"]} on {facts["rows"]} students ({facts["data_source"]}),
+  spec `{facts["spec"]}`, feature set `{facts["feature_set"]}`.
+- Inputs: {facts["features"]}.
+- Never inputs: outcome-source columns ({facts["outcome_sources"]}), protected attributes
+  ({facts["protected"]}), excluded columns ({facts["excluded"]}).
+- Selection: {facts["selection"]}.
+
+## Performance on the held-out test set
+{facts["metrics"]}
+
+## Fairness (by protected attribute, at the High threshold {facts["high"]})
+{facts["fairness"]}
+
+Groups with fewer than {facts["min_group"]} students are suppressed, never shown as 0.
+
+## Intended use
+Early identification of students who may need academic support, explanation of the factors
+behind each score, and equity monitoring across groups — by school staff who know the students.
+
+## Limits
+- Scores describe association in historical data, not causes; what-if changes of a factor are
+  not promises that changing it will change the outcome.
+- The model only knows the columns in the spec; it cannot see a family crisis, a diagnosis or a
+  strength that the data does not record.
+- Performance and calibration hold for populations like the training data; re-validate after a
+  change of school, grade span, policy or data definitions.
+"""

@@ -1,0 +1,303 @@
+"""The pipeline's steps as plain typed functions. The CLI (`sara pipeline run`), the Airflow
+DAG and the tests call these same functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from data.ingest import ingest
+from data.spec import DatasetSpec, Role
+from data.synthetic.cohort import truth_path_for, write_cohort
+from data.validate import ValidationReport
+from pipeline.evaluate import Evaluation, evaluate, naive_baseline
+from pipeline.explain import Contributions, contributions
+from pipeline.features import model_features
+from pipeline.model import RiskModel, risk_levels
+from pipeline.phrases import top_risk_factors
+from pipeline.train import CANDIDATES, FittedCandidate, fit_candidate, make_folds
+from sara.settings import Settings
+
+log = logging.getLogger(__name__)
+PIPELINE_VERSION = "1"
+
+
+class DataQualityError(RuntimeError):
+    """Validation quarantined more rows than the settings allow; nothing was trained."""
+
+
+@dataclass
+class Dataset:
+    source: str
+    frame: pd.DataFrame
+    y: np.ndarray
+    report: ValidationReport
+    truth: pd.DataFrame | None
+
+
+@dataclass
+class SplitData:
+    train: pd.DataFrame
+    test: pd.DataFrame
+    y_train: np.ndarray
+    y_test: np.ndarray
+    truth_test: np.ndarray | None
+
+
+def resolve_source(settings: Settings, data: Path | None, generate: int | None) -> Path:
+    """The input file: given, freshly generated, or the workspace cohort (generated if absent)."""
+    if data is not None:
+        return data
+    target = settings.default_cohort_path
+    if generate is not None or not target.exists():
+        rows = generate or settings.generate_rows
+        write_cohort(target, rows, settings.generate_seed, settings.generate_profile)
+    return target
+
+
+def ingest_step(source: Path, spec: DatasetSpec, settings: Settings) -> Dataset:
+    report = ingest(source, spec, settings.quarantine_dir)
+    if report.share_quarantined > settings.max_quarantine_share:
+        raise DataQualityError(
+            f"{report.n_quarantined:,} of {report.n_rows:,} rows ({report.share_quarantined:.1%}) "
+            f"failed validation, above the limit of {settings.max_quarantine_share:.0%}; "
+            f"see {report.files.get('issues')}"
+        )
+    if report.n_valid == 0:
+        raise DataQualityError("no valid rows to train on")
+    frame = report.valid
+    y = spec.outcome.label(frame)
+    if y.min() == y.max():
+        raise DataQualityError(f"every student has {spec.outcome.name}={y[0]}; nothing to learn")
+    truth_file = truth_path_for(Path(source))
+    truth = None
+    if truth_file.is_file() and spec.id_column:
+        sidecar = pd.read_parquet(truth_file)
+        truth = frame[[spec.id_column]].merge(
+            sidecar, left_on=spec.id_column, right_on="StudentID", how="left"
+        )
+        if truth["true_risk"].isna().any():
+            truth = None  # not the cohort this truth belongs to
+    return Dataset(str(source), frame, y, report, truth)
+
+
+def fingerprint(dataset: Dataset, spec: DatasetSpec, feature_set: str, settings: Settings) -> str:
+    """Same data, spec, features and training settings → same fingerprint (re-runs are no-ops)."""
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(dataset.frame, index=False).to_numpy().tobytes())
+    config = {
+        "spec": spec.model_dump(mode="json"),
+        "feature_set": feature_set,
+        "seed": settings.seed,
+        "test_size": settings.test_size,
+        "cv_folds": settings.cv_folds,
+        "candidates": [CANDIDATES[c].grid for c in settings.candidates],
+        "pipeline": PIPELINE_VERSION,
+    }
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def split_step(dataset: Dataset, settings: Settings) -> SplitData:
+    index = np.arange(len(dataset.frame))
+    train_idx, test_idx = train_test_split(
+        index, test_size=settings.test_size, stratify=dataset.y, random_state=settings.seed
+    )
+    truth = dataset.truth["true_risk"].to_numpy()[test_idx] if dataset.truth is not None else None
+    return SplitData(
+        dataset.frame.iloc[train_idx].reset_index(drop=True),
+        dataset.frame.iloc[test_idx].reset_index(drop=True),
+        dataset.y[train_idx],
+        dataset.y[test_idx],
+        truth,
+    )
+
+
+def train_step(
+    split: SplitData, spec: DatasetSpec, feature_set: str, settings: Settings, on_progress=None
+) -> dict[str, FittedCandidate]:
+    features = model_features(spec, feature_set)
+    folds = make_folds(split.y_train, settings.cv_folds, settings.seed)
+    return {
+        name: fit_candidate(
+            CANDIDATES[name],
+            split.train,
+            split.y_train,
+            folds,
+            spec,
+            features,
+            settings.seed,
+            on_progress,
+        )
+        for name in settings.candidates
+    }
+
+
+def evaluate_step(
+    split: SplitData, fitted: dict[str, FittedCandidate], spec: DatasetSpec, settings: Settings
+) -> dict[str, Evaluation]:
+    """Every candidate, the naive baseline and (on generated data) the oracle, on the test set."""
+    groups = split.test[spec.protected].astype(str) if spec.protected else None
+    args = (groups, settings.risk_high_threshold, settings.min_group_size)
+    evaluations = {
+        name: evaluate(name, split.y_test, candidate.model.predict_proba(split.test)[:, 1], *args)
+        for name, candidate in fitted.items()
+    }
+    rule_feature = next(
+        (c.name for c in spec.columns if c.monotone and c.role == Role.ACTIONABLE), None
+    )
+    if rule_feature:
+        score = naive_baseline(split.train, split.y_train, split.test, rule_feature)
+        # Fairness of the naive rule is not needed for selection; it would only cost time.
+        evaluations[f"baseline ({rule_feature} only)"] = evaluate(
+            "baseline", split.y_test, score, None, *args[1:]
+        )
+    if split.truth_test is not None:
+        evaluations["oracle (true risk)"] = evaluate(
+            "oracle", split.y_test, split.truth_test, *args
+        )
+    return evaluations
+
+
+@dataclass
+class Scored:
+    risk: np.ndarray
+    levels: np.ndarray
+    contribs: Contributions
+    factors: list[list[dict]]
+
+
+def score_step(
+    model: RiskModel, frame: pd.DataFrame, spec: DatasetSpec, settings: Settings
+) -> Scored:
+    """Score and explain every student with the served model."""
+    contribs = contributions(model, frame)
+    risk = model.calibrator.transform(contribs.raw_score)
+    levels = risk_levels(risk, settings.risk_medium_threshold, settings.risk_high_threshold)
+    factors = top_risk_factors(spec, frame, contribs, model.reference, settings.top_factors)
+    return Scored(risk, levels, contribs, factors)
+
+
+def warehouse_tables(
+    dataset: Dataset,
+    scored: Scored,
+    spec: DatasetSpec,
+    settings: Settings,
+    evaluations: dict[str, Evaluation],
+    champion_eval: Evaluation,
+    meta: dict[str, object],
+) -> dict[str, pd.DataFrame]:
+    ids = (
+        dataset.frame[spec.id_column].to_numpy()
+        if spec.id_column
+        else np.arange(len(dataset.frame))
+    )
+    n, features = len(ids), scored.contribs.features
+    students = dataset.frame.copy()
+    students[spec.outcome.name] = dataset.y
+    scores = pd.DataFrame(
+        {
+            "student_id": ids,
+            "risk_score": scored.risk,
+            "risk_level": scored.levels,
+            "raw_score": scored.contribs.raw_score,
+            "base_value": scored.contribs.base_value,
+            "model_version": str(meta["model_version"]),
+        }
+    )
+    contributions_long = pd.DataFrame(
+        {
+            "student_id": np.repeat(ids, len(features)),
+            "feature": np.tile(features, n),
+            "value": dataset.frame[features].astype(str).to_numpy().ravel(),
+            "contribution": scored.contribs.values.ravel(),
+        }
+    )
+    factor_rows = [
+        (ids[i], rank + 1, f["feature"], f["phrase"], f["contribution"])
+        for i, row in enumerate(scored.factors)
+        for rank, f in enumerate(row)
+    ]
+    factors = pd.DataFrame(
+        factor_rows, columns=["student_id", "rank", "feature", "phrase", "contribution"]
+    )
+    metrics = pd.DataFrame(
+        [
+            {"model": name, "metric": metric, "value": value}
+            for name, ev in evaluations.items()
+            for metric, value in ev.metrics.items()
+        ]
+    )
+    return {
+        "students": students,
+        "scores": scores,
+        "contributions": contributions_long,
+        "risk_factors": factors,
+        "group_aggregates": group_aggregates(students, scores, spec, settings),
+        "model_metrics": metrics,
+        "calibration": champion_eval.calibration,
+        "fairness_groups": champion_eval.fairness.by_group
+        if champion_eval.fairness
+        else pd.DataFrame({"attribute": pd.Series(dtype=str)}),
+        "fairness_gaps": champion_eval.fairness.gaps
+        if champion_eval.fairness
+        else pd.DataFrame({"attribute": pd.Series(dtype=str)}),
+        "meta": _meta_frame(
+            {**meta, "built_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": n}
+        ),
+    }
+
+
+def _meta_frame(values: dict[str, object]) -> pd.DataFrame:
+    from pipeline.warehouse import meta_table
+
+    return meta_table(values)
+
+
+def group_aggregates(
+    students: pd.DataFrame,
+    scores: pd.DataFrame,
+    spec: DatasetSpec,
+    settings: Settings,
+    max_levels: int = 12,
+) -> pd.DataFrame:
+    """Per group of every protected, context or actionable column with few levels: size, mean
+    risk, share High, outcome rate. Small groups are suppressed (NaN, never 0)."""
+    outcome = spec.outcome.name
+    rows = []
+    for column in spec.columns:
+        if column.role not in (Role.PROTECTED, Role.CONTEXT, Role.ACTIONABLE):
+            continue
+        if column.dtype == "float" or students[column.name].nunique() > max_levels:
+            continue
+        frame = pd.DataFrame(
+            {
+                "group": students[column.name].astype(str).to_numpy(),
+                "risk": scores["risk_score"].to_numpy(),
+                "high": (scores["risk_level"] == "High").to_numpy(),
+                "outcome": students[outcome].to_numpy(),
+            }
+        )
+        summary = (
+            frame.groupby("group", sort=True)
+            .agg(
+                n=("risk", "size"),
+                mean_risk=("risk", "mean"),
+                share_high=("high", "mean"),
+                outcome_rate=("outcome", "mean"),
+            )
+            .reset_index()
+        )
+        summary.insert(0, "attribute", column.name)
+        summary["suppressed"] = summary["n"] < settings.min_group_size
+        summary.loc[summary["suppressed"], ["mean_risk", "share_high", "outcome_rate"]] = np.nan
+        rows.append(summary)
+    return pd.concat(rows, ignore_index=True)
