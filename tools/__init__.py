@@ -1,1 +1,32 @@
-"""The tools: typed, pure functions that every surface of SARA calls."""
+"""The tools: typed, pure functions that every surface of SARA calls (agent, API, evals, UI).
+
+``TOOLS`` is the one registry. Adding a tool is one new module plus one line here."""
+
+from __future__ import annotations
+
+from tools.base import Tool
+from tools.explain import ExplainInput, ExplainOutput, explain_student
+from tools.model_info import ModelInfoInput, ModelInfoOutput, model_info
+from tools.scoring import ScoreInput, ScoreOutput, score_students
+from tools.students import FindStudentsInput, FindStudentsOutput, find_students
+
+TOOLS: list[Tool] = [
+    Tool("score_students", score_students, ScoreInput, ScoreOutput, "staff", student_level=True),
+    Tool(
+        "explain_student", explain_student, ExplainInput, ExplainOutput, "staff", student_level=True
+    ),
+    Tool(
+        "find_students",
+        find_students,
+        FindStudentsInput,
+        FindStudentsOutput,
+        "staff",
+        student_level=True,
+    ),
+    Tool("model_info", model_info, ModelInfoInput, ModelInfoOutput, "viewer"),
+]
+TOOLS_BY_NAME: dict[str, Tool] = {tool.name: tool for tool in TOOLS}
+
+
+def get_tool(name: str) -> Tool:
+    return TOOLS_BY_NAME[name]

@@ -1,0 +1,117 @@
+"""What every tool reads: the served model (loaded once, by the version the warehouse was
+built with, from the MLflow registry, with a local copy so serving survives the registry being
+down) and the DuckDB warehouse (opened read-only)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from data.spec import DatasetSpec, load_spec
+from pipeline import warehouse
+from pipeline.model import RiskModel
+from sara.settings import Settings
+from tools.errors import NotFound, NotReady
+
+log = logging.getLogger(__name__)
+RUN_PIPELINE = "run `sara pipeline run` first"
+
+
+@dataclass
+class ToolContext:
+    settings: Settings
+    spec: DatasetSpec
+    model: RiskModel
+    model_version: str
+    meta: dict[str, str]
+    model_source: str  # "registry" or "local cache"
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    @property
+    def data_timestamp(self) -> str:
+        return self.meta.get("built_at", "")
+
+    @property
+    def id_column(self) -> str:
+        return self.spec.id_column or "StudentID"
+
+    def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
+        """Run a parameterised read-only query on the warehouse."""
+        return self.connection().execute(query, params or []).df()
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        # One read-only connection per thread; DuckDB connections are not shared across threads.
+        con = getattr(self._local, "con", None)
+        if con is None:
+            path = self.settings.warehouse_path
+            if not path.is_file():
+                raise NotReady(f"the warehouse {path} is missing; {RUN_PIPELINE}")
+            con = duckdb.connect(str(path), read_only=True)
+            self._local.con = con
+        return con
+
+    def students(self, ids: list[str]) -> pd.DataFrame:
+        """The students' rows (spec columns) in the order asked; unknown ids are an error."""
+        frame = self.sql(
+            f'SELECT * FROM students WHERE "{self.id_column}" IN (SELECT unnest(?))', [list(ids)]
+        )
+        found = set(frame[self.id_column])
+        missing = [i for i in ids if i not in found]
+        if missing:
+            shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+            raise NotFound(f"no student with id {shown}", field="student_ids", value=missing[:5])
+        return frame.set_index(self.id_column).loc[list(ids)].reset_index()
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+
+def _cache_dir(settings: Settings, version: str) -> Path:
+    return settings.home / "model-cache" / f"{settings.model_name}-v{version}"
+
+
+def _load_model(settings: Settings, version: str) -> tuple[RiskModel, str]:
+    import mlflow.sklearn
+
+    from pipeline import registry
+
+    cache = _cache_dir(settings, version)
+    try:
+        registry.configure(settings)
+        model = registry.load_version(settings.model_name, version)
+    except Exception as exc:  # any registry failure: fall back on the local copy
+        if (cache / "MLmodel").is_file():
+            log.warning("model registry unavailable (%s); serving cached v%s", exc, version)
+            return mlflow.sklearn.load_model(str(cache)), "local cache"
+        raise NotReady(
+            f"cannot load model v{version} from the registry ({exc}) and there is "
+            f"no local copy; {RUN_PIPELINE}"
+        ) from None
+    if not (cache / "MLmodel").is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        mlflow.sklearn.save_model(model, str(cache), skops_trusted_types=registry.TRUSTED_TYPES)
+    return model, "registry"
+
+
+def load_context(settings: Settings) -> ToolContext:
+    """Open the warehouse and load the model it was built with."""
+    meta = warehouse.read_meta(settings.warehouse_path)
+    if meta is None:
+        raise NotReady(f"there is no warehouse yet; {RUN_PIPELINE}")
+    spec = load_spec(settings.spec_path)
+    if meta.get("spec") != spec.name:
+        raise NotReady(
+            f"the warehouse was built with spec {meta.get('spec')!r}, not "
+            f"{spec.name!r}; {RUN_PIPELINE}"
+        )
+    version = meta["model_version"]
+    model, source = _load_model(settings, version)
+    return ToolContext(settings, spec, model, version, meta, source)

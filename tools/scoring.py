@@ -1,0 +1,136 @@
+"""score_students: risk score, level and top risk factors, by student id or raw records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, Field, model_validator
+
+from data.validate import SchemaMismatchError, validate_frame
+from pipeline.steps import score_step
+from tools.base import ToolInput, ToolOutput, stamp
+from tools.context import ToolContext
+from tools.errors import InvalidInput
+
+MAX_BATCH = 100_000
+
+
+class ScoreInput(ToolInput):
+    student_ids: list[str] | None = Field(
+        default=None, description="Ids of students in the warehouse, e.g. ['S0000042']."
+    )
+    records: list[dict[str, Any]] | None = Field(
+        default=None, description="Raw student records with the spec's feature columns."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ScoreInput:
+        given = [x for x in (self.student_ids, self.records) if x]
+        if len(given) != 1:
+            raise ValueError("give exactly one of student_ids or records (non-empty)")
+        if len(given[0]) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH:,} students per call")
+        return self
+
+
+class RiskFactor(BaseModel):
+    feature: str
+    phrase: str = Field(description="The factor in plain words, e.g. 'Low attendance (82 %)'.")
+    contribution: float = Field(description="How much it raises the log-odds of risk.")
+
+
+class StudentScore(BaseModel):
+    student_id: str | None
+    risk_score: float = Field(description="Calibrated probability of the outcome (0–1).")
+    risk_level: str = Field(description="Low, Medium or High (thresholds in settings).")
+    top_risk_factors: list[str]
+    factors: list[RiskFactor]
+
+
+class ScoreOutput(ToolOutput):
+    students: list[StudentScore]
+    thresholds: dict[str, float]
+
+
+def records_frame(records: list[dict[str, Any]], ctx: ToolContext) -> pd.DataFrame:
+    """Validate raw records against the spec's feature columns; bad values are errors."""
+    features = ctx.model.features
+    frame = pd.DataFrame.from_records(records)
+    unknown = [c for c in frame.columns if c not in ctx.spec.column_names]
+    if unknown:
+        raise InvalidInput(
+            f"unknown column(s): {', '.join(unknown)}", field="records", value=unknown
+        )
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"records lack feature column(s): {', '.join(missing)}", field="records", value=missing
+        )
+    sub = ctx.spec.model_copy(
+        update={
+            "columns": tuple(
+                c for c in ctx.spec.columns if c.name in features or c.name == ctx.spec.id_column
+            )
+        }
+    )
+    try:
+        report = validate_frame(frame[[c for c in frame.columns if c in sub.column_names]], sub)
+    except SchemaMismatchError as exc:
+        raise InvalidInput(str(exc), field="records") from None
+    if report.n_quarantined:
+        issue = report.issues.iloc[0]
+        raise InvalidInput(
+            f"records[{issue['row'] - 1}].{issue['column']}: {issue['value']!r} {issue['rule']}",
+            field=f"records.{issue['row'] - 1}.{issue['column']}",
+            value=issue["value"],
+        )
+    return report.valid
+
+
+def score_frame(frame: pd.DataFrame, ctx: ToolContext, ids: list | None) -> list[StudentScore]:
+    scored = score_step(ctx.model, frame, ctx.spec, ctx.settings)
+    ids = ids if ids is not None else [None] * len(frame)
+    return [
+        StudentScore(
+            student_id=sid,
+            risk_score=round(float(risk), 4),
+            risk_level=str(level),
+            top_risk_factors=[f["phrase"] for f in factors],
+            factors=[
+                RiskFactor(
+                    feature=f["feature"],
+                    phrase=f["phrase"],
+                    contribution=round(f["contribution"], 4),
+                )
+                for f in factors
+            ],
+        )
+        for sid, risk, level, factors in zip(
+            ids, scored.risk, scored.levels, scored.factors, strict=True
+        )
+    ]
+
+
+def score_students(request: ScoreInput, ctx: ToolContext) -> ScoreOutput:
+    """Score students for academic risk. Give student_ids (students in the warehouse) or raw
+    records. Returns each student's risk score (a calibrated probability), risk level
+    (Low/Medium/High) and top risk factors in plain words, with the model version."""
+    if request.student_ids:
+        frame = ctx.students(request.student_ids)
+        ids = frame[ctx.id_column].tolist()
+    else:
+        frame = records_frame(request.records, ctx)
+        ids = (
+            frame[ctx.id_column].tolist()
+            if ctx.id_column in frame.columns and any(ctx.id_column in r for r in request.records)
+            else None
+        )
+    return ScoreOutput(
+        students=score_frame(frame, ctx, ids),
+        thresholds={
+            "medium": ctx.settings.risk_medium_threshold,
+            "high": ctx.settings.risk_high_threshold,
+        },
+        **stamp(ctx),
+    )

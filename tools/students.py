@@ -1,0 +1,83 @@
+"""find_students: the highest-risk students, optionally within a group (school type, locale,
+grade, …)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tools.base import ToolInput, ToolOutput, stamp
+from tools.cohort import cohort_sql
+from tools.context import ToolContext
+from tools.errors import InvalidInput
+
+
+class FindStudentsInput(ToolInput):
+    filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Column → value or list, e.g. {'SchoolType': 'Public', 'risk_level': 'High',"
+        " 'Grade': [9, 10]}.",
+    )
+    limit: int = Field(default=10, ge=1, le=500, description="How many students to return.")
+    offset: int = Field(default=0, ge=0, description="Skip this many (for paging).")
+
+
+class StudentRow(BaseModel):
+    student_id: str
+    risk_score: float
+    risk_level: str
+    top_risk_factors: list[str]
+    details: dict[str, Any]
+
+
+class FindStudentsOutput(ToolOutput):
+    total: int = Field(description="Students matching the filters.")
+    students: list[StudentRow]
+
+
+DETAIL_COLUMNS = ("Grade", "SchoolType", "Locale")
+
+
+def find_students(request: FindStudentsInput, ctx: ToolContext) -> FindStudentsOutput:
+    """List students by descending risk, optionally filtered by group (e.g. school type, locale,
+    grade, risk level). Returns each student's id, risk score, level and top risk factors."""
+    select, params = cohort_sql(
+        ctx.spec,
+        ctx.id_column,
+        request.filters,
+        columns=f's."{ctx.id_column}" AS student_id, c.risk_score, c.risk_level, s.*',
+    )
+    total = int(ctx.sql(f"SELECT count(*) AS n FROM ({select})", params)["n"].iloc[0])
+    if total == 0:
+        raise InvalidInput(
+            "no students match these filters", field="filters", value=request.filters
+        )
+    page = ctx.sql(
+        f"{select} ORDER BY c.risk_score DESC, student_id LIMIT ? OFFSET ?",
+        [*params, request.limit, request.offset],
+    )
+    factors = (
+        ctx.sql(
+            "SELECT student_id, list(phrase ORDER BY rank) AS phrases FROM risk_factors "
+            "WHERE student_id IN (SELECT unnest(?)) GROUP BY student_id",
+            [page["student_id"].tolist()],
+        )
+        .set_index("student_id")["phrases"]
+        .to_dict()
+    )
+    details = [c for c in DETAIL_COLUMNS if c in page.columns]
+    return FindStudentsOutput(
+        total=total,
+        students=[
+            StudentRow(
+                student_id=row["student_id"],
+                risk_score=round(row["risk_score"], 4),
+                risk_level=row["risk_level"],
+                top_risk_factors=list(factors.get(row["student_id"], [])),
+                details={c: row[c].item() if hasattr(row[c], "item") else row[c] for c in details},
+            )
+            for _, row in page.iterrows()
+        ],
+        **stamp(ctx),
+    )
