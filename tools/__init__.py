@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 from tools.base import Tool
+from tools.equity import EquityQueryInput, EquityQueryOutput, query_equity
+from tools.equity_summary import EquitySummaryInput, EquitySummaryOutput, equity_summary
 from tools.explain import ExplainInput, ExplainOutput, explain_student
 from tools.model_info import ModelInfoInput, ModelInfoOutput, model_info
 from tools.scoring import ScoreInput, ScoreOutput, score_students
+from tools.sql_guard import SqlInput, SqlOutput, run_sql
 from tools.students import FindStudentsInput, FindStudentsOutput, find_students
 
 TOOLS: list[Tool] = [
@@ -23,6 +26,9 @@ TOOLS: list[Tool] = [
         "staff",
         student_level=True,
     ),
+    Tool("query_equity", query_equity, EquityQueryInput, EquityQueryOutput, "viewer"),
+    Tool("equity_summary", equity_summary, EquitySummaryInput, EquitySummaryOutput, "viewer"),
+    Tool("run_sql", run_sql, SqlInput, SqlOutput, "analyst", student_level=True),
     Tool("model_info", model_info, ModelInfoInput, ModelInfoOutput, "viewer"),
 ]
 TOOLS_BY_NAME: dict[str, Tool] = {tool.name: tool for tool in TOOLS}

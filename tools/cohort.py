@@ -37,6 +37,14 @@ def _check_value(spec: DatasetSpec, column: str, value: Any) -> Any:
             field=f"filters.{column}",
             value=value,
         )
+    if col.dtype in ("int", "bool"):
+        if number != int(number):
+            raise InvalidInput(
+                f"filters.{column}: {value!r} must be a whole number",
+                field=f"filters.{column}",
+                value=value,
+            )
+        return int(number)
     return number
 
 

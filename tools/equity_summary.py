@@ -1,0 +1,276 @@
+"""equity_summary: per attribute, the outcome rate and mean risk by group with 95 % CIs, the
+largest gap and whether it is statistically distinguishable from zero (chi-square test, Holm
+correction across attributes), the model's fairness by group, a markdown report and charts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from scipy.stats import chi2_contingency, fisher_exact
+
+from data.spec import DatasetSpec, Role
+from tools.base import ToolInput, ToolOutput, stamp
+from tools.context import ToolContext
+from tools.equity import (
+    EquityRow,
+    FilterValue,
+    Scalar,
+    check_group_by,
+    compute_equity,
+    value_label,
+)
+from tools.equity_report import ALPHA, ci_of, outcome_chart, render_markdown
+from tools.errors import InvalidInput
+
+EXTRA_ATTRIBUTES = ("SES_Quartile", "InternetAccess", "Locale", "SchoolType")
+MAX_ATTRIBUTES = 12
+SMALL_EXPECTED = 5
+FAIRNESS_METRICS = ("tpr", "fpr", "selection_rate", "calibration_gap", "roc_auc")
+
+
+class EquitySummaryInput(ToolInput):
+    filters: dict[str, FilterValue] = Field(
+        default_factory=dict,
+        description="Restrict the report to a population, as in query_equity: column -> value "
+        "or list of values, e.g. {'Grade': 9} or {'SchoolType': 'Public'}; also 'risk_level'.",
+    )
+    attributes: list[str] | None = Field(
+        default=None,
+        description="Columns to compare groups on (protected, context or actionable). Default: "
+        "the protected columns plus SES_Quartile, InternetAccess, Locale and SchoolType.",
+    )
+
+
+class GroupOutcome(BaseModel):
+    group: Scalar | None = Field(description="The group's value of the attribute.")
+    label: str
+    n: int
+    suppressed: bool = Field(description="Too few students: rates are None, never 0.")
+    outcome_rate: float | None
+    outcome_ci: tuple[float, float] | None = Field(description="95 % Wilson interval.")
+    mean_risk: float | None
+    mean_risk_ci: tuple[float, float] | None = Field(description="95 % t interval.")
+
+
+class FairnessGap(BaseModel):
+    metric: str = Field(description="tpr, fpr, selection_rate, calibration_gap or roc_auc.")
+    max_gap: float | None
+    worst_group: str | None
+    best_group: str | None
+
+
+class AttributeSection(BaseModel):
+    attribute: str
+    label: str
+    groups: list[GroupOutcome]
+    gap: float | None = Field(
+        description="Largest outcome-rate gap (max − min) between non-suppressed groups."
+    )
+    highest_group: str | None
+    lowest_group: str | None
+    mean_risk_gap: float | None = Field(description="Largest gap in mean predicted risk.")
+    test: str | None = Field(description="'chi-square' (of independence of outcome and "
+                             "group) or 'Fisher exact' for small 2×2 tables.")  # fmt: skip
+    chi2: float | None
+    p_value: float | None = Field(description="The test's p-value (non-suppressed groups).")
+    p_adjusted: float | None = Field(
+        description="p-value after Holm correction across the attributes tested."
+    )
+    significant: bool = Field(description="p_adjusted < 0.05.")
+    note: str | None = Field(default=None, description="Why no test was possible, or caveats.")
+    model_fairness: list[FairnessGap] | None = Field(
+        default=None,
+        description="Gaps in the model's error rates between groups, measured "
+        "on the held-out test set (whole population only).",
+    )
+    chart: str | None = None
+
+
+class EquitySummaryOutput(ToolOutput):
+    filters: dict[str, list[Scalar]]
+    n_students: int
+    outcome: str = Field(description="The outcome and its rule, e.g. 'at_risk (GPA < 2.0)'.")
+    overall_outcome_rate: float | None
+    attributes: list[AttributeSection]
+    significant_attributes: list[str]
+    alpha: float = ALPHA
+    min_group_size: int
+    markdown: str = Field(description="The report in plain words, ready to show.")
+    charts: list[str] = Field(description="Paths of PNG bar charts (outcome rate by group).")
+
+
+def default_attributes(spec: DatasetSpec) -> list[str]:
+    extra = [
+        name
+        for name in EXTRA_ATTRIBUTES
+        if name in spec.column_names and spec.column(name).role in (Role.CONTEXT, Role.ACTIONABLE)
+    ]
+    return list(dict.fromkeys([*spec.protected, *extra]))
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _test(rows: list[EquityRow]) -> tuple[str | None, float | None, float | None, str | None]:
+    """(test, statistic, p-value, note) for outcome × group over the non-suppressed groups:
+    chi-square test of independence, or Fisher's exact test for a 2×2 table with an expected
+    count below 5."""
+    shown = [r for r in rows if not r.suppressed]
+    if len(shown) < 2:
+        return None, None, None, "fewer than two groups large enough to compare"
+    table = []
+    for row in shown:
+        events = round(row.value * row.denominator)
+        table.append([events, row.denominator - events])
+    if sum(r[0] for r in table) == 0 or sum(r[1] for r in table) == 0:
+        return None, None, None, "every student in scope has the same outcome"
+    result = chi2_contingency(table)
+    if result.expected_freq.min() >= SMALL_EXPECTED:
+        return "chi-square", float(result.statistic), float(result.pvalue), None
+    if len(table) == 2:
+        return "Fisher exact", None, float(fisher_exact(table).pvalue), None
+    note = f"some expected counts are below {SMALL_EXPECTED}; the p-value is approximate"
+    return "chi-square", float(result.statistic), float(result.pvalue), note
+
+
+def _fairness(ctx: ToolContext, attribute: str) -> list[FairnessGap] | None:
+    found = (
+        ctx.connection()
+        .execute(
+            "SELECT metric, max_gap, worst_group, best_group FROM fairness_gaps "
+            "WHERE attribute = ?",
+            [attribute],
+        )
+        .fetchall()
+    )
+    gaps = [
+        FairnessGap(
+            metric=m,
+            max_gap=None if g is None or math.isnan(g) else float(g),
+            worst_group=w,
+            best_group=b,
+        )
+        for m, g, w, b in found
+        if m in FAIRNESS_METRICS
+    ]
+    return sorted(gaps, key=lambda g: FAIRNESS_METRICS.index(g.metric)) or None
+
+
+def _section(ctx: ToolContext, attribute: str, filters: dict[str, Any]) -> AttributeSection:
+    outcome = compute_equity(ctx, "outcome_rate", [attribute], filters)
+    risk = compute_equity(ctx, "mean_risk", [attribute], filters)
+    risk_by_label = {r.label: r for r in risk.rows}
+    groups = []
+    for row in outcome.rows:
+        risk_row = risk_by_label[row.label]
+        groups.append(
+            GroupOutcome(
+                group=row.group[attribute],
+                label=value_label(row.group[attribute]),
+                n=row.n,
+                suppressed=row.suppressed,
+                outcome_rate=row.value,
+                outcome_ci=ci_of(row),
+                mean_risk=risk_row.value,
+                mean_risk_ci=ci_of(risk_row),
+            )
+        )
+    shown = [g for g in groups if not g.suppressed]
+    highest = max(shown, key=lambda g: g.outcome_rate, default=None)
+    lowest = min(shown, key=lambda g: g.outcome_rate, default=None)
+    risks = [g.mean_risk for g in shown]
+    test, chi2, p_value, note = _test(outcome.rows)
+    column = ctx.spec.column(attribute)
+    return AttributeSection(
+        attribute=attribute,
+        label=column.display_name,
+        groups=groups,
+        gap=highest.outcome_rate - lowest.outcome_rate if len(shown) >= 2 else None,
+        highest_group=highest.label if len(shown) >= 2 else None,
+        lowest_group=lowest.label if len(shown) >= 2 else None,
+        mean_risk_gap=max(risks) - min(risks) if len(risks) >= 2 else None,
+        test=test,
+        chi2=chi2,
+        p_value=p_value,
+        p_adjusted=None,
+        significant=False,
+        note=note,
+        model_fairness=None if filters else _fairness(ctx, attribute),
+    )
+
+
+def _scope_key(filters: dict[str, list[Scalar]]) -> str:
+    if not filters:
+        return "all"
+    text = json.dumps(filters, sort_keys=True, default=str)
+    return "scope-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySummaryOutput:
+    """Write an equity report for all students or a filtered population: for each attribute
+    (by default the protected columns plus SES quartile, internet access, locale and school
+    type) the outcome rate and mean predicted risk per group with 95 % confidence intervals,
+    the largest gap between groups, and whether that gap is statistically significant
+    (chi-square test, Holm-corrected across attributes, p < 0.05) — including saying plainly
+    when no significant gap exists. Adds the model's fairness gaps by group (whole population
+    only), a markdown report and PNG bar charts. Use it for 'are there equity gaps?'."""
+    spec = ctx.spec
+    names = request.attributes if request.attributes is not None else default_attributes(spec)
+    if not 1 <= len(names) <= MAX_ATTRIBUTES:
+        raise InvalidInput(f"attributes: give 1 to {MAX_ATTRIBUTES} columns",
+                           field="attributes", value=names)  # fmt: skip
+    columns = [check_group_by(spec, [name], "attributes")[0] for name in dict.fromkeys(names)]
+    overall = compute_equity(ctx, "outcome_rate", [], request.filters)
+    sections = [_section(ctx, c.name, request.filters) for c in columns]
+    tested = [s for s in sections if s.p_value is not None]
+    for section, adjusted in zip(tested, holm([s.p_value for s in tested]), strict=True):
+        section.p_adjusted = adjusted
+        section.significant = adjusted < ALPHA
+    out_dir = Path(ctx.settings.reports_dir) / "equity"
+    key = _scope_key(overall.filters)
+    charts = []
+    for section in sections:
+        section.chart = outcome_chart(section, out_dir / f"{key}_{_safe(section.attribute)}.png")
+        if section.chart:
+            charts.append(section.chart)
+    outcome = f"{spec.outcome.name} ({spec.outcome.rule})"
+    n_students = overall.overall.n
+    markdown = render_markdown(
+        sections=sections,
+        filters=overall.filters,
+        n_students=n_students,
+        outcome=outcome,
+        overall=overall.overall,
+        min_group_size=ctx.settings.min_group_size,
+        n_tested=len(tested),
+    )
+    return EquitySummaryOutput(
+        filters=overall.filters,
+        n_students=n_students,
+        outcome=outcome,
+        overall_outcome_rate=overall.overall.value,
+        attributes=sections,
+        significant_attributes=[s.attribute for s in sections if s.significant],
+        min_group_size=ctx.settings.min_group_size,
+        markdown=markdown,
+        charts=charts,
+        **stamp(ctx),
+    )
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name)
