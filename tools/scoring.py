@@ -11,7 +11,7 @@ from data.validate import SchemaMismatchError, validate_frame
 from pipeline.steps import score_step
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.context import ToolContext
-from tools.errors import InvalidInput
+from tools.errors import InvalidInput, NotFound
 
 MAX_BATCH = 100_000
 
@@ -112,13 +112,50 @@ def score_frame(frame: pd.DataFrame, ctx: ToolContext, ids: list | None) -> list
     ]
 
 
+def stored_scores(ids: list[str], ctx: ToolContext) -> list[StudentScore]:
+    """Scores and factors of known students as published with the warehouse (the same model
+    produced them), read instead of recomputed: a lookup, not a model call."""
+    frame = ctx.sql(
+        """SELECT c.student_id, any_value(c.risk_score) AS risk_score,
+                  any_value(c.risk_level) AS risk_level,
+                  list(f.feature ORDER BY f.rank) FILTER (f.feature IS NOT NULL) AS features,
+                  list(f.phrase ORDER BY f.rank) FILTER (f.feature IS NOT NULL) AS phrases,
+                  list(f.contribution ORDER BY f.rank) FILTER (f.feature IS NOT NULL) AS contribs
+           FROM scores c LEFT JOIN risk_factors f USING (student_id)
+           WHERE c.student_id IN (SELECT unnest(?)) GROUP BY c.student_id""",
+        [list(ids)],
+    ).set_index("student_id")
+    missing = [i for i in ids if i not in frame.index]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise NotFound(f"no student with id {shown}", field="student_ids", value=missing[:5])
+    students = []
+    for sid in ids:
+        row = frame.loc[sid]
+        names = list(row["features"]) if row["features"] is not None else []
+        phrases = list(row["phrases"]) if row["phrases"] is not None else []
+        contribs = list(row["contribs"]) if row["contribs"] is not None else []
+        students.append(
+            StudentScore(
+                student_id=sid,
+                risk_score=round(float(row["risk_score"]), 4),
+                risk_level=str(row["risk_level"]),
+                top_risk_factors=phrases,
+                factors=[
+                    RiskFactor(feature=n, phrase=p, contribution=round(float(c), 4))
+                    for n, p, c in zip(names, phrases, contribs, strict=True)
+                ],
+            )
+        )
+    return students
+
+
 def score_students(request: ScoreInput, ctx: ToolContext) -> ScoreOutput:
     """Score students for academic risk. Give student_ids (students in the warehouse) or raw
     records. Returns each student's risk score (a calibrated probability), risk level
     (Low/Medium/High) and top risk factors in plain words, with the model version."""
     if request.student_ids:
-        frame = ctx.students(request.student_ids)
-        ids = frame[ctx.id_column].tolist()
+        students = stored_scores(request.student_ids, ctx)
     else:
         frame = records_frame(request.records, ctx)
         ids = (
@@ -126,8 +163,9 @@ def score_students(request: ScoreInput, ctx: ToolContext) -> ScoreOutput:
             if ctx.id_column in frame.columns and any(ctx.id_column in r for r in request.records)
             else None
         )
+        students = score_frame(frame, ctx, ids)
     return ScoreOutput(
-        students=score_frame(frame, ctx, ids),
+        students=students,
         thresholds={
             "medium": ctx.settings.risk_medium_threshold,
             "high": ctx.settings.risk_high_threshold,
