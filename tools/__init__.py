@@ -8,7 +8,9 @@ from tools.base import Tool
 from tools.equity import EquityQueryInput, EquityQueryOutput, query_equity
 from tools.equity_summary import EquitySummaryInput, EquitySummaryOutput, equity_summary
 from tools.explain import ExplainInput, ExplainOutput, explain_student
+from tools.interventions import CompareInput, CompareOutput, compare_interventions
 from tools.model_info import ModelInfoInput, ModelInfoOutput, model_info
+from tools.planning import PlanInput, PlanOutput, plan_interventions
 from tools.scoring import ScoreInput, ScoreOutput, score_students
 from tools.sql_guard import SqlInput, SqlOutput, run_sql
 from tools.students import FindStudentsInput, FindStudentsOutput, find_students
@@ -28,6 +30,22 @@ TOOLS: list[Tool] = [
     ),
     Tool("query_equity", query_equity, EquityQueryInput, EquityQueryOutput, "viewer"),
     Tool("equity_summary", equity_summary, EquitySummaryInput, EquitySummaryOutput, "viewer"),
+    Tool(
+        "compare_interventions",
+        compare_interventions,
+        CompareInput,
+        CompareOutput,
+        "staff",
+        student_level=True,
+    ),
+    Tool(
+        "plan_interventions",
+        plan_interventions,
+        PlanInput,
+        PlanOutput,
+        "analyst",
+        student_level=True,
+    ),
     Tool("run_sql", run_sql, SqlInput, SqlOutput, "analyst", student_level=True),
     Tool("model_info", model_info, ModelInfoInput, ModelInfoOutput, "viewer"),
 ]
