@@ -36,17 +36,7 @@ GAP_COLUMNS = ("attribute", "metric", "max_gap", "worst_group", "best_group")
 GAP_METRICS = ("selection_rate", "tpr", "fpr", "fnr", "roc_auc", "calibration_gap")
 ABROCA = "abroca"
 # Every per-group value blanked when a group is too small to report; `n` stays as the reason.
-SUPPRESSED_COLUMNS = (
-    "positives",
-    "selection_rate",
-    "tpr",
-    "fpr",
-    "fnr",
-    "roc_auc",
-    "mean_score",
-    "observed_rate",
-    "calibration_gap",
-)
+SUPPRESSED_COLUMNS = BY_GROUP_COLUMNS[3:-1]  # positives … calibration_gap
 MISSING_GROUP = "(missing)"
 FPR_GRID = np.linspace(0.0, 1.0, 1001)
 

@@ -49,7 +49,8 @@ def test_serving_survives_the_registry_being_down(published, ctx, tmp_path):
     # ctx was loaded from the registry, which left a local copy of the model.
     assert ctx.model_source == "registry"
     broken = published.model_copy(
-        update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'elsewhere.db'}"})
+        update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'elsewhere.db'}"}
+    )
     degraded = load_context(broken)
     try:
         assert degraded.model_source == "local cache"
