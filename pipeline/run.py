@@ -4,23 +4,20 @@ and champion/challenger promotion. Re-running on the same data and settings is a
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from data.spec import DatasetSpec, Role, load_spec
-from pipeline import registry, report, warehouse
-from pipeline.evaluate import Evaluation, Selection, evaluate, select_champion
+from data.spec import DatasetSpec, load_spec
+from pipeline import registry, report, tracking, warehouse
+from pipeline.evaluate import Evaluation, evaluate, select_champion
 from pipeline.features import model_features
 from pipeline.steps import (
-    Dataset,
     SplitData,
     evaluate_step,
     fingerprint,
@@ -127,7 +124,7 @@ def run_pipeline(
         )
         progress(decision.reason)
     with timer.step("register"):
-        run_id, version = _log_runs(
+        run_id, version = tracking.log_runs(
             settings,
             spec,
             feature_set,
@@ -136,7 +133,7 @@ def run_pipeline(
             fitted,
             evaluations,
             selection,
-            decision,
+            decision.promote,
             register=not same_model,
         )
     served_version = version if decision.promote else current.version
@@ -263,122 +260,6 @@ def _decide(
         incumbent,
         incumbent_eval,
         candidate,
-    )
-
-
-def _flat_metrics(prefix: str, values: dict[str, float]) -> dict[str, float]:
-    return {f"{prefix}{k}": float(v) for k, v in values.items() if np.isfinite(v)}
-
-
-def _log_runs(
-    settings: Settings,
-    spec: DatasetSpec,
-    feature_set: str,
-    dataset: Dataset,
-    fp: str,
-    fitted: dict[str, FittedCandidate],
-    evaluations: dict[str, Evaluation],
-    selection: Selection,
-    decision: Decision,
-    register: bool,
-) -> tuple[str, str | None]:
-    import mlflow
-
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    version = None
-    with mlflow.start_run(run_name=f"pipeline-{stamp}") as parent:
-        mlflow.set_tags(
-            {
-                "fingerprint": fp,
-                "spec": spec.name,
-                "feature_set": feature_set,
-                "data_source": dataset.source,
-                "champion": selection.champion,
-            }
-        )
-        mlflow.log_params(
-            {
-                "rows": len(dataset.frame),
-                "quarantined": dataset.report.n_quarantined,
-                "feature_set": feature_set,
-                "seed": settings.seed,
-                "cv_folds": settings.cv_folds,
-                "test_size": settings.test_size,
-            }
-        )
-        mlflow.log_text(selection.reason, "selection.txt")
-        for name, candidate in fitted.items():
-            ev = evaluations[name]
-            with mlflow.start_run(run_name=name, nested=True):
-                mlflow.log_params(
-                    {
-                        "family": candidate.family,
-                        "calibration": candidate.calibration_method,
-                        "features": ",".join(candidate.model.features),
-                        **{f"param_{k}": v for k, v in candidate.params.items()},
-                    }
-                )
-                mlflow.log_metrics(
-                    {
-                        **_flat_metrics("cv_", candidate.cv),
-                        **_flat_metrics("test_", ev.metrics),
-                        "fit_seconds": candidate.seconds,
-                    }
-                )
-                mlflow.log_text(json.dumps(candidate.search, default=str, indent=1), "search.json")
-                if ev.fairness is not None:
-                    mlflow.log_text(ev.fairness.by_group.to_csv(index=False), "fairness_groups.csv")
-                    mlflow.log_text(ev.fairness.gaps.to_csv(index=False), "fairness_gaps.csv")
-                if name == selection.champion and register:
-                    version = registry.log_model_version(
-                        candidate.model,
-                        dataset.frame[candidate.model.features].head(50),
-                        settings.model_name,
-                        {
-                            "fingerprint": fp,
-                            "candidate": name,
-                            "family": candidate.family,
-                            "feature_set": feature_set,
-                            "spec": spec.name,
-                            "role": "champion" if decision.promote else "challenger",
-                            "test_pr_auc": f"{ev.metrics['pr_auc']:.4f}",
-                        },
-                    )
-                    mlflow.log_text(
-                        _card(
-                            settings, spec, feature_set, dataset, candidate, ev, selection, version
-                        ),
-                        "model_card.md",
-                    )
-        return parent.info.run_id, version
-
-
-def _card(settings, spec, feature_set, dataset, candidate, ev, selection, version) -> str:
-    attributes = spec.protected
-    fairness = report.gaps_table(ev, attributes) if ev.fairness is not None else "n/a"
-    return report.model_card(
-        {
-            "model_name": settings.model_name,
-            "version": version,
-            "family": candidate.family,
-            "params": candidate.params,
-            "calibration": candidate.calibration_method,
-            "trained_at": datetime.now(UTC).date().isoformat(),
-            "rows": f"{len(dataset.frame):,}",
-            "data_source": dataset.source,
-            "spec": spec.name,
-            "feature_set": feature_set,
-            "features": ", ".join(candidate.model.features),
-            "outcome": spec.outcome.rule,
-            "outcome_sources": ", ".join(spec.outcome_sources) or "none",
-            "protected": ", ".join(spec.protected) or "none",
-            "excluded": ", ".join(spec.names_with_role(Role.EXCLUDED)) or "none",
-            "selection": selection.reason,
-            "metrics": report.metrics_table({candidate.name: ev}),
-            "fairness": fairness,
-            "high": settings.risk_high_threshold,
-            "min_group": settings.min_group_size,
-        }
     )
 
 
