@@ -187,7 +187,7 @@ def run_pipeline(
         status,
         served_version,
         decision.served_candidate or selection.champion,
-        f"{selection.reason}. {decision.reason}",
+        f"{selection.reason}. {decision.reason[:1].upper()}{decision.reason[1:]}",
         fp,
         run_id,
         champion_eval.metrics,

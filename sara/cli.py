@@ -301,6 +301,8 @@ def pipeline_run(
     except (DataLoadError, SchemaMismatchError, SpecError, DataQualityError) as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"Pipeline: {result.status}", show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
     table.add_row(
         "model", f"{get_settings().model_name} v{result.model_version} ({result.candidate})"
     )

@@ -113,3 +113,13 @@ def test_phrases_read_like_a_teacher_would_say_them():
 def test_risk_levels_follow_the_thresholds():
     levels = risk_levels(np.array([0.0, 0.149, 0.15, 0.399, 0.4, 1.0]), 0.15, 0.40)
     assert levels.tolist() == ["Low", "Low", "Medium", "Medium", "High", "High"]
+
+
+@pytest.mark.parametrize("column", ["ParentSupport", "InternetAccess", "Extracurricular"])
+def test_tree_models_never_raise_risk_for_support_access_or_activities(fitted, cohort, column):
+    if fitted.family == "linear":
+        pytest.skip("linear models cannot be constrained; their signs are learned")
+    sample = cohort.head(1000)
+    before = fitted.model.predict_proba(sample.assign(**{column: 0}))[:, 1]
+    after = fitted.model.predict_proba(sample.assign(**{column: 1}))[:, 1]
+    assert (after <= before + 1e-6).all()
