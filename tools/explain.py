@@ -11,12 +11,12 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from data.spec import DatasetSpec
-from pipeline.explain import contributions
 from pipeline.model import RISK_LEVELS, risk_levels
 from pipeline.phrases import format_value
+from pipeline.steps import score_step
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.context import ToolContext
-from tools.scoring import records_frame, score_frame
+from tools.scoring import records_frame
 
 GRID_STEPS = 12
 
@@ -117,7 +117,7 @@ def counterfactual(row: pd.DataFrame, level: str, ctx: ToolContext) -> Counterfa
     spread = {n: float(stats[n].iloc[0]) for n in names}
     options = _options(spec, names, row.iloc[0], spread)
     combos = list(itertools.product(*options))
-    grid = pd.concat([row] * len(combos), ignore_index=True)
+    grid = row.iloc[np.zeros(len(combos), dtype=int)].reset_index(drop=True)
     for j, name in enumerate(names):
         grid[name] = [combo[j][0] for combo in combos]
     cost = np.array([sum(c for _, c in combo) for combo in combos])
@@ -164,8 +164,8 @@ def explain_student(request: ExplainInput, ctx: ToolContext) -> ExplainOutput:
         frame = ctx.students([request.student_id])
     else:
         frame = records_frame([request.record], ctx)
-    contribs = contributions(ctx.model, frame)
-    score = score_frame(frame, ctx, [request.student_id])[0]
+    scored = score_step(ctx.model, frame, ctx.spec, ctx.settings)
+    contribs, level = scored.contribs, str(scored.levels[0])
     order = np.argsort(-np.abs(contribs.values[0]))
     rows = [
         Contribution(
@@ -180,12 +180,12 @@ def explain_student(request: ExplainInput, ctx: ToolContext) -> ExplainOutput:
     ]
     return ExplainOutput(
         student_id=request.student_id,
-        risk_score=score.risk_score,
-        risk_level=score.risk_level,
+        risk_score=round(float(scored.risk[0]), 4),
+        risk_level=level,
         base_value=round(float(contribs.base_value[0]), 4),
         raw_score=round(float(contribs.raw_score[0]), 4),
         contributions=rows,
-        top_risk_factors=score.top_risk_factors,
-        counterfactual=counterfactual(frame, score.risk_level, ctx),
+        top_risk_factors=[f["phrase"] for f in scored.factors[0]],
+        counterfactual=counterfactual(frame, level, ctx),
         **stamp(ctx),
     )
