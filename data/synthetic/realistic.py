@@ -125,6 +125,44 @@ class RealisticParams:
     outreach_absence_cut: float = 0.06
     mentoring_e: float = 0.21
 
+    # The structural equations' deterministic parts, shared by the simulation and the oracle
+    # so the two can never drift apart.
+    def engagement_mean(self, support, extra, job, go_out, qc):
+        return (
+            self.e_support * support
+            + self.e_extracurricular * extra
+            + self.e_job * job
+            + self.e_go_out * (go_out - 2)
+            + self.e_ses * qc
+        )
+
+    def attendance_base(self, qc, age):
+        """att_lin without engagement and noise."""
+        return self.att_intercept + self.att_ses * qc + self.att_age * (age - 16)
+
+    def study_base(self, female, internet, job, go_out):
+        """study_lin without engagement and noise."""
+        return (
+            self.study_intercept
+            + self.study_female * female
+            + self.study_internet * internet
+            + self.study_job * job
+            + self.study_go_out * (go_out - 2)
+        )
+
+    def achievement_mean(self, att_lin, study_lin, qc, pec, support, internet, private, e):
+        """Achievement without prior ability."""
+        return (
+            self.a_att * (att_lin - self.att_center) / self.att_scale
+            + self.a_study * study_lin / self.study_scale
+            + self.a_ses * qc
+            + self.a_parent_education * pec
+            + self.a_support * support
+            + self.a_internet * internet
+            + self.a_private * private
+            + self.a_e * e
+        )
+
     @cached_property
     def ses_cuts(self) -> np.ndarray:
         shifts, weights = self._ses_mixture()
@@ -204,46 +242,22 @@ def simulate(
     if intervention == "home_internet":
         internet = np.ones_like(internet)
 
-    engagement = (
-        p.e_support * support
-        + p.e_extracurricular * extra
-        + p.e_job * job
-        + p.e_go_out * (go_out - 2)
-        + p.e_ses * qc
-        + x["u_e"]
-    )
+    engagement = p.engagement_mean(support, extra, job, go_out, qc) + x["u_e"]
     if intervention == "mentoring":
         engagement = engagement + p.mentoring_e
-    att_lin = (
-        p.att_intercept
-        + p.att_e * engagement
-        + p.att_ses * qc
-        + p.att_age * (age - 16)
-        + p.att_noise * x["eps_att"]
-    )
+    att_lin = p.attendance_base(qc, age) + p.att_e * engagement + p.att_noise * x["eps_att"]
     attendance = expit(att_lin)
     if intervention == "attendance_outreach":
         attendance = 1 - (1 - p.outreach_absence_cut) * (1 - attendance)
         att_lin = logit(attendance)
     female = (x["gender"] == 0).astype(np.int8)
     study_lin = (
-        p.study_intercept
+        p.study_base(female, internet, job, go_out)
         + p.study_e * engagement
-        + p.study_female * female
-        + p.study_internet * internet
-        + p.study_job * job
-        + p.study_go_out * (go_out - 2)
         + p.study_noise * x["eps_study"]
     )
     achievement = (
-        p.a_att * (att_lin - p.att_center) / p.att_scale
-        + p.a_study * study_lin / p.study_scale
-        + p.a_ses * qc
-        + p.a_parent_education * pec
-        + p.a_support * support
-        + p.a_internet * internet
-        + p.a_private * private
-        + p.a_e * engagement
+        p.achievement_mean(att_lin, study_lin, qc, pec, support, internet, private, engagement)
         + p.a_ability * x["ability"]
     )
     a_std = (achievement - p.a_mean) / p.a_sd
@@ -303,21 +317,9 @@ def true_risk(
     att_lin = logit(attendance)
     study_lin = np.log(np.asarray(obs["StudyHours"], dtype=float))
 
-    mu_e = (
-        p.e_support * support
-        + p.e_extracurricular * extra
-        + p.e_job * job
-        + p.e_go_out * (go_out - 2)
-        + p.e_ses * qc
-    )
-    r_att = att_lin - (p.att_intercept + p.att_ses * qc + p.att_age * (age - 16))
-    r_study = study_lin - (
-        p.study_intercept
-        + p.study_female * female
-        + p.study_internet * internet
-        + p.study_job * job
-        + p.study_go_out * (go_out - 2)
-    )
+    mu_e = p.engagement_mean(support, extra, job, go_out, qc)
+    r_att = att_lin - p.attendance_base(qc, age)
+    r_study = study_lin - p.study_base(female, internet, job, go_out)
     w_att, w_study = p.att_e / p.att_noise**2, p.study_e / p.study_noise**2
     precision = 1 + p.att_e * w_att + p.study_e * w_study
     e_mean = (mu_e + w_att * r_att + w_study * r_study) / precision
@@ -342,14 +344,7 @@ def true_risk(
     study_lin = study_lin + d_study + p.study_e * d_e
 
     a_mean = (
-        p.a_att * (att_lin - p.att_center) / p.att_scale
-        + p.a_study * study_lin / p.study_scale
-        + p.a_ses * qc
-        + p.a_parent_education * pec
-        + p.a_support * support
-        + p.a_internet * internet
-        + p.a_private * private
-        + p.a_e * (e_mean + d_e)
+        p.achievement_mean(att_lin, study_lin, qc, pec, support, internet, private, e_mean + d_e)
         + d_direct
     )
     a_var = p.a_e**2 * e_var + p.a_ability**2
