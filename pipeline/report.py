@@ -107,7 +107,7 @@ def plot_importance(features: list[str], mean_abs: np.ndarray, folder: Path) -> 
     return _save(fig, folder / "shap_summary.png")
 
 
-def metrics_table(evaluations: dict[str, Evaluation], cv: dict[str, float] | None = None) -> str:
+def metrics_table(evaluations: dict[str, Evaluation]) -> str:
     frame = pd.DataFrame({name: ev.metrics for name, ev in evaluations.items()}).T
     columns = [c for c in METRIC_COLUMNS if c in frame.columns]
     return frame[columns].to_markdown(floatfmt=".4f")

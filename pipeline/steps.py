@@ -24,6 +24,7 @@ from pipeline.features import model_features
 from pipeline.model import RiskModel, risk_levels
 from pipeline.phrases import top_risk_factors
 from pipeline.train import CANDIDATES, FittedCandidate, fit_candidate, make_folds
+from pipeline.warehouse import meta_table
 from sara.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -250,16 +251,10 @@ def warehouse_tables(
         "fairness_gaps": champion_eval.fairness.gaps
         if champion_eval.fairness
         else pd.DataFrame({"attribute": pd.Series(dtype=str)}),
-        "meta": _meta_frame(
+        "meta": meta_table(
             {**meta, "built_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": n}
         ),
     }
-
-
-def _meta_frame(values: dict[str, object]) -> pd.DataFrame:
-    from pipeline.warehouse import meta_table
-
-    return meta_table(values)
 
 
 def group_aggregates(

@@ -60,11 +60,7 @@ class ToolContext:
         frame = self.sql(
             f'SELECT * FROM students WHERE "{self.id_column}" IN (SELECT unnest(?))', [list(ids)]
         )
-        found = set(frame[self.id_column])
-        missing = [i for i in ids if i not in found]
-        if missing:
-            shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
-            raise NotFound(f"no student with id {shown}", field="student_ids", value=missing[:5])
+        require_known(ids, set(frame[self.id_column]))
         return frame.set_index(self.id_column).loc[list(ids)].reset_index()
 
     def close(self) -> None:
@@ -72,6 +68,14 @@ class ToolContext:
         if con is not None:
             con.close()
             self._local.con = None
+
+
+def require_known(ids: list[str], found: set[str]) -> None:
+    """Raise NotFound naming the ids (up to five) that are not in ``found``."""
+    missing = [i for i in ids if i not in found]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise NotFound(f"no student with id {shown}", field="student_ids", value=missing[:5])
 
 
 def _cache_dir(settings: Settings, version: str) -> Path:

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, model_validator
 from data.validate import SchemaMismatchError, validate_frame
 from pipeline.steps import score_step
 from tools.base import ToolInput, ToolOutput, stamp
-from tools.context import ToolContext
-from tools.errors import InvalidInput, NotFound
+from tools.context import ToolContext, require_known
+from tools.errors import InvalidInput
 
 MAX_BATCH = 100_000
 
@@ -125,10 +125,7 @@ def stored_scores(ids: list[str], ctx: ToolContext) -> list[StudentScore]:
            WHERE c.student_id IN (SELECT unnest(?)) GROUP BY c.student_id""",
         [list(ids)],
     ).set_index("student_id")
-    missing = [i for i in ids if i not in frame.index]
-    if missing:
-        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
-        raise NotFound(f"no student with id {shown}", field="student_ids", value=missing[:5])
+    require_known(ids, set(frame.index))
     students = []
     for sid in ids:
         row = frame.loc[sid]
