@@ -12,7 +12,10 @@ ARTIFACTS := test-artifacts
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	# compat mode puts the repo itself on sys.path, so SARA's `tools` package wins over the
+	# stray top-level `tools` folder another dependency (cron-descriptor) installs.
+	$(BIN)/python -m pip install --quiet -c constraints.txt \
+		--config-settings editable_mode=compat -e '.[$(EXTRAS)]'
 	$(BIN)/python -m pip check
 	@touch $@
 
@@ -21,7 +24,9 @@ install: $(STAMP)
 run: install
 	$(BIN)/sara data generate --keep-existing
 	$(BIN)/sara pipeline run
-	$(BIN)/sara pipeline status
+	@echo "Local admin API key (development only; \`sara keys local\` prints it again):"
+	@$(BIN)/sara keys local
+	$(BIN)/sara serve
 
 test: install
 	@mkdir -p $(ARTIFACTS)

@@ -347,3 +347,104 @@ def pipeline_status() -> None:
     else:
         table.add_row("warehouse", "not built yet: run `sara pipeline run`")
     console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default SARA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default SARA_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default SARA_WORKERS).")
+    ] = None,
+) -> None:
+    """Serve the API (and UI) with uvicorn."""
+    import os
+    import shutil
+
+    import uvicorn
+
+    current = get_settings()
+    workers = workers or current.workers
+    if workers > 1:
+        # Worker processes share Prometheus metrics through files; stale ones would add up.
+        shutil.rmtree(current.metrics_dir, ignore_errors=True)
+        current.metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(current.metrics_dir.resolve())
+    host, port = host or current.host, port or current.port
+    console.print(f"SARA on http://{host}:{port}  (API docs: /docs)", highlight=False)
+    # No access log: request paths carry student ids, which stay out of logs.
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level=current.log_level.lower(),
+    )
+
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_store():
+    from api.keys import KeyStore
+
+    return KeyStore(get_settings().keys_path)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer, staff, analyst or admin.")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+) -> None:
+    """Create a key; it is printed once and stored only as a hash."""
+    from api.keys import KeyRequestError
+
+    try:
+        entry, token = _key_store().create(name, role)
+    except KeyRequestError as exc:
+        raise _fail(str(exc)) from None
+    err.print(f"created key {entry.id} ({entry.name}, {entry.role}); it is shown only once:")
+    console.print(token, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The keys: id, name, role, created, revoked (never the keys themselves)."""
+    table = Table(title=f"API keys ({get_settings().keys_path})")
+    for column in ("id", "name", "role", "created", "revoked"):
+        table.add_column(column)
+    for key in _key_store().entries():
+        table.add_row(key.id, key.name, key.role, key.created_at, "yes" if key.revoked else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `sara keys list`).")],
+) -> None:
+    """Revoke a key; a running server refuses it from the next request."""
+    from api.keys import KeyRequestError
+
+    try:
+        entry = _key_store().revoke(key_id)
+    except KeyRequestError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"revoked {entry.id} ({entry.name})")
+
+
+@keys_app.command("local")
+def keys_local() -> None:
+    """Print the local admin key (created on first use; development only)."""
+    from api.keys import local_admin_key
+
+    current = get_settings()
+    if current.environment != "development":
+        raise _fail("the local admin key exists only in development; use `sara keys create`")
+    console.print(local_admin_key(_key_store(), current.local_key_path), highlight=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         "PR-AUC is lower than the champion's by more than this.",
     )
     top_factors: int = Field(default=3, ge=1, le=10)
+    score_index_max_students: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="Keep published scores in memory for lookups by id up to this many "
+        "students (about 0.5 KB each); above it, each lookup is a warehouse query.",
+    )
 
     mlflow_tracking_uri: str | None = None
     mlflow_registry_uri: str | None = None
@@ -73,6 +79,13 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
     llm_timeout_s: float = Field(default=20.0, gt=0)
+
+    host: str = Field(default="127.0.0.1", description="Address `sara serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    keys_file: Path | None = Field(
+        default=None, description="API keys (hashed) with their roles; default in the workspace."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -122,6 +135,24 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.home / "mlartifacts"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file or self.home / "api-keys.json"
+
+    @property
+    def local_key_path(self) -> Path:
+        """The development admin key `make run` creates, readable by the local UI only."""
+        return self.home / "local-admin.key"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.home / "audit.sqlite"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Shared folder for Prometheus metrics when several worker processes serve."""
+        return self.home / "metrics"
 
     def ensure_workspace(self) -> Path:
         """Create the workspace folders (called by commands that write, never on import)."""

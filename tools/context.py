@@ -4,10 +4,14 @@ down) and the DuckDB warehouse (opened read-only)."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -20,9 +24,10 @@ from tools.errors import NotFound, NotReady
 
 log = logging.getLogger(__name__)
 RUN_PIPELINE = "run `sara pipeline run` first"
+_live: weakref.WeakSet[ToolContext] = weakref.WeakSet()
 
 
-@dataclass
+@dataclass(eq=False)
 class ToolContext:
     settings: Settings
     spec: DatasetSpec
@@ -31,6 +36,10 @@ class ToolContext:
     meta: dict[str, str]
     model_source: str  # "registry" or "local cache"
     _local: threading.local = field(default_factory=threading.local, repr=False)
+    _opened: list[duckdb.DuckDBPyConnection] = field(default_factory=list, repr=False)
+    _opened_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def data_timestamp(self) -> str:
@@ -53,7 +62,17 @@ class ToolContext:
                 raise NotReady(f"the warehouse {path} is missing; {RUN_PIPELINE}")
             con = duckdb.connect(str(path), read_only=True)
             self._local.con = con
+            with self._opened_lock:
+                self._opened.append(con)
         return con
+
+    def cached(self, name: str, build: Callable[[ToolContext], Any]) -> Any:
+        """A value derived from this model and warehouse, built once on first use."""
+        if name not in self._cache:
+            with self._cache_lock:
+                if name not in self._cache:
+                    self._cache[name] = build(self)
+        return self._cache[name]
 
     def students(self, ids: list[str]) -> pd.DataFrame:
         """The students' rows (spec columns) in the order asked; unknown ids are an error."""
@@ -64,13 +83,16 @@ class ToolContext:
         return frame.set_index(self.id_column).loc[list(ids)].reset_index()
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
+        """Close the connections of every thread (DuckDB aborts the process if a connection
+        is only destroyed during interpreter shutdown)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for con in opened:
             con.close()
-            self._local.con = None
+        self._local = threading.local()
 
 
-def require_known(ids: list[str], found: set[str]) -> None:
+def require_known(ids: list[str], found: Container[str]) -> None:
     """Raise NotFound naming the ids (up to five) that are not in ``found``."""
     missing = [i for i in ids if i not in found]
     if missing:
@@ -118,4 +140,13 @@ def load_context(settings: Settings) -> ToolContext:
         )
     version = meta["model_version"]
     model, source = _load_model(settings, version)
-    return ToolContext(settings, spec, model, version, meta, source)
+    ctx = ToolContext(settings, spec, model, version, meta, source)
+    atexit.unregister(_close_live)  # registered once, however many contexts load
+    atexit.register(_close_live)
+    _live.add(ctx)
+    return ctx
+
+
+def _close_live() -> None:
+    for ctx in list(_live):
+        ctx.close()

@@ -80,10 +80,12 @@ def records_frame(records: list[dict[str, Any]], ctx: ToolContext) -> pd.DataFra
         raise InvalidInput(str(exc), field="records") from None
     if report.n_quarantined:
         issue = report.issues.iloc[0]
+        row, column = int(issue["row"]) - 1, issue["column"]
+        value = records[row].get(column, issue["value"])  # as sent, not as text
         raise InvalidInput(
-            f"records[{issue['row'] - 1}].{issue['column']}: {issue['value']!r} {issue['rule']}",
-            field=f"records.{issue['row'] - 1}.{issue['column']}",
-            value=issue["value"],
+            f"records[{row}].{column}: {value!r} {issue['rule']}",
+            field=f"records.{row}.{column}",
+            value=value,
         )
     return report.valid
 
@@ -112,39 +114,60 @@ def score_frame(frame: pd.DataFrame, ctx: ToolContext, ids: list | None) -> list
     ]
 
 
+STORED_SCORES_SQL = """
+    SELECT c.student_id, c.risk_score, c.risk_level, coalesce(f.features, []) AS features,
+           coalesce(f.phrases, []) AS phrases, coalesce(f.contribs, []) AS contribs
+    FROM scores c LEFT JOIN (
+        SELECT student_id, list(feature ORDER BY rank) AS features,
+               list(phrase ORDER BY rank) AS phrases, list(contribution ORDER BY rank) AS contribs
+        FROM risk_factors GROUP BY student_id
+    ) f USING (student_id) {where}"""
+
+StoredScore = tuple[float, str, tuple[str, ...], tuple[str, ...], tuple[float, ...]]
+
+
+def _stored(frame: pd.DataFrame) -> dict[str, StoredScore]:
+    return {
+        sid: (round(float(risk), 4), str(level), tuple(names), tuple(phrases),
+              tuple(round(float(c), 4) for c in contribs))
+        for sid, risk, level, names, phrases, contribs in zip(
+            frame["student_id"], frame["risk_score"], frame["risk_level"],
+            frame["features"], frame["phrases"], frame["contribs"], strict=True,
+        )
+    }  # fmt: skip
+
+
+def _score_index(ctx: ToolContext) -> dict[str, StoredScore] | None:
+    """Every published score in memory, so a lookup by id costs microseconds, not a query;
+    None (query per call) when the warehouse has more students than settings allow."""
+    if int(ctx.meta.get("rows", 0)) > ctx.settings.score_index_max_students:
+        return None
+    return _stored(ctx.sql(STORED_SCORES_SQL.format(where="")))
+
+
 def stored_scores(ids: list[str], ctx: ToolContext) -> list[StudentScore]:
     """Scores and factors of known students as published with the warehouse (the same model
     produced them), read instead of recomputed: a lookup, not a model call."""
-    frame = ctx.sql(
-        """SELECT c.student_id, any_value(c.risk_score) AS risk_score,
-                  any_value(c.risk_level) AS risk_level,
-                  list(f.feature ORDER BY f.rank) FILTER (f.feature IS NOT NULL) AS features,
-                  list(f.phrase ORDER BY f.rank) FILTER (f.feature IS NOT NULL) AS phrases,
-                  list(f.contribution ORDER BY f.rank) FILTER (f.feature IS NOT NULL) AS contribs
-           FROM scores c LEFT JOIN risk_factors f USING (student_id)
-           WHERE c.student_id IN (SELECT unnest(?)) GROUP BY c.student_id""",
-        [list(ids)],
-    ).set_index("student_id")
-    require_known(ids, set(frame.index))
-    students = []
-    for sid in ids:
-        row = frame.loc[sid]
-        names = list(row["features"]) if row["features"] is not None else []
-        phrases = list(row["phrases"]) if row["phrases"] is not None else []
-        contribs = list(row["contribs"]) if row["contribs"] is not None else []
-        students.append(
-            StudentScore(
-                student_id=sid,
-                risk_score=round(float(row["risk_score"]), 4),
-                risk_level=str(row["risk_level"]),
-                top_risk_factors=phrases,
-                factors=[
-                    RiskFactor(feature=n, phrase=p, contribution=round(float(c), 4))
-                    for n, p, c in zip(names, phrases, contribs, strict=True)
-                ],
-            )
-        )
-    return students
+    index = ctx.cached("score_index", _score_index)
+    if index is None:
+        where = "WHERE c.student_id IN (SELECT unnest(?))"
+        index = _stored(ctx.sql(STORED_SCORES_SQL.format(where=where), [list(ids)]))
+    require_known(ids, index.keys())
+    return [_student(sid, index[sid]) for sid in ids]
+
+
+def _student(sid: str, stored: StoredScore) -> StudentScore:
+    risk, level, names, phrases, contribs = stored
+    return StudentScore(
+        student_id=sid,
+        risk_score=risk,
+        risk_level=level,
+        top_risk_factors=list(phrases),
+        factors=[
+            RiskFactor(feature=n, phrase=p, contribution=c)
+            for n, p, c in zip(names, phrases, contribs, strict=True)
+        ],
+    )
 
 
 def score_students(request: ScoreInput, ctx: ToolContext) -> ScoreOutput:

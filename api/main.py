@@ -1,0 +1,46 @@
+"""The SARA app: assembles the routers. Nothing is loaded at import; the model and warehouse
+open in the lifespan (and reload when the pipeline republishes)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+import sara
+from api import errors
+from api.metrics import MetricsMiddleware
+from api.routes import admin, equity, interventions, ops, students, tool_routes
+from api.runtime import Runtime
+from sara.settings import Settings, get_settings
+
+DESCRIPTION = """Student Academic Risk Assistant: risk scores with reasons, equity analysis and
+intervention planning. Send an API key as `Authorization: Bearer <key>` or `X-API-Key`.
+Roles: **viewer** (aggregate equity only), **staff** (student-level reads), **analyst**
+(+ free SQL, plans), **admin** (+ reload, audit log). Errors are always
+`{"error": {"code", "message", "field", "value"}}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await run_in_threadpool(runtime.readiness)  # load now; a miss is retried on demand
+        yield
+        runtime.close()
+
+    app = FastAPI(
+        title="SARA",
+        version=sara.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    app.add_middleware(MetricsMiddleware)
+    for module in (ops, students, equity, interventions, admin, tool_routes):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,93 @@
+"""Prometheus metrics of the app. Labels are route templates, tool names and outcomes, never
+student ids or other student data. With several worker processes the values are shared through
+files in ``PROMETHEUS_MULTIPROC_DIR`` (set by ``sara serve``)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+HTTP_REQUESTS = Counter(
+    "sara_http_requests", "HTTP requests by route template, method and status.",
+    ["route", "method", "status"],
+)  # fmt: skip
+HTTP_LATENCY = Histogram(
+    "sara_http_request_duration_seconds", "HTTP request latency by route template.",
+    ["route", "method"], buckets=LATENCY_BUCKETS,
+)  # fmt: skip
+TOOL_CALLS = Counter(
+    "sara_tool_calls", "Tool calls by tool, caller (api/assistant) and outcome.",
+    ["tool", "caller", "outcome"],
+)  # fmt: skip
+TOOL_LATENCY = Histogram(
+    "sara_tool_duration_seconds", "Tool run time by tool.", ["tool"], buckets=LATENCY_BUCKETS
+)
+SERVED_RISK = Histogram(
+    "sara_served_risk_score", "Risk scores returned to callers.",
+    buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
+)  # fmt: skip
+SERVED_LEVELS = Counter("sara_served_risk_level", "Risk levels returned to callers.", ["level"])
+MODEL_INFO = Gauge(
+    "sara_model_info", "The model being served (value 1).", ["version", "source"],
+    multiprocess_mode="mostrecent",
+)  # fmt: skip
+READY = Gauge(
+    "sara_ready", "1 when the model and warehouse are loaded, else 0.",
+    multiprocess_mode="mostrecent",
+)  # fmt: skip
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, merged across worker processes when needed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def observe_scores(scores: list[float], levels: list[str]) -> None:
+    for score in scores:
+        SERVED_RISK.observe(score)
+    for level in levels:
+        SERVED_LEVELS.labels(level).inc()
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (no per-request task overhead): counts and times every request by
+    the route template it matched, e.g. ``/v1/students/{student_id}/risk``."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(template, scope["method"], str(status["code"])).inc()
+            HTTP_LATENCY.labels(template, scope["method"]).observe(time.perf_counter() - started)

@@ -1,0 +1,42 @@
+"""The served model, reloading it, and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.audit import AuditEntry
+from api.deps import Admin, Viewer
+from api.routes.ops import ReadinessOut, readiness_body
+from tools.model_info import ModelInfoOutput
+
+router = APIRouter(prefix="/v1", tags=["model and audit"])
+
+
+@router.get("/model", response_model=ModelInfoOutput)
+def model(caller: Viewer):
+    """The served model: version, family, features, test metrics, thresholds."""
+    return caller.run("model_info", {})
+
+
+@router.post("/model/reload", response_model=ReadinessOut)
+def reload_model(caller: Admin):
+    """Load the champion and warehouse again now (they also reload when the pipeline
+    republishes)."""
+    return readiness_body(caller.runtime.reload())
+
+
+@router.get("/audit", response_model=list[AuditEntry])
+def audit(
+    caller: Admin,
+    student_id: Annotated[str | None, Query(description="Only reads of this student.")] = None,
+    key_id: Annotated[str | None, Query(description="Only reads made with this key.")] = None,
+    since: Annotated[str | None, Query(description="Only reads at or after (ISO 8601).")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
+    """Who read which students' data, when, through which route and tool (newest first)."""
+    return caller.runtime.audit.entries(
+        student_id=student_id, key_id=key_id, since=since, limit=limit, offset=offset
+    )

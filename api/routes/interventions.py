@@ -1,0 +1,23 @@
+"""Intervention what-ifs and budgeted plans."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import Analyst, Staff
+from tools.interventions import CompareInput, CompareOutput
+from tools.planning import PlanInput, PlanOutput
+
+router = APIRouter(prefix="/v1/interventions", tags=["interventions"])
+
+
+@router.post("/compare", response_model=CompareOutput)
+def compare(request: CompareInput, caller: Staff):
+    """How each intervention would change the risk of a cohort of students."""
+    return caller.run("compare_interventions", request)
+
+
+@router.post("/plan", response_model=PlanOutput)
+def plan(request: PlanInput, caller: Analyst):
+    """Which students should get which intervention within a budget (and capacities)."""
+    return caller.run("plan_interventions", request)

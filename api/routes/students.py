@@ -1,0 +1,90 @@
+"""Student-level resources: one student's risk and explanation, scoring, and listing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.deps import Staff, query_filters
+from tools.explain import ExplainOutput
+from tools.scoring import MAX_BATCH, ScoreOutput
+from tools.students import FindStudentsOutput
+
+router = APIRouter(prefix="/v1", tags=["students"])
+
+
+class StudentRisk(BaseModel):
+    """One student's risk, in the shape district systems already consume."""
+
+    student_id: str
+    risk_score: float = Field(description="Calibrated probability of the outcome (0–1).")
+    risk_level: Literal["Low", "Medium", "High"]
+    top_risk_factors: list[str] = Field(description="The main reasons, in plain words.")
+    model_version: str
+    data_timestamp: str
+
+
+class ScoreRequest(BaseModel):
+    """Exactly one of: ``record`` (one raw student), ``records`` (a batch) or ``student_ids``."""
+
+    model_config = ConfigDict(extra="forbid")
+    record: dict[str, Any] | None = Field(default=None, description="One raw student record.")
+    records: list[dict[str, Any]] | None = Field(
+        default=None, description=f"A batch of raw records (at most {MAX_BATCH:,})."
+    )
+    student_ids: list[str] | None = Field(default=None, description="Students in the warehouse.")
+
+    @model_validator(mode="after")
+    def _one(self) -> ScoreRequest:
+        given = [n for n in ("record", "records", "student_ids") if getattr(self, n)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of record, records or student_ids (non-empty)")
+        return self
+
+
+@router.get("/students/{student_id}/risk", response_model=StudentRisk)
+async def student_risk(student_id: str, caller: Staff) -> StudentRisk:
+    """The student's risk score, level and top risk factors."""
+    # On the event loop: a published score is an in-memory lookup, cheaper than a thread hop.
+    out = caller.run("score_students", {"student_ids": [student_id]})
+    student = out.students[0]
+    return StudentRisk(
+        student_id=student_id,
+        risk_score=student.risk_score,
+        risk_level=student.risk_level,
+        top_risk_factors=student.top_risk_factors,
+        model_version=out.model_version,
+        data_timestamp=out.data_timestamp,
+    )
+
+
+@router.get("/students/{student_id}/explanation", response_model=ExplainOutput)
+def student_explanation(student_id: str, caller: Staff):
+    """Why the student has this score: every factor's contribution and what would change it."""
+    return caller.run("explain_student", {"student_id": student_id})
+
+
+@router.post("/score", response_model=ScoreOutput)
+def score(request: ScoreRequest, caller: Staff):
+    """Score one raw record, a batch of records, or students in the warehouse by id."""
+    payload = (
+        {"records": [request.record]}
+        if request.record
+        else request.model_dump(include={"records", "student_ids"}, exclude_none=True)
+    )
+    return caller.run("score_students", payload)
+
+
+@router.get("/students", response_model=FindStudentsOutput)
+def list_students(
+    request: Request,
+    caller: Staff,
+    limit: Annotated[int, Query(ge=1, le=500, description="Students per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Skip this many (for paging).")] = 0,
+):
+    """Students by descending risk. Any other query parameter filters on a column, e.g.
+    `level=High`, `school_type=Public`, `Grade=9,10` (names ignore case and underscores)."""
+    filters = query_filters(request, caller.runtime, {"limit", "offset"})
+    return caller.run("find_students", {"filters": filters, "limit": limit, "offset": offset})
