@@ -7,7 +7,9 @@ go on typed. Nothing is dropped silently: valid + quarantined = rows read."""
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -145,6 +147,39 @@ def _range_rule(col: ColumnSpec) -> str:
     return f"must be at most {col.max:g}"
 
 
+def _category_rule(col: ColumnSpec) -> str:
+    return f"must be one of: {', '.join(col.categories)}"
+
+
+def check_value(col: ColumnSpec, value: Any) -> tuple[Any, str | None]:
+    """One raw value, checked by the same rules as ``validate_frame`` (same rule texts):
+    ``(typed value, None)`` or ``(None, broken rule)``. For a handful of records this is
+    ~1,000× cheaper than building and validating a frame."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return (math.nan if col.is_numeric else None), (RULE_MISSING if col.required else None)
+    if col.dtype == "category":
+        text = str(value).strip()
+        return (text, None) if text in col.categories else (None, _category_rule(col))
+    if col.dtype == "bool":
+        word = str(value).strip().lower()
+        if isinstance(value, bool | int | float) and not isinstance(value, str):
+            word = {1: "1", 0: "0"}.get(value, word)  # 1, 1.0 and True all mean yes
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            return (1.0 if word in TRUE_WORDS else 0.0), None
+        return None, RULE_BOOL
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        return None, RULE_NUMBER
+    if math.isnan(number):
+        return None, RULE_NUMBER
+    if (col.min is not None and number < col.min) or (col.max is not None and number > col.max):
+        return None, _range_rule(col)
+    if col.dtype == "int" and number != math.floor(number):
+        return None, "must be a whole number"
+    return number, None
+
+
 def build_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
     """The pandera schema for already-coerced values; each check's error text is its rule."""
     columns = {}
@@ -166,8 +201,7 @@ def build_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
         elif col.dtype == "bool":
             checks.append(pa.Check.isin([0.0, 1.0], error=RULE_BOOL))
         elif col.dtype == "category":
-            allowed = ", ".join(col.categories)
-            checks.append(pa.Check.isin(list(col.categories), error=f"must be one of: {allowed}"))
+            checks.append(pa.Check.isin(list(col.categories), error=_category_rule(col)))
         columns[col.name] = pa.Column(
             "float64" if col.is_numeric else None,
             checks=checks,

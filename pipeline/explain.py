@@ -62,12 +62,22 @@ def _encoded_contributions(model: RiskModel, encoded: np.ndarray) -> tuple[np.nd
 
 def contributions(model: RiskModel, frame: pd.DataFrame) -> Contributions:
     """Contributions for every row of ``frame`` (computed in chunks to bound memory)."""
-    values, bases = [], []
-    for start in range(0, len(frame), CHUNK_ROWS):
-        encoded = np.asarray(model.encode(frame.iloc[start : start + CHUNK_ROWS]), dtype=float)
-        encoded_values, base = _encoded_contributions(model, encoded)
-        values.append(_aggregate(model, encoded_values))
-        bases.append(base)
-    if not values:
+    parts = [
+        contributions_from_encoded(
+            model, np.asarray(model.encode(frame.iloc[start : start + CHUNK_ROWS]), dtype=float)
+        )
+        for start in range(0, len(frame), CHUNK_ROWS)
+    ]
+    if not parts:
         return Contributions(list(model.features), np.zeros((0, len(model.features))), np.zeros(0))
-    return Contributions(list(model.features), np.vstack(values), np.concatenate(bases))
+    return Contributions(
+        list(model.features),
+        np.vstack([p.values for p in parts]),
+        np.concatenate([p.base_value for p in parts]),
+    )
+
+
+def contributions_from_encoded(model: RiskModel, encoded: np.ndarray) -> Contributions:
+    """Contributions of rows already encoded by the model's preprocessing."""
+    encoded_values, base = _encoded_contributions(model, encoded)
+    return Contributions(list(model.features), _aggregate(model, encoded_values), base)

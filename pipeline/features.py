@@ -6,11 +6,19 @@ from encoded columns back to spec columns lets explanations speak in the spec's 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 
 from data.spec import DatasetSpec, Role
 
@@ -80,3 +88,118 @@ def as_model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
         if out[name].dtype.kind in "iub" or str(out[name].dtype) in ("Int64", "Int8"):
             out[name] = out[name].astype("float64")
     return out
+
+
+Encoder = Callable[[Mapping[str, Sequence[Any]]], np.ndarray]
+
+
+def compile_encoder(preprocessor: Any, features: list[str]) -> Encoder | None:
+    """The fitted preprocessing as a plain function of columns of values (feature → list),
+    reading every parameter (categories, means, scales) from the fitted transformers.
+
+    scikit-learn's ColumnTransformer costs ~15 ms per call whatever the size, which dominates
+    scoring one record; this does the same arithmetic in microseconds. Returns None for any
+    transformer it does not know, and callers then use the preprocessor itself. Tests check
+    both give the same matrix."""
+    if not isinstance(preprocessor, ColumnTransformer):
+        steps = getattr(preprocessor, "steps", None)
+        if not steps or len(steps) != 1:
+            return None
+        preprocessor = steps[0][1]
+    if not isinstance(preprocessor, ColumnTransformer):
+        return None
+    blocks = []
+    for name, transformer, columns in preprocessor.transformers_:
+        if name == "remainder":
+            if transformer != "drop":
+                return None
+            continue
+        block = _block(transformer, list(columns))
+        if block is None:
+            return None
+        blocks.append(block)
+
+    def encode(values: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        return np.hstack([block(values) for block in blocks])
+
+    return encode
+
+
+def _block(transformer: Any, columns: list[str]) -> Encoder | None:
+    steps = transformer.steps if isinstance(transformer, Pipeline) else [transformer]
+    if isinstance(steps[0], tuple):
+        steps = [step for _, step in steps]
+    first, rest = steps[0], steps[1:]
+    if (isinstance(first, str) and first == "passthrough") or _identity(first):
+        base = _numeric(columns)
+    elif isinstance(first, StandardScaler):
+        base, rest = _numeric(columns), steps
+    elif isinstance(first, OrdinalEncoder) and first.handle_unknown == "use_encoded_value":
+        base = _ordinal(first, columns)
+    elif isinstance(first, OneHotEncoder) and first.drop_idx_ is None and not rest:
+        base = _one_hot(first, columns)
+    else:
+        return None
+    scalers = []
+    for step in rest:
+        if not isinstance(step, StandardScaler):
+            return None
+        scalers.append(
+            (
+                step.mean_ if step.with_mean else 0.0,
+                step.scale_ if step.with_std else 1.0,
+            )
+        )
+
+    def block(values: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        out = base(values)
+        for mean, scale in scalers:
+            out = (out - mean) / scale
+        return out
+
+    return block
+
+
+def _identity(step: Any) -> bool:
+    # A fitted ColumnTransformer holds "passthrough" as a FunctionTransformer without a func.
+    return isinstance(step, FunctionTransformer) and step.func is None
+
+
+def _numeric(columns: list[str]) -> Encoder:
+    def encode(values):
+        return np.column_stack([np.asarray(values[c], dtype=float) for c in columns])
+
+    return encode
+
+
+def _ordinal(encoder: OrdinalEncoder, columns: list[str]) -> Encoder:
+    ranks = [{v: float(i) for i, v in enumerate(cats)} for cats in encoder.categories_]
+    unknown = float(encoder.unknown_value)
+
+    def encode(values):
+        return np.column_stack(
+            [
+                np.array([rank.get(v, unknown) for v in values[c]], dtype=float)
+                for c, rank in zip(columns, ranks, strict=True)
+            ]
+        )
+
+    return encode
+
+
+def _one_hot(encoder: OneHotEncoder, columns: list[str]) -> Encoder:
+    positions = [{v: i for i, v in enumerate(cats)} for cats in encoder.categories_]
+
+    def encode(values):
+        parts = []
+        for c, position in zip(columns, positions, strict=True):
+            column = values[c]
+            out = np.zeros((len(column), len(position)))
+            for row, v in enumerate(column):
+                index = position.get(v)
+                if index is not None:  # unseen values are all zeros, as handle_unknown="ignore"
+                    out[row, index] = 1.0
+            parts.append(out)
+        return np.hstack(parts)
+
+    return encode

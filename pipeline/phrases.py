@@ -4,6 +4,8 @@ spec: columns without phrases get a generic "Low/High <label> (<value>)"."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -45,15 +47,16 @@ def phrase(column: ColumnSpec, value, reference: float | None) -> str:
 
 def top_risk_factors(
     spec: DatasetSpec,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Mapping[str, Sequence],
     contribs: Contributions,
     reference: dict[str, float],
     top: int = 3,
 ) -> list[list[dict]]:
-    """For each row: up to ``top`` features that raise its risk most, largest first."""
+    """For each row: up to ``top`` features that raise its risk most, largest first. ``frame``
+    holds the rows' feature values (a DataFrame, or columns as lists)."""
     columns = [spec.column(f) for f in contribs.features]
     order = np.argsort(-contribs.values, axis=1, kind="stable")[:, :top]
-    values = {f: frame[f].to_numpy(dtype=object) for f in contribs.features}
+    values = {f: np.asarray(frame[f], dtype=object) for f in contribs.features}
     factors = []
     for i, row_order in enumerate(order):
         row = []

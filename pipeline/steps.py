@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from data.spec import DatasetSpec, Role
 from data.synthetic.cohort import truth_path_for, write_cohort
 from data.validate import ValidationReport
 from pipeline.evaluate import Evaluation, evaluate, naive_baseline
-from pipeline.explain import Contributions, contributions
+from pipeline.explain import Contributions, contributions, contributions_from_encoded
 from pipeline.features import model_features
 from pipeline.model import RiskModel, risk_levels
 from pipeline.phrases import top_risk_factors
@@ -177,10 +178,19 @@ class Scored:
 
 
 def score_step(
-    model: RiskModel, frame: pd.DataFrame, spec: DatasetSpec, settings: Settings
+    model: RiskModel,
+    frame: pd.DataFrame | Mapping[str, Sequence],
+    spec: DatasetSpec,
+    settings: Settings,
+    encoded: np.ndarray | None = None,
 ) -> Scored:
-    """Score and explain every student with the served model."""
-    contribs = contributions(model, frame)
+    """Score and explain every student with the served model. ``encoded``: the rows already
+    through the model's preprocessing (then ``frame`` may be plain columns of values)."""
+    contribs = (
+        contributions(model, frame)
+        if encoded is None
+        else contributions_from_encoded(model, encoded)
+    )
     risk = model.calibrator.transform(contribs.raw_score)
     levels = risk_levels(risk, settings.risk_medium_threshold, settings.risk_high_threshold)
     factors = top_risk_factors(spec, frame, contribs, model.reference, settings.top_factors)

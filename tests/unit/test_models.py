@@ -123,3 +123,14 @@ def test_tree_models_never_raise_risk_for_support_access_or_activities(fitted, c
     before = fitted.model.predict_proba(sample.assign(**{column: 0}))[:, 1]
     after = fitted.model.predict_proba(sample.assign(**{column: 1}))[:, 1]
     assert (after <= before + 1e-6).all()
+
+
+def test_the_compiled_encoder_gives_the_preprocessors_matrix(fitted, cohort):
+    from pipeline.features import compile_encoder
+
+    model = fitted.model
+    encoder = compile_encoder(model.pipeline[:-1], model.features)
+    assert encoder is not None, fitted.name  # every candidate family compiles
+    sample = cohort.sample(300, random_state=1)
+    columns = {f: sample[f].tolist() for f in model.features}
+    np.testing.assert_allclose(encoder(columns), model.encode(sample), rtol=0, atol=1e-12)

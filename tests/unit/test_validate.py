@@ -121,3 +121,24 @@ def test_chunked_validation_gives_the_same_report(spec, good):
     pd.testing.assert_frame_equal(whole.valid, chunked.valid)
     pd.testing.assert_frame_equal(whole.quarantined, chunked.quarantined)
     assert whole.issues["row"].tolist() == [4, 42, 46]
+
+
+def test_checking_one_value_applies_the_frames_rules_with_the_same_words():
+    from data.spec import load_spec
+    from data.validate import check_value, validate_frame
+
+    spec = load_spec()
+    cases = [
+        ("AttendanceRate", 1.7), ("AttendanceRate", "0.9"), ("AttendanceRate", "lots"),
+        ("AttendanceRate", None), ("Grade", 9.5), ("Grade", 10), ("SchoolType", "Castle"),
+        ("SchoolType", " Public "), ("InternetAccess", "yes"), ("InternetAccess", 2),
+        ("InternetAccess", True), ("StudyHours", float("nan")), ("StudyHours", "nan"),
+    ]  # fmt: skip
+    for column, value in cases:
+        typed, rule = check_value(spec.column(column), value)
+        sub = spec.model_copy(update={"columns": (spec.column(column),)})
+        report = validate_frame(pd.DataFrame({column: pd.Series([value], dtype=object)}), sub)
+        frame_rule = report.issues["rule"].iloc[0] if report.n_quarantined else None
+        assert rule == frame_rule, (column, value)
+        if rule is None:
+            assert typed == report.valid[column].iloc[0], (column, value)
