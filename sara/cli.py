@@ -446,5 +446,41 @@ def keys_local() -> None:
     console.print(local_admin_key(_key_store(), current.local_key_path), highlight=False)
 
 
+bench_app = typer.Typer(help="Benchmarks (results in benchmarks/results/).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("http")
+def bench_http(
+    students: Annotated[int, typer.Option(min=100, help="Students in the workspace.")] = 100_000,
+    workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 2,
+    seconds: Annotated[float, typer.Option(min=1, help="Length of each load run.")] = 10,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs per scenario (median).")] = 3,
+    batch: Annotated[int, typer.Option(min=1, help="Records in the batch call.")] = 50_000,
+    home: Annotated[
+        Path | None, typer.Option(help="Reuse this workspace (built if it has no warehouse).")
+    ] = None,
+) -> None:
+    """Requests/s and p50/p99 of single scores under wrk, beside /health; batch records/s."""
+    from benchmarks import http, results_io
+
+    try:
+        result = http.run(
+            students=students,
+            workers=workers,
+            seconds=seconds,
+            repeats=repeats,
+            batch=min(batch, students),
+            home=home,
+            progress=lambda message: console.print(message, highlight=False),
+        )
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    text = http.markdown(result)
+    json_path, md_path = results_io.write("http", result, text)
+    console.print(text, highlight=False)
+    console.print(f"written: {json_path}, {md_path}", highlight=False)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,267 @@
+"""HTTP benchmark: `sara serve` under a bounded load from wrk in a second process on 127.0.0.1.
+
+Each scenario runs ``repeats`` times and reports the median requests/s and p50/p99 latency,
+beside the bare ``/health`` route measured in the same run (the server's ceiling on this
+machine). Batch scoring is timed end to end (JSON in and out) with one big call."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from api.keys import KeyStore
+from sara.settings import Settings
+
+WRK_LINE = {
+    "rps": re.compile(r"Requests/sec:\s+([\d.]+)"),
+    "p50": re.compile(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", re.M),
+    "p99": re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M),
+    "requests": re.compile(r"(\d+) requests in"),
+    "non_2xx": re.compile(r"Non-2xx or 3xx responses: (\d+)"),
+    "socket_errors": re.compile(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
+}  # fmt: skip
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+FEATURE_DROP = ("GPA", "at_risk", "TestScore_Math", "TestScore_Reading", "TestScore_Science")
+
+
+@dataclass
+class LoadResult:
+    scenario: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    runs: list[dict] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _parse_wrk(output: str) -> dict:
+    def latency(name: str) -> float:
+        match = WRK_LINE[name].search(output)
+        return float(match.group(1)) * UNIT_MS[match.group(2)]
+
+    sockets = WRK_LINE["socket_errors"].search(output)
+    non_2xx = WRK_LINE["non_2xx"].search(output)
+    return {
+        "rps": float(WRK_LINE["rps"].search(output).group(1)),
+        "p50_ms": latency("p50"),
+        "p99_ms": latency("p99"),
+        "requests": int(WRK_LINE["requests"].search(output).group(1)),
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0)
+        + (sum(int(g) for g in sockets.groups()) if sockets else 0),
+    }
+
+
+def _lua(folder: Path, name: str, body: str) -> Path:
+    path = folder / f"{name}.lua"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _scripts(
+    folder: Path, key: str, ids: list[str], record: dict
+) -> dict[str, tuple[str, Path | None]]:
+    """Scenario → (URL path, wrk script)."""
+    header = f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+    id_list = ", ".join(f'"{i}"' for i in ids)
+    random_id = (
+        header
+        + f"local ids = {{{id_list}}}\n"
+        + "request = function()\n"
+        + '  return wrk.format("GET", "/v1/students/" .. ids[math.random(#ids)] .. "/risk")\n'
+        + "end\n"
+    )
+    post = (
+        header
+        + 'wrk.method = "POST"\n'
+        + 'wrk.headers["Content-Type"] = "application/json"\n'
+        + f"wrk.body = [[{json.dumps({'record': record})}]]\n"
+    )
+    return {
+        "GET /health (ceiling)": ("/health", None),
+        "GET /v1/students/{id}/risk": ("/", _lua(folder, "risk", random_id)),
+        "POST /v1/score (one record)": ("/v1/score", _lua(folder, "score", post)),
+    }
+
+
+def _wrk(url: str, script: Path | None, concurrency: int, seconds: float) -> dict:
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", url]
+    if script is not None:
+        command[1:1] = ["-s", str(script)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    parsed = _parse_wrk(done.stdout)
+    if parsed["errors"] == parsed["requests"]:
+        raise RuntimeError(f"every request to {url} failed; is the scenario right?")
+    return parsed
+
+
+def _median_result(name: str, concurrency: int, runs: list[dict]) -> LoadResult:
+    return LoadResult(
+        scenario=name,
+        concurrency=concurrency,
+        rps=statistics.median(r["rps"] for r in runs),
+        p50_ms=statistics.median(r["p50_ms"] for r in runs),
+        p99_ms=statistics.median(r["p99_ms"] for r in runs),
+        requests=sum(r["requests"] for r in runs),
+        errors=sum(r["errors"] for r in runs),
+        runs=runs,
+    )
+
+
+class Server:
+    """`sara serve` in its own process on a free local port."""
+
+    def __init__(self, home: Path, workers: int):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "SARA_HOME": str(home), "SARA_PORT": str(self.port)}
+        env["SARA_LOG_LEVEL"] = "WARNING"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sara.cli", "serve", "--workers", str(workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the server exited before it was ready")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"the server was not ready after {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def prepare_workspace(home: Path, students: int, progress: Callable[[str], None]) -> Settings:
+    """A workspace with a published warehouse of ``students`` (reused if already there)."""
+    from pipeline.run import run_pipeline
+
+    settings = Settings(home=home)
+    if not settings.warehouse_path.is_file():
+        progress(f"building a workspace of {students:,} students in {home}")
+        run_pipeline(settings, generate=students, progress=progress)
+    return settings
+
+
+def run(
+    students: int = 100_000,
+    workers: int = 2,
+    concurrency: tuple[int, ...] = (16, 64),
+    seconds: float = 10,
+    repeats: int = 3,
+    batch: int = 50_000,
+    home: Path | None = None,
+    progress: Callable[[str], None] = print,
+) -> dict:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    home = home or Path(tempfile.mkdtemp(prefix="sara-bench-")) / "ws"
+    settings = prepare_workspace(home, students, progress)
+    _, key = KeyStore(settings.keys_path).create("benchmark", "staff")
+    ids = [f"S{i:07d}" for i in range(1, min(students, 5000) + 1)]
+    from tools.context import load_context
+
+    ctx = load_context(settings)
+    frame = ctx.sql(f"SELECT * FROM students ORDER BY random() LIMIT {batch}")
+    ctx.close()
+    records = frame.drop(columns=[c for c in FEATURE_DROP if c in frame.columns]).to_dict("records")
+    server = Server(home, workers)
+    results: list[LoadResult] = []
+    try:
+        server.wait_ready()
+        with tempfile.TemporaryDirectory() as folder:
+            scripts = _scripts(Path(folder), key, ids, records[0])
+            for name, (path, script) in scripts.items():
+                _wrk(server.url + path, script, 16, 2)  # warm-up: indexes, caches, JIT paths
+                for c in concurrency:
+                    runs = [_wrk(server.url + path, script, c, seconds) for _ in range(repeats)]
+                    results.append(_median_result(name, c, runs))
+                    progress(
+                        f"{name} at concurrency {c}: {results[-1].rps:,.0f} req/s, "
+                        f"p50 {results[-1].p50_ms:.1f} ms, p99 {results[-1].p99_ms:.1f} ms"
+                    )
+        batch_result = _batch(server.url, key, records, repeats)
+        progress(f"batch of {batch:,} records: {batch_result['records_per_s']:,.0f} records/s")
+    finally:
+        server.stop()
+    return {
+        "students": students,
+        "workers": workers,
+        "seconds_per_run": seconds,
+        "repeats": repeats,
+        "load": [asdict(r) for r in results],
+        "batch": batch_result,
+    }
+
+
+def _batch(url: str, key: str, records: list[dict], repeats: int) -> dict:
+    body = json.dumps({"records": records}, default=str)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    times = []
+    for _ in range(repeats + 1):  # the first call warms up
+        started = time.perf_counter()
+        response = httpx.post(f"{url}/v1/score", content=body, headers=headers, timeout=600)
+        response.raise_for_status()
+        times.append(time.perf_counter() - started)
+    median = statistics.median(times[1:])
+    return {
+        "records": len(records),
+        "seconds_median": round(median, 3),
+        "records_per_s": round(len(records) / median),
+        "seconds": [round(t, 3) for t in times[1:]],
+    }
+
+
+def markdown(result: dict) -> str:
+    ceiling = {r["concurrency"]: r["rps"] for r in result["load"] if "health" in r["scenario"]}
+    lines = [
+        f"HTTP: `sara serve --workers {result['workers']}` on {result['students']:,} students; "
+        f"wrk (1 thread) on the same machine; median of {result['repeats']} runs of "
+        f"{result['seconds_per_run']:g} s.",
+        "",
+        "| route | concurrency | req/s | vs /health | p50 ms | p99 ms | requests | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["load"]:
+        share = r["rps"] / ceiling[r["concurrency"]] if ceiling.get(r["concurrency"]) else 0
+        lines.append(
+            f"| {r['scenario']} | {r['concurrency']} | {r['rps']:,.0f} | {share:.2f} | "
+            f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['requests']:,} | {r['errors']} |"
+        )
+    b = result["batch"]
+    lines += [
+        "",
+        f"Batch `POST /v1/score` of {b['records']:,} records (JSON in and out, end to end): "
+        f"median {b['seconds_median']} s, **{b['records_per_s']:,} records/s**.",
+    ]
+    return "\n".join(lines) + "\n"
