@@ -13,12 +13,13 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api import metrics
 from api.audit import student_ids_in
-from api.errors import ApiError
+from api.errors import ApiError, status_of
 from api.keys import Principal
 from api.runtime import Runtime
 from tools import get_tool
 from tools.base import Role, ToolInput, ToolOutput
 from tools.errors import ToolError
+from tools.scoring import ScoreOutput
 
 bearer_scheme = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
@@ -49,9 +50,11 @@ class Caller:
         started, outcome, status, output = time.perf_counter(), "ok", 200, None
         try:
             output = tool.run(self.runtime.context(), payload)
+            if isinstance(output, ScoreOutput):
+                metrics.observe_scores(output.students)
             return output
         except ToolError as exc:
-            outcome, status = exc.code, {"not_found": 404, "not_ready": 503}.get(exc.code, 422)
+            outcome, status = exc.code, status_of(exc)
             raise
         except Exception:
             outcome, status = "error", 500

@@ -75,9 +75,12 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(error_body("invalid_input", text, field, value), status_code=422)
 
 
+def status_of(exc: ToolError) -> int:
+    return next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+
+
 def _tool_error(request: Request, exc: ToolError) -> JSONResponse:
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-    return JSONResponse(error_body(**exc.as_dict()), status_code=status)
+    return JSONResponse(error_body(**exc.as_dict()), status_code=status_of(exc))
 
 
 def _api_error(request: Request, exc: ApiError) -> JSONResponse:

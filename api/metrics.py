@@ -58,11 +58,11 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-def observe_scores(scores: list[float], levels: list[str]) -> None:
-    for score in scores:
-        SERVED_RISK.observe(score)
-    for level in levels:
-        SERVED_LEVELS.labels(level).inc()
+def observe_scores(students: list) -> None:
+    """Record the risk scores and levels returned to a caller (``StudentScore`` objects)."""
+    for student in students:
+        SERVED_RISK.observe(student.risk_score)
+        SERVED_LEVELS.labels(student.risk_level).inc()
 
 
 class MetricsMiddleware:

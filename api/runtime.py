@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
 
 from api import metrics
 from api.audit import AuditLog
@@ -22,14 +24,13 @@ log = logging.getLogger(__name__)
 RETRY_FAILED_LOAD_S = 10.0
 
 
-@dataclass
-class Readiness:
-    status: str  # "ready", "degraded" or "not_ready"
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded", "not_ready"]
     model_version: str | None = None
     model_source: str | None = None
     data_timestamp: str | None = None
     students: int | None = None
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = []
 
 
 class Runtime:
@@ -107,7 +108,7 @@ class Runtime:
         try:
             ctx = self.context()
         except ToolError as exc:
-            return Readiness("not_ready", reasons=[exc.message])
+            return Readiness(status="not_ready", reasons=[exc.message])
         reasons = []
         if ctx.model_source != "registry":
             reasons.append(
@@ -115,7 +116,7 @@ class Runtime:
                 f"copy of v{ctx.model_version}"
             )
         return Readiness(
-            "degraded" if reasons else "ready",
+            status="degraded" if reasons else "ready",
             model_version=ctx.model_version,
             model_source=ctx.model_source,
             data_timestamp=ctx.data_timestamp,

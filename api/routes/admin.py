@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.audit import AuditEntry
 from api.deps import Admin, Viewer
-from api.routes.ops import ReadinessOut, readiness_body
+from api.runtime import Readiness
 from tools.model_info import ModelInfoOutput
 
 router = APIRouter(prefix="/v1", tags=["model and audit"])
@@ -20,11 +20,11 @@ def model(caller: Viewer):
     return caller.run("model_info", {})
 
 
-@router.post("/model/reload", response_model=ReadinessOut)
+@router.post("/model/reload", response_model=Readiness)
 def reload_model(caller: Admin):
     """Load the champion and warehouse again now (they also reload when the pipeline
     republishes)."""
-    return readiness_body(caller.runtime.reload())
+    return caller.runtime.reload()
 
 
 @router.get("/audit", response_model=list[AuditEntry])

@@ -201,6 +201,10 @@ def test_health_ready_metrics_and_a_valid_openapi_schema(api, role_keys, ctx):
     )
     assert 'sara_tool_calls_total{caller="api",outcome="ok",tool="score_students"}' in metrics
     assert STUDENT not in metrics
+    served = [
+        line for line in metrics.splitlines() if line.startswith("sara_served_risk_score_count")
+    ]
+    assert served and float(served[0].split()[-1]) >= 1
     schema = api.get("/openapi.json").json()
     validate(schema)
     assert "/v1/tools/run_sql" in schema["paths"] and api.get("/docs").status_code == 200
