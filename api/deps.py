@@ -40,6 +40,7 @@ class Caller:
     principal: Principal
     runtime: Runtime
     route: str
+    via: str = "api"  # "assistant" when the chat runs the tool
 
     def run(self, tool_name: str, payload: ToolInput | dict[str, Any]) -> ToolOutput:
         """Run a tool for this caller: role checked, timed, counted, and audited when it reads
@@ -60,7 +61,7 @@ class Caller:
             outcome, status = "error", 500
             raise
         finally:
-            metrics.TOOL_CALLS.labels(tool.name, "api", outcome).inc()
+            metrics.TOOL_CALLS.labels(tool.name, self.via, outcome).inc()
             metrics.TOOL_LATENCY.labels(tool.name).observe(time.perf_counter() - started)
             if tool.student_level:
                 self._audit(tool.name, payload, output, status)

@@ -15,12 +15,9 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import get_args
 
-from tools.base import Role
+from tools.base import ROLES, role_allows
 
-ROLES: tuple[str, ...] = get_args(Role)
-RANK = {role: rank for rank, role in enumerate(ROLES)}
 LOCAL_ADMIN = "local-admin"
 
 
@@ -47,7 +44,7 @@ class Principal:
     role: str
 
     def can(self, role: str) -> bool:
-        return RANK[self.role] >= RANK[role]
+        return role_allows(self.role, role)
 
 
 def _digest(token: str) -> str:
@@ -106,7 +103,7 @@ class KeyStore:
 
     def create(self, name: str, role: str) -> tuple[ApiKey, str]:
         """A new key for ``role``; returns the entry and the token (shown once, never stored)."""
-        if role not in RANK:
+        if role not in ROLES:
             raise KeyRequestError(f"role {role!r} is not one of {', '.join(ROLES)}")
         if not name.strip():
             raise KeyRequestError("a key needs a name, e.g. the person or system using it")

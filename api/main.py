@@ -11,10 +11,11 @@ from starlette.concurrency import run_in_threadpool
 import sara
 from api import errors
 from api.metrics import MetricsMiddleware
-from api.routes import admin, equity, interventions, ops, students, tool_routes
+from api.routes import admin, chat, equity, interventions, ops, students, tool_routes
 from api.runtime import Runtime
 from sara.settings import Settings, get_settings
 
+UI_PATH = "/ui"
 DESCRIPTION = """Student Academic Risk Assistant: risk scores with reasons, equity analysis and
 intervention planning. Send an API key as `Authorization: Bearer <key>` or `X-API-Key`.
 Roles: **viewer** (aggregate equity only), **staff** (student-level reads), **analyst**
@@ -41,6 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     errors.install(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (ops, students, equity, interventions, admin, tool_routes):
+    for module in (ops, students, equity, interventions, chat, admin, tool_routes):
         app.include_router(module.router)
-    return app
+    return mount_ui(app, chat.ChatService(runtime))
+
+
+def mount_ui(app: FastAPI, service: chat.ChatService) -> FastAPI:
+    """The Gradio chat at /ui, in the same process and on the same port."""
+    import gradio as gr
+
+    from ui.app import build_ui
+
+    return gr.mount_gradio_app(app, build_ui(service), path=UI_PATH)

@@ -34,6 +34,22 @@ TOOL_CALLS = Counter(
 TOOL_LATENCY = Histogram(
     "sara_tool_duration_seconds", "Tool run time by tool.", ["tool"], buckets=LATENCY_BUCKETS
 )
+CHAT_ANSWERS = Counter(
+    "sara_chat_answers", "Chat answers by backend, main intent and outcome.",
+    ["backend", "intent", "outcome"],
+)  # fmt: skip
+CHAT_FALLBACKS = Counter(
+    "sara_chat_llm_fallbacks", "Turns the LLM backend handed to the offline backend."
+)
+CHAT_GROUNDING_REPLACED = Counter(
+    "sara_chat_grounding_replaced",
+    "Answers replaced by the template because a number was not in any tool output.",
+    ["backend"],
+)
+CHAT_LATENCY = Histogram(
+    "sara_chat_duration_seconds", "Time to answer one chat question.", ["backend"],
+    buckets=LATENCY_BUCKETS,
+)  # fmt: skip
 SERVED_RISK = Histogram(
     "sara_served_risk_score", "Risk scores returned to callers.",
     buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
@@ -63,6 +79,17 @@ def observe_scores(students: list) -> None:
     for student in students:
         SERVED_RISK.observe(student.risk_score)
         SERVED_LEVELS.labels(student.risk_level).inc()
+
+
+def observe_chat(answer, seconds: float) -> None:
+    """Record one chat answer (an ``assistant.Answer``)."""
+    intent = answer.intents[0] if answer.intents else "none"
+    CHAT_ANSWERS.labels(answer.backend, intent, answer.outcome).inc()
+    CHAT_LATENCY.labels(answer.backend).observe(seconds)
+    if answer.fallback_reason:
+        CHAT_FALLBACKS.inc()
+    if answer.grounding_replaced:
+        CHAT_GROUNDING_REPLACED.labels(answer.backend).inc()
 
 
 class MetricsMiddleware:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 from api import metrics
 from api.audit import AuditLog
 from api.keys import KeyStore
+from assistant import Assistant
 from sara.settings import Settings
 from tools.context import ToolContext, load_context
 from tools.errors import NotReady, ToolError
@@ -70,6 +72,11 @@ class Runtime:
         if self._ctx is None:
             raise self._error
         return self._ctx
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        """The assistant over this runtime's current context (follows reloads)."""
+        return Assistant(self.settings, self.context)
 
     @property
     def id_keys(self) -> frozenset[str]:

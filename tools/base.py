@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -14,6 +14,13 @@ from tools.context import ToolContext
 from tools.errors import InvalidInput
 
 Role = Literal["viewer", "staff", "analyst", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+def role_allows(have: str, need: str) -> bool:
+    """Roles nest: viewer < staff < analyst < admin."""
+    return RANK[have] >= RANK[need]
 
 
 class ToolInput(BaseModel):

@@ -25,6 +25,7 @@ ROUTES = [
     ("POST", "/v1/interventions/compare", {"student_ids": [STUDENT]}, "staff"),
     ("POST", "/v1/interventions/plan", {"budget": 5000, "filters": {"Grade": 9}}, "analyst"),
     ("GET", "/v1/model", None, "viewer"),
+    ("POST", "/v1/chat", {"question": f"Why is {STUDENT} high risk?"}, "staff"),
     ("POST", "/v1/model/reload", None, "admin"),
     ("GET", "/v1/audit?limit=5", None, "admin"),
     ("GET", "/v1/equity/charts/missing.png", None, "viewer"),

@@ -1,0 +1,144 @@
+"""The assistant: one ``ask`` in front of two backends, with the rules both must keep.
+
+Before a backend sees a question, embedded instructions are cut out and requests SARA never
+serves are refused (``assistant.guard``). After it answers, the grounding guard checks every
+number against this turn's tool outputs; an answer that fails is replaced by the template
+answer written from the same tool calls."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from assistant import guard
+from assistant.grounding import ungrounded_numbers
+from assistant.lexicon import Lexicon, build_lexicon
+from assistant.offline import OfflineBackend
+from assistant.render import render_calls
+from assistant.runner import Execute, ToolRunner, direct
+from assistant.types import Answer, ConversationState
+from sara.settings import Settings
+from tools.context import ToolContext
+from tools.errors import InvalidInput
+from tools.interventions import load_catalogue
+
+log = logging.getLogger(__name__)
+MAX_QUESTION_CHARS = 2000
+
+
+def lexicon_of(ctx: ToolContext) -> Lexicon:
+    """The parser's vocabulary for the spec and catalogue in service (built once per context)."""
+
+    def build(ctx: ToolContext) -> Lexicon:
+        catalogue = load_catalogue(ctx.spec)
+        sample = ctx.connection().execute("SELECT student_id FROM scores LIMIT 1").fetchone()
+        width = len(sample[0]) - len(ctx.spec.id_prefix) if sample else 7
+        names = {iv.name: iv.title for iv in catalogue.interventions}
+        return build_lexicon(ctx.spec, names, width)
+
+    return ctx.cached("assistant.lexicon", build)
+
+
+def check_question(question: object) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput(
+            "question: ask something, e.g. 'Who are the highest-risk students?'",
+            field="question",
+            value=question,
+        )
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidInput(
+            f"question: {len(question)} characters is more than {MAX_QUESTION_CHARS}",
+            field="question",
+            value=question[:80] + "…",
+        )
+    return question
+
+
+class Assistant:
+    """Answers questions over the tools of the context that ``context()`` returns."""
+
+    def __init__(self, settings: Settings, context: Callable[[], ToolContext]):
+        self.settings, self.context = settings, context
+
+    def ask(
+        self,
+        question: str,
+        conversation: ConversationState | None = None,
+        *,
+        role: str = "staff",
+        execute: Execute | None = None,
+        backend: str | None = None,
+    ) -> Answer:
+        started = time.perf_counter()
+        question = check_question(question)
+        state = conversation or ConversationState()
+        ctx = self.context()
+        runner = ToolRunner(execute or direct(ctx), role)
+        offline = OfflineBackend(lexicon_of(ctx))
+        cleaned, injected = guard.strip_injection(question)
+        refusal = guard.check_request(question.lower()) or (
+            guard.Refusal(
+                "injection",
+                "Instructions inside a question change nothing; ask me "
+                "about student risk and I'll answer from the data.",
+            )
+            if injected and not cleaned
+            else None
+        )
+        if refusal:
+            answer = Answer(
+                text=refusal.message,
+                outcome="refused",
+                intents=[refusal.kind],
+                state=state.model_copy(update={"turns": state.turns + 1}),
+            )
+        elif (backend or self.settings.assistant_backend) == "llm":
+            from assistant.llm import LlmBackend
+
+            answer = LlmBackend(self.settings, offline).answer(cleaned, state, runner)
+        else:
+            answer = offline.answer(cleaned, state, runner)
+        answer = self._grounded(answer, offline.lexicon)
+        log.info(
+            "chat answered",
+            extra={
+                "backend": answer.backend,
+                "outcome": answer.outcome,
+                "intents": answer.intents,
+                "injected": injected,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return answer
+
+    @staticmethod
+    def _grounded(answer: Answer, lexicon: Lexicon) -> Answer:
+        if answer.outcome != "answered" or not answer.tool_calls:
+            return answer
+        missing = ungrounded_numbers(answer.text, answer.tool_calls)
+        if not missing:
+            return answer
+        log.warning(
+            "ungrounded numbers replaced",
+            extra={"numbers": missing[:10], "backend": answer.backend},
+        )
+        text = render_calls(answer.tool_calls, lexicon.label)
+        return answer.model_copy(update={"text": text, "grounding_replaced": True})
+
+
+_default: Assistant | None = None
+
+
+def ask(question: str, conversation: ConversationState | None = None) -> Answer:
+    """Ask the assistant of the default workspace (settings from the environment)."""
+    global _default
+    if _default is None:
+        from sara.settings import get_settings
+        from tools.context import load_context
+
+        settings = get_settings()
+        ctx = load_context(settings)
+        _default = Assistant(settings, lambda: ctx)
+    return _default.ask(question, conversation)

@@ -1,0 +1,88 @@
+"""The grounding guard: every number in an answer must come from a tool output of this turn.
+
+A number in the text is grounded when some number in the tool outputs (or the arguments the
+tools were called with), as a value, a percentage (×100) or an absolute value, rounds to it at
+the precision it is written with. Student ids, model versions and dates inside tool outputs
+count as numbers too, so quoting them is grounded."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from assistant.types import ToolCall
+
+# A number as people write it: 1,135 · 0.57 · 9.6 · 50k · $2,810.53 · -0.096. Digits glued to
+# letters (S0000042, Q1, p95) are part of a name, and years/dates are matched whole.
+_NUMBER = re.compile(
+    r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?[kKmM](?![a-zA-Z]))?(?![\w])"
+)
+_SCALES = (1.0, 100.0)
+
+
+def numbers_in_text(text: str) -> list[str]:
+    """The numbers written in ``text`` (as written)."""
+    return [m.group(0) for m in _NUMBER.finditer(text)]
+
+
+def _value(written: str) -> tuple[float, int]:
+    """A written number's value and its number of decimals."""
+    token = written.replace("−", "-").replace(",", "").replace(" ", "")
+    multiplier = 1.0
+    if token[-1] in "kK":
+        token, multiplier = token[:-1], 1e3
+    elif token[-1] in "mM":
+        token, multiplier = token[:-1], 1e6
+    decimals = len(token.split(".")[1]) if "." in token else 0
+    return float(token) * multiplier, decimals if multiplier == 1.0 else -1
+
+
+def numbers_in(value: Any) -> Iterable[float]:
+    """Every number inside a tool output or arguments: values and numbers inside strings."""
+    if isinstance(value, bool):
+        yield float(value)
+    elif isinstance(value, int | float):
+        if math.isfinite(value):
+            yield float(value)
+    elif isinstance(value, str):
+        for written in numbers_in_text(value):
+            yield _value(written)[0]
+        for digits in re.findall(r"\d+(?:\.\d+)?", value):
+            yield float(digits)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from numbers_in(key)
+            yield from numbers_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from numbers_in(item)
+
+
+def _matches(written: float, decimals: int, source: float) -> bool:
+    for scale in _SCALES:
+        candidate = abs(source * scale)
+        if decimals < 0:  # 50k, 1.5M: within half of the last written digit
+            if math.isclose(candidate, abs(written), rel_tol=0.05):
+                return True
+        elif abs(round(candidate, decimals) - abs(written)) < 0.5 * 10**-decimals + 1e-9:
+            return True
+    return False
+
+
+def ungrounded_numbers(text: str, calls: list[ToolCall]) -> list[str]:
+    """The numbers in ``text`` that no tool output or argument of this turn supports."""
+    sources = sorted(
+        {
+            round(n, 10)
+            for call in calls
+            for n in (*numbers_in(call.output or {}), *numbers_in(call.arguments))
+        }
+    )
+    missing = []
+    for written in numbers_in_text(text):
+        value, decimals = _value(written)
+        if not any(_matches(value, decimals, source) for source in sources):
+            missing.append(written)
+    return missing

@@ -1,0 +1,146 @@
+"""Scope and harm: what SARA will not do, decided before any tool runs (for both backends).
+
+- Instructions embedded in a question ("ignore previous instructions…") are cut out and change
+  nothing; what is left is answered only if it is a question SARA answers anyway.
+- Personal contact data (addresses, phone numbers…) is not held and never listed.
+- The chat cannot change settings, data, keys or roles.
+- Students are never ranked, listed or targeted by race/ethnicity or another protected
+  attribute; groups can be compared (that is what an equity analysis is).
+- No prediction is a certainty: "will she fail for sure?" gets the probability and why it is
+  not a verdict.
+- Anything outside student risk analytics is declined, with what SARA can do instead."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["injection", "personal_data", "settings", "protected", "certainty", "out_of_scope"]
+
+INJECTION = re.compile(
+    r"(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instructions?|prompts?|rules?|"
+    r"guidelines?|guardrails?|restrictions?|polic(?:y|ies)|everything)|"
+    r"\bsystem prompt\b|\byou are now\b|\bact as\b|\bpretend (?:to be|you)\b|\bjailbreak|"
+    r"\bdeveloper mode\b|\bnew instructions?\b|\bdo anything now\b|\bno restrictions\b|"
+    r"\bfrom now on\b|\broleplay\b|</?(?:system|instructions?)>"
+)
+PERSONAL_DATA = re.compile(
+    r"\b(?:home )?address(?:es)?\b|\bphone(?: numbers?)?\b|\bemails?(?: address(?:es)?)?\b|"
+    r"\bssns?\b|\bsocial security\b|\bpasswords?\b|\bapi keys?\b|\bcontact (?:details|info\w*)\b|"
+    r"\bmedical (?:records?|history)\b|\bdiagnos[ie]s\b|\bdate of birth\b|\bbirthdays?\b|"
+    r"\bparents'? names?\b|\bfull names?\b|\bwhere (?:does|do) (?:she|he|they|\w+) live\b"
+)
+SETTINGS = re.compile(
+    r"\b(?:change|set|lower|raise|increase|decrease|update|switch|turn off|disable|enable|modify|"
+    r"edit|delete|drop|remove|reset|overwrite|insert|alter|grant|give me|make me|revoke)\b"
+    r"[^.?!]{0,40}\b(?:thresholds?|settings?|config\w*|backend|roles?|permissions?|keys?|admin|"
+    r"database|tables?|records?|data|warehouse|model|scores?|grades?|gpa|audit|logs?|access)\b"
+)
+TARGETING_VERBS = re.compile(
+    r"\b(?:rank|list|sort|order|show|name|who|which students|target|prioriti[sz]e|focus on|"
+    r"single out|exclude|screen|watch|monitor|pick|select|flag|identify|find)\b"
+)
+CERTAINTY = re.compile(
+    r"\bfor (?:sure|certain)\b|\bdefinitely\b|\bcertain(?:ly)?\b|\bguarantee\w*|\b100 ?%|"
+    r"\bdestined\b|\bdoomed\b|\bbound to fail\b|\binevitabl\w*|\bno chance\b|"
+    r"\bwithout (?:a )?doubt\b|\bnever (?:graduate|pass|succeed)\b|\bgoing to (?:fail|drop out)\b|"
+    r"\bwill (?:\w+ )?(?:fail|drop out)\b"
+)
+OUT_OF_SCOPE = re.compile(
+    r"\b(?:poem|joke|weather|recipe|song|lyrics|story|stock|bitcoin|crypto|football|soccer|movie|"
+    r"translate|capital of|who won|essay|write (?:me )?(?:a|some) (?:code|script|program|letter)|"
+    r"python code|solve (?:this|the) (?:equation|problem)|horoscope|dating|vacation|restaurant)\b"
+)
+DOMAIN = re.compile(
+    r"\b(?:students?|pupils?|learners?|kids?|risk\w*|schools?|grades?|graders?|attendance|"
+    r"interventions?|tutor\w*|mentor\w*|outreach|model|equity|fair\w*|bias\w*|cohort|budget|"
+    r"gpa|outcome\w*|sara|ses|quartile|locale|intervention|plan|support|help|explain\w*)\b"
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    kind: Kind
+    message: str
+
+
+def strip_injection(text: str) -> tuple[str, bool]:
+    """The question without embedded instructions, and whether there were any: each sentence
+    (or line) that carries an instruction to the assistant is removed."""
+    pieces = re.split(r"(?<=[.!?;:\n])\s+|\n", text)
+    kept = [p for p in pieces if not INJECTION.search(p.lower())]
+    return " ".join(kept).strip(), len(kept) != len(pieces)
+
+
+def check_request(text: str) -> Refusal | None:
+    """Refusals that hold whatever the question is about (``text`` is lower-case)."""
+    if PERSONAL_DATA.search(text):
+        return Refusal(
+            "personal_data",
+            "I can't share personal or contact details: SARA holds no addresses, phone numbers "
+            "or other personal records, and lists students only by id with their risk.",
+        )
+    if SETTINGS.search(text) and not re.search(r"\bwhat if\b|\bwould\b.*\b(?:help|change)\b", text):
+        return Refusal(
+            "settings",
+            "I can only read and analyse: I can't change settings, thresholds, data, the model, "
+            "keys or roles. An administrator changes those outside the chat.",
+        )
+    if OUT_OF_SCOPE.search(text):
+        return Refusal("out_of_scope", out_of_scope_message())
+    return None
+
+
+def check_targeting(
+    text: str,
+    protected_filters: list[str],
+    protected_groups: list[str],
+    lists_students: bool,
+    labels: dict[str, str],
+) -> Refusal | None:
+    """Listing, ranking or selecting students by a protected attribute is refused; comparing
+    groups is not."""
+    columns = protected_filters + [c for c in protected_groups if c not in protected_filters]
+    if not columns:
+        return None
+    if lists_students or (
+        protected_groups
+        and TARGETING_VERBS.search(text)
+        and re.search(
+            r"\b(?:rank|sort|order|target|prioriti[sz]e|single out|"
+            r"exclude|screen|pick|select)\b",
+            text,
+        )
+    ):
+        names = " or ".join(labels[c] for c in columns)
+        return Refusal(
+            "protected",
+            f"I won't list, rank or select individual students by {names}: decisions about a "
+            f"student must rest on that student's own situation. I can compare groups instead "
+            f"(for example how risk differs by {names}) or plan support with an equity rule.",
+        )
+    return None
+
+
+def certainty_refusal(text: str) -> Refusal | None:
+    if CERTAINTY.search(text):
+        return Refusal(
+            "certainty",
+            "No one can say for sure how a student will do: SARA's score is a probability from "
+            "past data, a reason to look closer and help, never a verdict.",
+        )
+    return None
+
+
+def out_of_scope_message() -> str:
+    return (
+        "That is outside what I do. I answer questions about student academic risk: why a "
+        "student is at risk, who is most at risk in a group, how risk and outcomes differ "
+        "between groups, how fair the model is, which interventions would help, planning them "
+        "under a budget, and what the model is."
+    )
+
+
+def in_domain(text: str) -> bool:
+    return bool(DOMAIN.search(text))

@@ -1,0 +1,232 @@
+"""The offline backend: parse, plan, run the tools, write the answer from their outputs.
+
+Deterministic, no network, no model download: the same question in the same state gives the
+same tool calls and the same words."""
+
+from __future__ import annotations
+
+from assistant import guard
+from assistant.lexicon import Lexicon
+from assistant.parser import Parser
+from assistant.planner import CLARIFY, Plan, Planner
+from assistant.render import chart_for, render_call, render_calls, student_card
+from assistant.runner import ToolRunner
+from assistant.types import Answer, ConversationState
+
+CAPABILITIES = (
+    "I'm SARA. Ask me, for example:\n"
+    "- Why is S0000042 high risk, and what would help?\n"
+    "- Who are the highest-risk students in rural public schools?\n"
+    "- How does the outcome differ by SES quartile and gender?\n"
+    "- How fair is the model across race/ethnicity?\n"
+    "- Compare tutoring and mentoring for the high-risk ninth graders.\n"
+    "- Plan interventions for the high-risk students within our budget.\n"
+    "- Summarise equity for public schools. What model is this and how good is it?"
+)
+
+
+def follow_ups(plan: Plan, runner: ToolRunner) -> list[str]:
+    """Next questions that make sense after this answer."""
+    student = plan.student_ids[0] if plan.student_ids else None
+    out: list[str] = []
+    for intent in plan.intents:
+        if intent in ("explain", "score") and student:
+            out += [f"What would help {student}?", "What about her attendance?"]
+        elif intent == "help_student" and student:
+            out += [
+                "Compare tutoring and mentoring for the high-risk students",
+                "How does risk differ by SES quartile?",
+            ]
+        elif intent == "find":
+            listed = next((c.output for c in runner.calls if c.name == "find_students"), None)
+            if listed and listed["students"]:
+                out.append(f"Why is {listed['students'][0]['student_id']} high risk?")
+            out += ["What would help them?", "How does risk differ by locale?"]
+        elif intent in ("equity", "fairness"):
+            out += [
+                "Only in public schools?",
+                "How fair is the model across race/ethnicity?",
+                "Summarise equity for all students",
+            ]
+        elif intent == "compare":
+            out += ["And for mentoring?", "Plan these interventions with a budget of $50k"]
+        elif intent == "plan":
+            out += ["What if the budget were $100k?", "Compare the interventions for them"]
+        elif intent == "summary":
+            out += ["How does the outcome differ by race/ethnicity and gender?"]
+        elif intent == "model":
+            out += ["How fair is the model across gender?", "Who are the highest-risk students?"]
+    if not out:
+        out = ["What can you do?", "Who are the highest-risk students?"]
+    return list(dict.fromkeys(out))[:3]
+
+
+def next_state(
+    plan: Plan,
+    state: ConversationState,
+    parsed_budget: float | None,
+    interventions: list[str] | None,
+    answered: bool,
+) -> ConversationState:
+    new = state.model_copy(deep=True)
+    new.turns += 1
+    if plan.clarify:
+        new.pending = plan.clarify
+        return new
+    new.pending = None
+    if not answered:
+        return new
+    new.intents = [i for i in plan.intents if i != "capabilities"]
+    if plan.student_ids:
+        new.student_id = plan.student_ids[0]
+    steps = plan.steps
+    if any(s.intent not in ("explain", "score", "help_student", "model") for s in steps):
+        new.filters = plan.filters or None
+    equity = next((s for s in steps if s.tool == "query_equity"), None)
+    if equity:
+        new.group_by, new.metric = equity.arguments["group_by"], equity.arguments["metric"]
+    if interventions:
+        new.interventions = interventions
+    if parsed_budget:
+        new.budget = parsed_budget
+    return new
+
+
+class OfflineBackend:
+    name = "offline"
+
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+        self.parser, self.planner = Parser(lexicon), Planner(lexicon)
+
+    def _read(self, question: str, state: ConversationState):
+        parsed = self.parser.parse(question)
+        if state.pending and not parsed.intents:
+            parsed = self.parser.parse(f"{state.pending.question} {question}")
+        return parsed, self.planner.plan(parsed, state)
+
+    def refusal(self, question: str, state: ConversationState, runner: ToolRunner) -> Answer | None:
+        """The refusal this question gets (certainty, protected targeting), else None; the LLM
+        backend asks this first so both backends refuse the same things."""
+        parsed, plan = self._read(question, state)
+        certainty = guard.certainty_refusal(parsed.text)
+        if certainty:
+            students = parsed.student_ids or (
+                [state.student_id] if parsed.student_ref and state.student_id else []
+            )
+            return self._certainty(certainty, students, state, runner)
+        if plan.refusal:
+            return Answer(
+                text=plan.refusal.message,
+                outcome="refused",
+                intents=["protected"],
+                state=next_state(plan, state, None, None, False),
+                follow_ups=[
+                    "How does risk differ by race/ethnicity?",
+                    "Summarise equity for all students",
+                ],
+            )
+        return None
+
+    def answer(self, question: str, state: ConversationState, runner: ToolRunner) -> Answer:
+        refused = self.refusal(question, state, runner)
+        if refused is not None:
+            return refused
+        parsed, plan = self._read(question, state)
+        if not plan.intents:
+            if not guard.in_domain(parsed.text) and not parsed.has_slots:
+                return Answer(
+                    text=guard.out_of_scope_message(),
+                    outcome="refused",
+                    intents=["out_of_scope"],
+                    state=next_state(plan, state, None, None, False),
+                )
+            return Answer(
+                text="I'm not sure what you'd like to know. " + CAPABILITIES.split("\n", 1)[1],
+                outcome="clarified",
+                intents=["unknown"],
+                state=next_state(plan, state, None, None, False),
+            )
+        if plan.intents == ["capabilities"]:
+            return Answer(
+                text=CAPABILITIES,
+                outcome="answered",
+                intents=plan.intents,
+                state=next_state(plan, state, None, None, True),
+                follow_ups=follow_ups(plan, runner),
+            )
+        if plan.clarify:
+            return Answer(
+                text=CLARIFY[plan.clarify.missing],
+                outcome="clarified",
+                intents=plan.intents,
+                state=next_state(plan, state, None, None, False),
+            )
+        denied = [s.tool for s in plan.steps if not runner.can(s.tool)]
+        if denied:
+            return Answer(
+                text=f"That needs the {self._need(denied[0])} role (the {denied[0]} tool); you "
+                f"are signed in with the {runner.role} role.",
+                outcome="refused",
+                intents=plan.intents,
+                state=next_state(plan, state, None, None, False),
+            )
+        for step in plan.steps:
+            runner.call(step.tool, step.arguments)
+        interventions = next(
+            (
+                s.arguments.get("interventions")
+                for s in plan.steps
+                if s.arguments.get("interventions")
+            ),
+            None,
+        )
+        after = next_state(plan, state, parsed.budget, interventions, True)
+        listed = next(
+            (c.output for c in runner.calls if c.name == "find_students" and c.output), None
+        )
+        if listed:
+            after.listed = [s["student_id"] for s in listed["students"]][:50]
+        elif not any(step.arguments.get("student_ids") == state.listed for step in plan.steps):
+            after.listed = None
+        return self.compose(runner, plan, after)
+
+    @staticmethod
+    def _need(tool: str) -> str:
+        from tools import TOOLS_BY_NAME
+
+        return TOOLS_BY_NAME[tool].role
+
+    def compose(self, runner: ToolRunner, plan: Plan, state: ConversationState) -> Answer:
+        calls = runner.calls
+        summary = next((c.output for c in calls if c.name == "equity_summary" and c.output), None)
+        failed = all(c.error for c in calls) and calls
+        return Answer(
+            text=render_calls(calls, self.lexicon.label, plan.focus),
+            outcome="error" if failed else "answered",
+            intents=plan.intents,
+            tool_calls=calls,
+            chart=chart_for(calls, self.lexicon.label),
+            student=student_card(calls),
+            report_markdown=summary["markdown"] if summary else None,
+            follow_ups=follow_ups(plan, runner),
+            state=state,
+        )
+
+    def _certainty(
+        self,
+        refusal: guard.Refusal,
+        students: list[str],
+        state: ConversationState,
+        runner: ToolRunner,
+    ) -> Answer:
+        text = refusal.message
+        if students and runner.can("score_students"):
+            call = runner.call("score_students", {"student_ids": students[:3]})
+            text += "\n\nWhat SARA can say: " + render_call(call, self.lexicon.label)
+        new = state.model_copy(update={"turns": state.turns + 1, "pending": None})
+        if students:
+            new.student_id = students[0]
+        return Answer(
+            text=text, outcome="refused", intents=["certainty"], tool_calls=runner.calls, state=new
+        )

@@ -1,0 +1,283 @@
+"""The offline semantic parser: a question becomes intents and slots, deterministically.
+
+In the spirit of TalkToModel's grammar parser, but lexical: phrases are matched on the text
+after misspelt domain words are corrected, and each slot extractor consumes the span it used so
+that "high-risk" in "share of high-risk students" is a metric, not also a filter. Intents are
+cues, not a single label, so one question can ask for two things ("why … and what would
+help?")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from assistant.lexicon import Lexicon, load_vocabulary
+
+Scalar = str | int | float | bool
+
+
+@lru_cache(maxsize=1)
+def cue_patterns() -> dict[str, re.Pattern[str]]:
+    """Intent -> one pattern of its cue phrases (from vocabulary.yaml)."""
+    return {
+        intent: re.compile("|".join(cues)) for intent, cues in load_vocabulary()["cues"].items()
+    }
+
+
+STUDENT_PRONOUNS = re.compile(
+    r"\b(?:she|her|hers|he|him|his|this student|that student|the student|this kid|that kid|"
+    r"this (?:boy|girl)|same student)\b"
+)
+COHORT_REFS = re.compile(
+    r"\b(?:them|they|their|these students|this group|those students|that group|"
+    r"same group|there)\b"
+)
+ALL_STUDENTS = re.compile(
+    r"\b(?:all|every|whole|entire|everyone|district[- ]wide|school[- ]wide|"
+    r"overall|in general)\b"
+)
+METRICS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "share_high",
+        re.compile(
+            r"\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count)(?: of)?"
+            r"(?: students)?(?: who are| at| flagged| rated)? (?:at )?high[- ]risk\b|\bshare high\b"
+        ),
+    ),
+    (
+        "tpr",
+        re.compile(
+            r"\btrue positive(?: rates?)?\b|\btpr\b|\brecall\b|\bsensitivity\b|"
+            r"\bmiss(?:es|ed)?\b|\bcatch(?:es)?\b|\bdetection rates?\b"
+        ),
+    ),
+    (
+        "fpr",
+        re.compile(
+            r"\bfalse positive(?: rates?)?\b|\bfpr\b|\bfalse alarms?\b|"
+            r"\bover-?flag\w*|\bwrongly flag\w*"
+        ),
+    ),
+    (
+        "outcome_rate",
+        re.compile(
+            r"\boutcomes?(?: rates?)?\b|\bgpa\b|\bfail(?:ing|ure|s)?(?: rates?)?\b|\bprobation\b|"
+            r"\bactual(?:ly)?\b|\breal (?:results?|outcomes?)\b|\bperformance\b|\bstruggl\w*|"
+            r"\bgrades? below\b|\bacademic(?:ally)?\b"
+        ),
+    ),
+    ("mean_risk", re.compile(r"\brisk(?: scores?| levels?)?\b|\bpredicted\b|\brisky\b")),
+]
+BUDGET = re.compile(
+    r"(?:\$|usd ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\b|"
+    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\s?(?:dollars|usd|bucks)\b|"
+    r"\bbudget (?:of |is |at |=\s?)?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\b|"
+    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|thousand|million)\b"
+)
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "fifty": 50,
+    "a dozen": 12,
+    "hundred": 100,
+}
+_N = r"(\d{1,3}|" + "|".join(NUMBER_WORDS) + r")"
+LIMIT = re.compile(
+    rf"\b(?:top|first) {_N}\b(?! ?(?:k|thousand|%|percent))|"
+    rf"\b{_N} (?:highest|riskiest|most|students|kids|at[- ]risk)\b"
+)
+CAPACITY = re.compile(
+    r"\b(?:at most|up to|max(?:imum)?(?: of)?|no more than|only) (\d{1,6}) "
+    r"(?:students |places |seats |slots )?(?:in|for|of|on) (\w[\w ]*)"
+)
+OUT_OF_HIGH = re.compile(
+    r"\bout of high\b|\bleave high\b|\bmove\w* .*below high\b|"
+    r"\bnumber of students (?:moved|out)\b"
+)
+RISK_LEVELS = [
+    ("High", re.compile(r"\b(?:high[- ]risk|at high risk|at[- ]risk|high[- ]level)\b")),
+    ("Medium", re.compile(r"\b(?:medium[- ]risk|moderate[- ]risk|at medium risk)\b")),
+    ("Low", re.compile(r"\b(?:low[- ]risk|at low risk)\b")),
+]
+GROUP_MARKERS = re.compile(
+    r"\b(?:by|across|between|among|per|for each|for different|of different|in different|"
+    r"vary|varies|differ\w*|compared? (?:to|with)|on|split|each|groups?)\b"
+)
+
+
+@dataclass
+class Parse:
+    """What the parser read in one question."""
+
+    text: str
+    intents: set[str] = field(default_factory=set)
+    student_ids: list[str] = field(default_factory=list)
+    student_ref: bool = False
+    cohort_ref: bool = False
+    filters: dict[str, list[Scalar]] = field(default_factory=dict)
+    group_by: list[str] = field(default_factory=list)
+    mentioned_columns: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    interventions: list[str] = field(default_factory=list)
+    budget: float | None = None
+    limit: int | None = None
+    capacity: dict[str, int] = field(default_factory=dict)
+    objective: str | None = None
+    all_students: bool = False
+
+    @property
+    def has_slots(self) -> bool:
+        return bool(
+            self.student_ids
+            or self.filters
+            or self.group_by
+            or self.interventions
+            or self.budget
+            or self.metrics
+            or self.mentioned_columns
+        )
+
+
+def normalise(text: str, lexicon: Lexicon) -> str:
+    text = text.replace("’", "'").replace("‘", "'").replace("–", "-").replace("—", " ")
+    text = re.sub(r"\s+", " ", text.strip().lower())
+    return lexicon.correct(text)
+
+
+def _blank(text: str, match: re.Match[str]) -> str:
+    return text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
+
+
+def _number(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS[word]
+
+
+def _money(amount: str, unit: str | None) -> float:
+    value = float(amount.replace(",", ""))
+    return value * {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get(unit or "", 1.0)
+
+
+def _add(filters: dict[str, list[Scalar]], column: str, value: Scalar) -> None:
+    values = filters.setdefault(column, [])
+    if value not in values:
+        values.append(value)
+
+
+class Parser:
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+        prefix = re.escape(lexicon.spec.id_prefix.lower())
+        self._ids = re.compile(
+            rf"(?<![\w-]){prefix}[- ]?(\d{{1,12}})\b"
+            r"|\bstudents? ?(?:#|no\.?|number|id)? ?(\d{1,12})\b"
+            r"|(?<![\w])#(\d{1,12})\b|\bid:? ?(\d{1,12})\b"
+        )
+
+    def student_id(self, digits: str) -> str:
+        prefix = self.lexicon.spec.id_prefix
+        return prefix + digits.lstrip("0").zfill(max(self.lexicon.id_width, 1))
+
+    def parse(self, question: str) -> Parse:
+        text = normalise(question, self.lexicon)
+        parsed = Parse(text=text)
+        rest = self._slots(text, parsed)
+        parsed.intents = {intent for intent, cue in cue_patterns().items() if cue.search(rest)}
+        if parsed.interventions and re.search(r"\b(?:vs|versus|or|and|compar\w*)\b", text):
+            parsed.intents.add("compare")
+        return parsed
+
+    def _slots(self, text: str, parsed: Parse) -> str:
+        """Fill the slots; returns the text with the spans used by ids, money and values blanked
+        (the intent cues are matched on what is left, plus the words that carry them)."""
+        for match in self._ids.finditer(text):
+            digits = next(g for g in match.groups() if g)
+            student = self.student_id(digits)
+            if student not in parsed.student_ids:
+                parsed.student_ids.append(student)
+            text = _blank(text, match)
+        parsed.student_ref = bool(STUDENT_PRONOUNS.search(text))
+        parsed.cohort_ref = bool(COHORT_REFS.search(text))
+        for match in BUDGET.finditer(text):
+            groups = match.groups()
+            for i in range(0, len(groups), 2):
+                if groups[i]:
+                    parsed.budget = _money(groups[i], groups[i + 1])
+                    break
+            text = _blank(text, match)
+        for match in CAPACITY.finditer(text):
+            for term in self.lexicon.intervention_terms:
+                if term.pattern.search(match.group(2)):
+                    parsed.capacity[term.column] = int(match.group(1))
+        if OUT_OF_HIGH.search(text):
+            parsed.objective = "students_out_of_high"
+        for metric, pattern in METRICS:
+            found = pattern.search(text)
+            if found and metric not in parsed.metrics:
+                parsed.metrics.append(metric)
+                if metric == "share_high":
+                    text = _blank(text, found)
+        text = self._filters(text, parsed)
+        match = LIMIT.search(text)
+        if match:
+            word = next(g for g in match.groups() if g)
+            parsed.limit = _number(word)
+        parsed.all_students = bool(ALL_STUDENTS.search(text)) and not parsed.filters
+        return text
+
+    def _filters(self, text: str, parsed: Parse) -> str:
+        lex = self.lexicon
+        for term in lex.negations:
+            for match in term.pattern.finditer(text):
+                _add(parsed.filters, term.column, term.value)
+                text = _blank(text, match)
+        for term in lex.intervention_terms:
+            for match in term.pattern.finditer(text):
+                if term.column not in parsed.interventions:
+                    parsed.interventions.append(term.column)
+                text = _blank(text, match)
+        for level, pattern in RISK_LEVELS:
+            if pattern.search(text):
+                _add(parsed.filters, "risk_level", level)
+        for term in lex.attributes:
+            if term.pattern.search(text) and term.column not in parsed.mentioned_columns:
+                parsed.mentioned_columns.append(term.column)
+        for term in lex.values:
+            for match in term.pattern.finditer(text):
+                value = term.value
+                if value == "number":
+                    column = lex.spec.column(term.column)
+                    value = int(match.group(1))
+                    if not (column.min <= value <= column.max):
+                        continue
+                _add(parsed.filters, term.column, value)
+                text = _blank(text, match)
+        parsed.group_by = self._group_by(text, parsed)
+        return text
+
+    def _group_by(self, text: str, parsed: Parse) -> list[str]:
+        """Columns named as a comparison ("by race", "across locales", "boys vs girls")."""
+        found: list[str] = []
+        for term in self.lexicon.attributes:
+            if (
+                term.column in parsed.filters
+                or self.lexicon.spec.column(term.column).dtype == "float"
+            ):
+                continue
+            if term.pattern.search(text):
+                found.append(term.column)
+        for column, values in parsed.filters.items():
+            if column != "risk_level" and len(values) > 1 and column not in found:
+                found.append(column)
+        return found[:2]

@@ -1,0 +1,366 @@
+"""Answers written from tool outputs: one template per tool, and the chart and student card.
+
+Every number in a sentence is a tool output (or argument) formatted for people — a share as a
+percentage, money with separators — never computed here; the grounding guard checks that."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from assistant.types import Chart, StudentCard, ToolCall
+
+Out = dict[str, Any]
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
+
+
+def p_text(p: float | None) -> str:
+    if p is None:
+        return "not tested"
+    return "adjusted p < 0.001" if p < 0.001 else f"adjusted p = {p:.3f}"
+
+
+def count(value: int | float) -> str:
+    return f"{value:,.0f}"
+
+
+def scope_text(arguments: dict[str, Any], labels: Callable[[str], str]) -> str:
+    """'all students' or 'students with locale Rural and risk level High' from the arguments."""
+    if arguments.get("student_ids"):
+        return ", ".join(arguments["student_ids"])
+    filters = arguments.get("filters") or {}
+    if not filters:
+        return "all students"
+    parts = []
+    for column, values in filters.items():
+        values = values if isinstance(values, list) else [values]
+        parts.append(f"{labels(column)} {' or '.join(str(v) for v in values)}")
+    return "students with " + " and ".join(parts)
+
+
+def _score(call: ToolCall, out: Out, labels) -> str:
+    lines = []
+    for s in out["students"]:
+        factors = "; ".join(s["top_risk_factors"]) or "no single factor stands out"
+        lines.append(
+            f"**{s['student_id']}** has an estimated risk of {pct(s['risk_score'])} "
+            f"(**{s['risk_level']}**). Main risk factors: {factors}."
+        )
+    return "\n".join(lines)
+
+
+def _explain(call: ToolCall, out: Out, labels, focus: list[str] | None = None) -> str:
+    sid, contributions = out["student_id"], out["contributions"]
+    if focus:
+        picked = [c for c in contributions if c["feature"] in focus]
+        if picked:
+            return "\n".join(
+                f"**{sid}**: {c['label']} is {c['value']}; it {c['direction']} "
+                f"(contribution {c['contribution']:+.2f} on the log-odds scale)."
+                for c in picked
+            )
+    raising = [c for c in contributions if c["contribution"] > 0][:3]
+    lowering = [c for c in contributions if c["contribution"] < 0][:2]
+    lines = [
+        f"**{sid}** is at **{out['risk_level']}** risk (estimated {pct(out['risk_score'])}).",
+        "Why: " + ("; ".join(out["top_risk_factors"]) or "no single factor stands out") + ".",
+    ]
+    if raising:
+        lines.append(
+            "Largest pushes up (exact SHAP, log-odds): "
+            + "; ".join(f"{c['label']} {c['value']} ({c['contribution']:+.2f})" for c in raising)
+            + "."
+        )
+    if lowering:
+        lines.append(
+            "Working in their favour: "
+            + "; ".join(f"{c['label']} {c['value']} ({c['contribution']:+.2f})" for c in lowering)
+            + "."
+        )
+    lines.append(counterfactual_text(out["counterfactual"]))
+    return "\n".join(lines)
+
+
+def counterfactual_text(cf: Out) -> str:
+    if not cf.get("found"):
+        return cf.get("note") or "No small change of the actionable factors lowers the level."
+    changes = ", ".join(
+        f"{c['label']} from {c['current']} to {c['proposed']}" for c in cf["changes"]
+    )
+    return (
+        f"Smallest change that would lower the level: {changes} (risk would be "
+        f"{pct(cf['new_risk_score'])}, {cf['new_risk_level']}). {cf.get('note') or ''}"
+    ).strip()
+
+
+def _find(call: ToolCall, out: Out, labels) -> str:
+    scope = scope_text(call.arguments, labels)
+    if not out["students"]:
+        return f"No students match {scope}."
+    rows = [
+        f"| {s['student_id']} | {pct(s['risk_score'])} | {s['risk_level']} | "
+        f"{'; '.join(s['top_risk_factors'])} |"
+        for s in out["students"]
+    ]
+    return "\n".join(
+        [
+            f"Highest-risk {scope} ({count(out['total'])} in all, highest first):",
+            "",
+            "| student | risk | level | main factors |",
+            "|---|---|---|---|",
+            *rows,
+        ]
+    )
+
+
+def _equity(call: ToolCall, out: Out, labels) -> str:
+    share = not out["metric"].startswith("mean:")
+    show = pct if share else (lambda v: "n/a" if v is None else f"{v:.2f}")
+    by = " and ".join(labels(c) for c in out["group_by"])
+    scope = scope_text({"filters": out.get("filters")}, labels)
+    lines = [f"{out['metric_description']} By {by}, {scope} (95 % intervals):"]
+    for row in out["rows"]:
+        if row["suppressed"]:
+            lines.append(f"- {row['label']}: too few students to show (n = {row['n']}).")
+        else:
+            lines.append(
+                f"- {row['label']}: {show(row['value'])} "
+                f"({show(row['ci_low'])} to {show(row['ci_high'])}; n = {count(row['n'])})"
+            )
+    overall = out["overall"]
+    lines.append(f"Overall: {show(overall['value'])} (n = {count(overall['n'])}).")
+    shown = [r for r in out["rows"] if not r["suppressed"] and r["value"] is not None]
+    if len(shown) > 1:
+        top = max(shown, key=lambda r: r["value"])
+        low = min(shown, key=lambda r: r["value"])
+        lines.append(f"Highest: {top['label']}; lowest: {low['label']}.")
+    return "\n".join(lines)
+
+
+def _summary(call: ToolCall, out: Out, labels) -> str:
+    scope = scope_text({"filters": out.get("filters")}, labels)
+    lines = [
+        f"Equity summary for {scope} ({count(out['n_students'])} students; outcome "
+        f"{out['outcome']}, overall rate {pct(out['overall_outcome_rate'])}):"
+    ]
+    for a in out["attributes"]:
+        if a.get("gap") is None:
+            lines.append(f"- {a['label']}: {a.get('note') or 'not enough students to compare'}.")
+            continue
+        verdict = "a significant gap" if a["significant"] else "no significant gap"
+        lines.append(
+            f"- {a['label']}: {verdict}; highest {a['highest_group']}, lowest "
+            f"{a['lowest_group']}, {pct(a['gap'])} apart ({p_text(a['p_adjusted'])})."
+        )
+    lines.append("The full report with charts is ready to download.")
+    return "\n".join(lines)
+
+
+def _compare(call: ToolCall, out: Out, labels) -> str:
+    lines = [
+        f"Interventions for {scope_text(call.arguments, labels)} "
+        f"({count(out['n_students'])} students), "
+        "best first by the model's what-if:"
+    ]
+    by_name = {r["name"]: r for r in out["results"]}
+    for name in out["ranking"]:
+        r = by_name[name]
+        moved = r["cost_per_student_out_of_high"]
+        lines.append(
+            f"- **{r['title']}**: mean risk {pct(r['mean_risk_before'])} → "
+            f"{pct(r['mean_risk_after'])} (down {abs(r['expected_change']) * 100:.1f} points, "
+            f"95 % interval {abs(r['change_ci95'][1]) * 100:.1f} to "
+            f"{abs(r['change_ci95'][0]) * 100:.1f}); "
+            f"{count(r['students_out_of_high'])} leave High; "
+            f"cost {money(r['cost_total'])}"
+            + (f", {money(moved)} per student moved out of High." if moved else ".")
+        )
+    if out["results"]:
+        lines.append(
+            f"Caveat: {out['results'][0]['caveat']}. {by_name[out['ranking'][0]]['evidence']}"
+        )
+    return "\n".join(lines)
+
+
+def _plan(call: ToolCall, out: Out, labels) -> str:
+    t, naive = out["totals"], out["naive"]
+    chosen = call.arguments.get("filters") or call.arguments.get("student_ids")
+    scope = scope_text(call.arguments, labels) if chosen else "the students at High or Medium risk"
+    parts = ", ".join(
+        f"{b['intervention'].replace('_', ' ')} for {count(b['students'])} ({money(b['cost'])})"
+        for b in out["by_intervention"]
+    )
+    return "\n".join(
+        [
+            f"Plan for {scope} "
+            f"({count(out['n_students'])} students) within "
+            f"{money(out['budget'])} a year: treat {count(t['students_treated'])} students for "
+            f"{money(t['cost'])}: {parts or 'nobody can be treated within this budget'}.",
+            f"Expected: risk reduction {t['expected_risk_reduction']:.1f} (sum of risk drops), "
+            f"{count(t['expected_students_out_of_high'])} students out of High.",
+            f"Highest-risk-first instead: {count(naive['students_treated'])} students, risk "
+            f"reduction {naive['expected_risk_reduction']:.1f}, "
+            f"{count(naive['expected_students_out_of_high'])} out of High.",
+            f"Method: {out['method']} (optimality gap {pct(out['optimality_gap'])}).",
+        ]
+    )
+
+
+def _model(call: ToolCall, out: Out, labels) -> str:
+    m = out["metrics"].get("champion", {})
+    baselines = [
+        f"{name}: ROC-AUC {v['roc_auc']:.3f}"
+        for name, v in out["metrics"].items()
+        if name != "champion"
+    ]
+    fairness = [
+        f"{f['attribute']} {f['metric']} gap {f['max_gap']:.3f} (worst {f['worst_group']})"
+        for f in out["fairness"]
+    ]
+    return "\n".join(
+        [
+            f"The model in service is **{out['model_name']}** version {out['model_version']} "
+            f"({out['candidate']}, loaded from the {out['loaded_from']}), trained on "
+            f"{count(out['students'])} students to predict {out['outcome']} "
+            f"(rate {pct(out['outcome_rate'])}) from the {out['feature_set']} feature set.",
+            f"Accuracy on held-out students: ROC-AUC {m.get('roc_auc', 0):.3f}, PR-AUC "
+            f"{m.get('pr_auc', 0):.3f}, Brier {m.get('brier', 0):.3f}"
+            + (f"; beside {'; '.join(baselines)}." if baselines else "."),
+            f"Never used as inputs: {', '.join(out['never_inputs'])}.",
+            ("Fairness across groups: " + "; ".join(fairness) + ".") if fairness else "",
+            "Limits: " + " ".join(out["limits"]),
+        ]
+    ).replace("\n\n", "\n")
+
+
+def _sql(call: ToolCall, out: Out, labels) -> str:
+    columns = out.get("columns") or []
+    rows = out.get("rows") or []
+    head = f"The query returned {count(out.get('row_count', len(rows)))} rows."
+    if not columns:
+        return head
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    table += [
+        "| " + " | ".join(str(v) for v in (r.values() if isinstance(r, dict) else r)) + " |"
+        for r in rows[:20]
+    ]
+    return "\n".join([head, "", *table])
+
+
+TEMPLATES: dict[str, Callable[..., str]] = {
+    "score_students": _score,
+    "explain_student": _explain,
+    "find_students": _find,
+    "query_equity": _equity,
+    "equity_summary": _summary,
+    "compare_interventions": _compare,
+    "plan_interventions": _plan,
+    "model_info": _model,
+    "run_sql": _sql,
+}
+
+
+def render_call(
+    call: ToolCall, labels: Callable[[str], str], focus: list[str] | None = None
+) -> str:
+    if call.error:
+        return f"I could not run {call.name}: {call.error}"
+    if call.name == "explain_student":
+        return _explain(call, call.output or {}, labels, focus)
+    return TEMPLATES[call.name](call, call.output or {}, labels)
+
+
+def render_calls(
+    calls: list[ToolCall], labels: Callable[[str], str], focus: list[str] | None = None
+) -> str:
+    """The grounded template answer for a turn's tool calls."""
+    return "\n\n".join(render_call(c, labels, focus) for c in calls)
+
+
+def chart_for(calls: list[ToolCall], labels: Callable[[str], str]) -> Chart | None:
+    """The chart that best shows this turn's answer (the first call that has one)."""
+    for call in calls:
+        out = call.output
+        if not out:
+            continue
+        if call.name == "query_equity":
+            rows = [r for r in out["rows"] if not r["suppressed"] and r["value"] is not None]
+            share = not out["metric"].startswith("mean:")
+            return Chart(
+                title=out["metric_description"],
+                x_label=" × ".join(labels(c) for c in out["group_by"]),
+                labels=[r["label"].replace(" = ", ": ") for r in rows],
+                values=[r["value"] for r in rows],
+                ci_low=[r["ci_low"] for r in rows],
+                ci_high=[r["ci_high"] for r in rows],
+                value_format="percent" if share else "number",
+            )
+        if call.name == "explain_student":
+            top = out["contributions"][:8]
+            return Chart(
+                title=f"Why {out['student_id']} is at {out['risk_level']} risk (SHAP, log-odds)",
+                labels=[f"{c['label']} = {c['value']}" for c in top],
+                values=[c["contribution"] for c in top],
+                value_format="signed",
+            )
+        if call.name == "compare_interventions":
+            results = out["results"]
+            return Chart(
+                title=f"Change in mean risk: {scope_text(call.arguments, labels)}",
+                labels=[r["title"] for r in results],
+                values=[r["expected_change"] for r in results],
+                ci_low=[r["change_ci95"][0] for r in results],
+                ci_high=[r["change_ci95"][1] for r in results],
+                value_format="percent",
+            )
+        if call.name == "find_students":
+            return Chart(
+                title="Estimated risk, highest first",
+                labels=[s["student_id"] for s in out["students"]],
+                values=[s["risk_score"] for s in out["students"]],
+                value_format="percent",
+            )
+        if call.name == "equity_summary" and out["attributes"]:
+            with_gap = [a for a in out["attributes"] if a.get("gap") is not None]
+            if with_gap:
+                a = max(with_gap, key=lambda a: a["gap"])
+                groups = [g for g in a["groups"] if not g["suppressed"]]
+                return Chart(
+                    title=f"Outcome rate by {a['label']} (largest gap)",
+                    x_label=a["label"],
+                    labels=[g["label"] for g in groups],
+                    values=[g["outcome_rate"] for g in groups],
+                    ci_low=[g["outcome_ci"][0] for g in groups],
+                    ci_high=[g["outcome_ci"][1] for g in groups],
+                    value_format="percent",
+                )
+        if call.name == "plan_interventions" and out["by_intervention"]:
+            return Chart(
+                title="Students per intervention in the plan",
+                labels=[b["intervention"].replace("_", " ") for b in out["by_intervention"]],
+                values=[b["students"] for b in out["by_intervention"]],
+            )
+    return None
+
+
+def student_card(calls: list[ToolCall]) -> StudentCard | None:
+    for call in calls:
+        if call.name == "explain_student" and call.output:
+            out = call.output
+            return StudentCard(
+                student_id=out["student_id"],
+                risk_score=out["risk_score"],
+                risk_level=out["risk_level"],
+                top_risk_factors=out["top_risk_factors"],
+                counterfactual=counterfactual_text(out["counterfactual"]),
+            )
+    return None

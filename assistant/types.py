@@ -1,0 +1,90 @@
+"""What the assistant gives back, and the conversation state it carries between turns.
+
+Both are plain pydantic models so that every surface (API, UI, terminal, evals) can send them
+as JSON; the API is stateless because the client hands the state back with its next question."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Outcome = Literal["answered", "clarified", "refused", "error"]
+Scalar = str | int | float | bool
+
+
+class ToolCall(BaseModel):
+    """One tool run in this turn: what was asked and what came back (or the error)."""
+
+    name: str
+    arguments: dict[str, Any]
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Chart(BaseModel):
+    """A bar chart drawn by the surfaces from these numbers (all copied from a tool output)."""
+
+    title: str
+    x_label: str = ""
+    labels: list[str]
+    values: list[float]
+    ci_low: list[float | None] | None = None
+    ci_high: list[float | None] | None = None
+    value_format: Literal["percent", "number", "signed"] = "number"
+
+
+class StudentCard(BaseModel):
+    """The one student an answer is about: score, level, reasons and the smallest change."""
+
+    student_id: str
+    risk_score: float
+    risk_level: str
+    top_risk_factors: list[str]
+    counterfactual: str | None = None
+
+
+class Pending(BaseModel):
+    """A question waiting for one missing detail (asked back as a clarifying question)."""
+
+    question: str
+    missing: Literal["student", "budget", "attribute", "scope", "intervention"]
+
+
+class ConversationState(BaseModel):
+    """What follow-ups resolve against: the last student, cohort, interventions and intent."""
+
+    model_config = ConfigDict(extra="forbid")
+    student_id: str | None = None
+    listed: list[str] | None = Field(default=None, description="Students the last list showed.")
+    filters: dict[str, Scalar | list[Scalar]] | None = None
+    interventions: list[str] | None = None
+    intents: list[str] = Field(default_factory=list)
+    group_by: list[str] | None = None
+    metric: str | None = None
+    budget: float | None = None
+    pending: Pending | None = None
+    turns: int = Field(default=0, ge=0)
+
+
+class Answer(BaseModel):
+    """The assistant's reply to one question."""
+
+    text: str
+    outcome: Outcome
+    intents: list[str] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    chart: Chart | None = None
+    student: StudentCard | None = None
+    report_markdown: str | None = Field(
+        default=None, description="The full equity report, when the answer summarises equity."
+    )
+    follow_ups: list[str] = Field(default_factory=list)
+    backend: str = "offline"
+    fallback_reason: str | None = Field(
+        default=None, description="Why the LLM backend handed this turn to the offline one."
+    )
+    grounding_replaced: bool = Field(
+        default=False, description="True when an ungrounded answer was replaced by the template."
+    )
+    state: ConversationState = Field(default_factory=ConversationState)
