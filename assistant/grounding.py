@@ -49,7 +49,7 @@ def numbers_in(value: Any) -> Iterable[float]:
     elif isinstance(value, str):
         for written in numbers_in_text(value):
             yield _value(written)[0]
-        for digits in re.findall(r"\d+(?:\.\d+)?", value):
+        for digits in re.findall(r"(?<![A-Za-z\d])\d+(?:\.\d+)?", value):  # dates, times
             yield float(digits)
     elif isinstance(value, dict):
         for key, item in value.items():

@@ -127,7 +127,7 @@ def _equity(call: ToolCall, out: Out, labels) -> str:
     show = pct if share else (lambda v: "n/a" if v is None else f"{v:.2f}")
     by = " and ".join(labels(c) for c in out["group_by"])
     scope = scope_text({"filters": out.get("filters")}, labels)
-    lines = [f"{out['metric_description']} By {by}, {scope} (95 % intervals):"]
+    lines = [f"{out['metric_description']} By {by}, {scope} ({pct(out['confidence'], 0)} intervals):"]
     for row in out["rows"]:
         if row["suppressed"]:
             lines.append(f"- {row['label']}: too few students to show (n = {row['n']}).")
@@ -178,7 +178,7 @@ def _compare(call: ToolCall, out: Out, labels) -> str:
         lines.append(
             f"- **{r['title']}**: mean risk {pct(r['mean_risk_before'])} → "
             f"{pct(r['mean_risk_after'])} (down {abs(r['expected_change']) * 100:.1f} points, "
-            f"95 % interval {abs(r['change_ci95'][1]) * 100:.1f} to "
+            f"interval {abs(r['change_ci95'][1]) * 100:.1f} to "
             f"{abs(r['change_ci95'][0]) * 100:.1f}); "
             f"{count(r['students_out_of_high'])} leave High; "
             f"cost {money(r['cost_total'])}"

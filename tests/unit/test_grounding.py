@@ -1,0 +1,55 @@
+"""The grounding guard: which written numbers a turn's tool outputs support."""
+
+import pytest
+
+from assistant.grounding import numbers_in_text, ungrounded_numbers
+from assistant.types import ToolCall
+
+CALLS = [
+    ToolCall(
+        name="compare_interventions",
+        arguments={"budget": 50000, "student_ids": ["S0000042"]},
+        output={"risk": 0.9782, "n": 1135, "cost": 2810.53, "change": -0.09609,
+                "phrase": "Low attendance (56 %)", "at": "2026-11-27T21:26:48+00:00"},
+    )
+]  # fmt: skip
+
+
+def test_numbers_are_read_as_written():
+    text = "S0000042: 97.8 %, 1,135 students, $2,810.53 each, -9.6 points, 50k, Q1, p95"
+    assert numbers_in_text(text) == ["97.8", "1,135", "2,810.53", "-9.6", "50k"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "risk 97.8 %",  # a share shown as a percentage, rounded
+        "risk 98 %",
+        "risk 0.98",
+        "1,135 students",
+        "$2,810.53 per student",
+        "down 9.6 points",  # an absolute change in points
+        "attendance 56 %",  # a number inside a tool's phrase
+        "a budget of $50,000 (50k)",  # the arguments count too
+        "S0000042 on 2026-11-27",
+    ],
+)
+def test_grounded(text):
+    assert ungrounded_numbers(text, CALLS) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "invented"),
+    [
+        ("risk 97.9 %", ["97.9"]),
+        ("risk 42 % and 1,136 students", ["42", "1,136"]),
+        ("cost $2,810.54", ["2,810.54"]),
+        ("about 60k", ["60k"]),
+    ],
+)
+def test_invented_numbers_are_caught(text, invented):
+    assert ungrounded_numbers(text, CALLS) == invented
+
+
+def test_no_tool_output_grounds_nothing():
+    assert ungrounded_numbers("3 students", []) == ["3"]
