@@ -127,7 +127,8 @@ def _equity(call: ToolCall, out: Out, labels) -> str:
     show = pct if share else (lambda v: "n/a" if v is None else f"{v:.2f}")
     by = " and ".join(labels(c) for c in out["group_by"])
     scope = scope_text({"filters": out.get("filters")}, labels)
-    lines = [f"{out['metric_description']} By {by}, {scope} ({pct(out['confidence'], 0)} intervals):"]
+    level = pct(out["confidence"], 0)
+    lines = [f"{out['metric_description']} By {by}, {scope} ({level} intervals):"]
     for row in out["rows"]:
         if row["suppressed"]:
             lines.append(f"- {row['label']}: too few students to show (n = {row['n']}).")

@@ -70,7 +70,8 @@ def test_highest_risk_students_in_a_group_match_sql(sara, ctx):
     answer = ask(sara, "Who are the 5 highest-risk students in rural public schools?")
     assert tools_of(answer) == ["find_students"]
     call = answer.tool_calls[0]
-    assert call.arguments == {"filters": {"Locale": ["Rural"], "SchoolType": ["Public"]}, "limit": 5}
+    rural_public = {"Locale": ["Rural"], "SchoolType": ["Public"]}
+    assert call.arguments == {"filters": rural_public, "limit": 5}
     expected = ctx.sql(
         'SELECT s.student_id FROM scores s JOIN students t ON t."StudentID" = s.student_id '
         "WHERE t.\"Locale\" = 'Rural' AND t.\"SchoolType\" = 'Public' "

@@ -203,7 +203,7 @@ def test_server_error_falls_back(sara, fake):
     fake.play(fail(500))
     answer = sara.ask("how does the outcome differ by locale?")
     assert answer.backend == "offline" and "500" in answer.fallback_reason
-    assert [c.name for c in answer.tool_calls][0] == "query_equity"
+    assert answer.tool_calls[0].name == "query_equity"
 
 
 def test_answer_without_a_tool_call_falls_back(sara, fake):
