@@ -11,6 +11,8 @@ from typing import Any
 from assistant.types import Chart, StudentCard, ToolCall
 
 Out = dict[str, Any]
+FAIRNESS_NAMES = {"calibration_gap": "calibration", "roc_auc": "ROC-AUC",
+                  "tpr": "true positive rate", "fpr": "false positive rate"}  # fmt: skip
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -31,6 +33,10 @@ def p_text(p: float | None) -> str:
 
 def count(value: int | float) -> str:
     return f"{value:,.0f}"
+
+
+def students(n: int) -> str:
+    return f"{count(n)} student" + ("" if n == 1 else "s")
 
 
 def scope_text(arguments: dict[str, Any], labels: Callable[[str], str]) -> str:
@@ -87,7 +93,7 @@ def _explain(call: ToolCall, out: Out, labels, focus: list[str] | None = None) -
             + "."
         )
     lines.append(counterfactual_text(out["counterfactual"]))
-    return "\n".join(lines)
+    return "\n\n".join(lines)
 
 
 def counterfactual_text(cf: Out) -> str:
@@ -138,6 +144,7 @@ def _equity(call: ToolCall, out: Out, labels) -> str:
                 f"({show(row['ci_low'])} to {show(row['ci_high'])}; n = {count(row['n'])})"
             )
     overall = out["overall"]
+    lines.append("")
     lines.append(f"Overall: {show(overall['value'])} (n = {count(overall['n'])}).")
     shown = [r for r in out["rows"] if not r["suppressed"] and r["value"] is not None]
     if len(shown) > 1:
@@ -162,14 +169,14 @@ def _summary(call: ToolCall, out: Out, labels) -> str:
             f"- {a['label']}: {verdict}; highest {a['highest_group']}, lowest "
             f"{a['lowest_group']}, {pct(a['gap'])} apart ({p_text(a['p_adjusted'])})."
         )
-    lines.append("The full report with charts is ready to download.")
+    lines += ["", "The full report with charts is ready to download."]
     return "\n".join(lines)
 
 
 def _compare(call: ToolCall, out: Out, labels) -> str:
     lines = [
         f"Interventions for {scope_text(call.arguments, labels)} "
-        f"({count(out['n_students'])} students), "
+        f"({students(out['n_students'])}), "
         "best first by the model's what-if:"
     ]
     by_name = {r["name"]: r for r in out["results"]}
@@ -186,6 +193,7 @@ def _compare(call: ToolCall, out: Out, labels) -> str:
             + (f", {money(moved)} per student moved out of High." if moved else ".")
         )
     if out["results"]:
+        lines.append("")
         lines.append(
             f"Caveat: {out['results'][0]['caveat']}. {by_name[out['ranking'][0]]['evidence']}"
         )
@@ -213,7 +221,7 @@ def _plan(call: ToolCall, out: Out, labels) -> str:
             f"{count(naive['expected_students_out_of_high'])} out of High.",
             f"Method: {out['method']} (optimality gap {pct(out['optimality_gap'])}).",
         ]
-    )
+    ).replace("\n", "\n\n")
 
 
 def _model(call: ToolCall, out: Out, labels) -> str:
@@ -224,23 +232,23 @@ def _model(call: ToolCall, out: Out, labels) -> str:
         if name != "champion"
     ]
     fairness = [
-        f"{f['attribute']} {f['metric']} gap {f['max_gap']:.3f} (worst {f['worst_group']})"
+        f"{f['attribute']} {FAIRNESS_NAMES.get(f['metric'], f['metric'])} gap "
+        f"{f['max_gap']:.3f} (worst {f['worst_group']})"
         for f in out["fairness"]
     ]
-    return "\n".join(
-        [
-            f"The model in service is **{out['model_name']}** version {out['model_version']} "
-            f"({out['candidate']}, loaded from the {out['loaded_from']}), trained on "
-            f"{count(out['students'])} students to predict {out['outcome']} "
-            f"(rate {pct(out['outcome_rate'])}) from the {out['feature_set']} feature set.",
-            f"Accuracy on held-out students: ROC-AUC {m.get('roc_auc', 0):.3f}, PR-AUC "
-            f"{m.get('pr_auc', 0):.3f}, Brier {m.get('brier', 0):.3f}"
-            + (f"; beside {'; '.join(baselines)}." if baselines else "."),
-            f"Never used as inputs: {', '.join(out['never_inputs'])}.",
-            ("Fairness across groups: " + "; ".join(fairness) + ".") if fairness else "",
-            "Limits: " + " ".join(out["limits"]),
-        ]
-    ).replace("\n\n", "\n")
+    lines = [
+        f"The model in service is **{out['model_name']}** version {out['model_version']} "
+        f"({out['candidate']}, loaded from the {out['loaded_from']}), trained on "
+        f"{count(out['students'])} students to predict {out['outcome']} "
+        f"(rate {pct(out['outcome_rate'])}) from the {out['feature_set']} feature set.",
+        f"Accuracy on held-out students: ROC-AUC {m.get('roc_auc', 0):.3f}, PR-AUC "
+        f"{m.get('pr_auc', 0):.3f}, Brier {m.get('brier', 0):.3f}"
+        + (f"; beside {'; '.join(baselines)}." if baselines else "."),
+        f"Never used as inputs: {', '.join(out['never_inputs'])}.",
+        ("Fairness across groups: " + "; ".join(fairness) + ".") if fairness else "",
+        "Limits: " + " ".join(out["limits"]),
+    ]
+    return "\n\n".join(line for line in lines if line)
 
 
 def _sql(call: ToolCall, out: Out, labels) -> str:
