@@ -53,4 +53,7 @@ def mount_ui(app: FastAPI, service: chat.ChatService) -> FastAPI:
 
     from ui.app import build_ui
 
-    return gr.mount_gradio_app(app, build_ui(service), path=UI_PATH)
+    # The UI's events are private (the API is /v1), so no "use via API" footer link.
+    return gr.mount_gradio_app(
+        app, build_ui(service), path=UI_PATH, footer_links=["gradio", "settings"]
+    )

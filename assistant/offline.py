@@ -30,12 +30,12 @@ def follow_ups(plan: Plan, runner: ToolRunner) -> list[str]:
     student = plan.student_ids[0] if plan.student_ids else None
     out: list[str] = []
     for intent in plan.intents:
-        if intent in ("explain", "score") and student:
-            out += [f"What would help {student}?", "What about her attendance?"]
+        if intent in ("explain", "score") and student and "help_student" not in plan.intents:
+            out += [f"What would help {student}?", f"What about {student}'s attendance?"]
         elif intent == "help_student" and student:
             out += [
+                f"What about {student}'s study time?",
                 "Compare tutoring and mentoring for the high-risk students",
-                "How does risk differ by SES quartile?",
             ]
         elif intent == "find":
             listed = next((c.output for c in runner.calls if c.name == "find_students"), None)
@@ -49,7 +49,18 @@ def follow_ups(plan: Plan, runner: ToolRunner) -> list[str]:
                 "Summarise equity for all students",
             ]
         elif intent == "compare":
-            out += ["And for mentoring?", "Plan these interventions with a budget of $50k"]
+            asked = runner.calls[-1].arguments.get("interventions") if runner.calls else None
+            other = next(
+                (
+                    n
+                    for n in ("mentoring", "tutoring", "attendance_outreach")
+                    if asked and n not in asked
+                ),
+                None,
+            )
+            if other:
+                out.append(f"And for {other.replace('_', ' ')}?")
+            out.append("Plan interventions for them with a budget of $50k")
         elif intent == "plan":
             out += ["What if the budget were $100k?", "Compare the interventions for them"]
         elif intent == "summary":

@@ -194,7 +194,7 @@ class Parser:
         parsed = Parse(text=text)
         rest = self._slots(text, parsed)
         parsed.intents = {intent for intent, cue in cue_patterns().items() if cue.search(rest)}
-        if parsed.interventions and re.search(r"\b(?:vs|versus|or|and|compar\w*)\b", text):
+        if len(parsed.interventions) > 1 and re.search(r"\b(?:vs|versus|or|and|compar\w*)\b", text):
             parsed.intents.add("compare")
         return parsed
 

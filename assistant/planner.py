@@ -10,6 +10,7 @@ from assistant import guard
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse
 from assistant.types import ConversationState, Pending
+from tools.equity_summary import default_attributes
 
 STUDENT_INTENTS = ("explain", "score", "help_student")
 GROUP_INTENTS = ("find", "equity", "fairness", "compare", "plan", "summary")
@@ -100,7 +101,7 @@ class Planner:
         )
         intents = _intents(parsed, students, bool(parsed.filters))
         follow_up = bool(
-            not (parsed.intents - {"compare"})
+            not parsed.intents
             and state.intents
             and (parsed.has_slots or parsed.student_ref or parsed.cohort_ref)
             and not (parsed.student_ids and not set(state.intents) & set(STUDENT_INTENTS))
@@ -217,8 +218,11 @@ class Planner:
                     return None
             elif intent == "summary":
                 args = {"filters": plan.filters}
-                if parsed.group_by:
-                    args["attributes"] = parsed.group_by
+                attributes = parsed.group_by or [
+                    a for a in default_attributes(self.lexicon.spec) if a not in plan.filters
+                ]
+                if parsed.group_by or len(attributes) < len(default_attributes(self.lexicon.spec)):
+                    args["attributes"] = attributes
                 plan.steps.append(Step("equity_summary", args, intent))
             elif intent == "model":
                 plan.steps.append(Step("model_info", {}, intent))

@@ -25,6 +25,13 @@ def money(value: float | None) -> str:
     return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
 
+def interval_text(ci: list[float] | None) -> str:
+    """', interval 9.4 to 10.4' for a change (in points), or nothing for a single student."""
+    if not ci or abs(ci[0] - ci[1]) < 5e-4:
+        return ""
+    return f", interval {abs(ci[1]) * 100:.1f} to {abs(ci[0]) * 100:.1f}"
+
+
 def p_text(p: float | None) -> str:
     if p is None:
         return "not tested"
@@ -167,7 +174,8 @@ def _summary(call: ToolCall, out: Out, labels) -> str:
         verdict = "a significant gap" if a["significant"] else "no significant gap"
         lines.append(
             f"- {a['label']}: {verdict}; highest {a['highest_group']}, lowest "
-            f"{a['lowest_group']}, {pct(a['gap'])} apart ({p_text(a['p_adjusted'])})."
+            f"{a['lowest_group']}, {a['gap'] * 100:.1f} percentage points apart "
+            f"({p_text(a['p_adjusted'])})."
         )
     lines += ["", "The full report with charts is ready to download."]
     return "\n".join(lines)
@@ -185,9 +193,8 @@ def _compare(call: ToolCall, out: Out, labels) -> str:
         moved = r["cost_per_student_out_of_high"]
         lines.append(
             f"- **{r['title']}**: mean risk {pct(r['mean_risk_before'])} → "
-            f"{pct(r['mean_risk_after'])} (down {abs(r['expected_change']) * 100:.1f} points, "
-            f"interval {abs(r['change_ci95'][1]) * 100:.1f} to "
-            f"{abs(r['change_ci95'][0]) * 100:.1f}); "
+            f"{pct(r['mean_risk_after'])} (down {abs(r['expected_change']) * 100:.1f} points"
+            f"{interval_text(r['change_ci95'])}); "
             f"{count(r['students_out_of_high'])} leave High; "
             f"cost {money(r['cost_total'])}"
             + (f", {money(moved)} per student moved out of High." if moved else ".")
@@ -307,7 +314,7 @@ def chart_for(calls: list[ToolCall], labels: Callable[[str], str]) -> Chart | No
             return Chart(
                 title=out["metric_description"],
                 x_label=" × ".join(labels(c) for c in out["group_by"]),
-                labels=[r["label"].replace(" = ", ": ") for r in rows],
+                labels=[" · ".join(str(v) for v in r["group"].values()) for r in rows],
                 values=[r["value"] for r in rows],
                 ci_low=[r["ci_low"] for r in rows],
                 ci_high=[r["ci_high"] for r in rows],
@@ -329,7 +336,7 @@ def chart_for(calls: list[ToolCall], labels: Callable[[str], str]) -> Chart | No
                 values=[r["expected_change"] for r in results],
                 ci_low=[r["change_ci95"][0] for r in results],
                 ci_high=[r["change_ci95"][1] for r in results],
-                value_format="percent",
+                value_format="points",
             )
         if call.name == "find_students":
             return Chart(

@@ -31,7 +31,10 @@ class Chart(BaseModel):
     values: list[float]
     ci_low: list[float | None] | None = None
     ci_high: list[float | None] | None = None
-    value_format: Literal["percent", "number", "signed"] = "number"
+    value_format: Literal["percent", "number", "signed", "points"] = Field(
+        default="number",
+        description="percent: shares (0-1); signed: contributions; points: changes of a share.",
+    )
 
 
 class StudentCard(BaseModel):

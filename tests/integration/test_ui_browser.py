@@ -1,0 +1,165 @@
+"""The chat UI in a real headless Chromium against `sara serve` in its own process: sign in,
+ask about a student, follow up, ask about equity, and see the card, charts, report and the tool
+calls behind each answer. Screenshots go to test-artifacts/ for a human to look at."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.keys import KeyStore
+from tests.integration.conftest import auth
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ANSWER_MS = 30_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(published, role_keys):
+    """`sara serve` on a free localhost port; yields its base URL once /ready answers."""
+    port = _free_port()
+    env = {**os.environ, "SARA_HOME": str(published.home), "SARA_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sara.cli", "serve", "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(0.3)
+        else:
+            pytest.fail("the server did not become ready in 90 s")
+        yield base
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert "Traceback" not in output, output
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (CI installs it with apt: see .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_sign_in_ask_follow_up_and_equity_in_a_real_browser(server, browser, role_keys):
+    from playwright.sync_api import expect
+
+    staff = auth(role_keys["staff"])
+    high = httpx.get(f"{server}/v1/students", params={"level": "High", "limit": 1}, headers=staff)
+    student_id = high.json()["students"][0]["student_id"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    page.set_default_timeout(ANSWER_MS)
+    page.goto(f"{server}/ui/")
+
+    key_box = page.get_by_label("API key")
+    key_box.fill("not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sara-sign-in-error")).to_contain_text("not valid")
+    expect(page.locator("#sara-chat")).to_be_hidden()
+    key_box.fill(role_keys["staff"])
+    key_box.press("Enter")
+    expect(page.locator("#sara-status")).to_contain_text("Signed in as test-staff (staff)")
+    expect(key_box).to_be_hidden()
+
+    bot = page.locator('#sara-chat [data-testid="bot"]')
+    question = page.get_by_placeholder("Ask a question and press Enter")
+    question.fill(f"Why is {student_id} high risk and what would help?")
+    question.press("Enter")
+    expect(bot.nth(0)).to_contain_text(student_id)
+    expect(bot.nth(0)).to_contain_text("High")
+    card = page.locator('#sara-student [data-testid="student-card"]')
+    expect(card).to_contain_text(student_id)
+    expect(card).to_contain_text("High risk")
+    expect(card).to_contain_text("Top risk factors")
+    expect(page.locator("#sara-chart img")).to_be_visible()
+    page.get_by_text("How I got this").click()
+    expect(page.locator("#sara-how")).to_contain_text("explain_student")
+    page.screenshot(path=ARTIFACTS / "ui-student.png", full_page=True)
+
+    question.fill("What would help her?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(bot.nth(1)).to_contain_text(student_id)  # resolved from the conversation state
+    expect(bot.nth(1)).to_contain_text("tutoring")
+    expect(page.locator("#sara-how")).to_contain_text("compare_interventions")
+
+    page.get_by_role("button", name="Summarise equity for public schools").click()
+    expect(bot.nth(2)).to_contain_text("Equity summary")
+    expect(card).to_be_hidden()
+    expect(page.locator("#sara-chart img")).to_be_visible()
+    expect(page.locator("#sara-how")).to_contain_text("equity_summary")
+    with page.expect_download() as download:
+        page.locator("#sara-report").click()
+    assert download.value.suggested_filename == "sara-equity-report.md"
+    assert Path(download.value.path()).read_text().startswith("# Equity summary")
+    page.screenshot(path=ARTIFACTS / "ui-equity.png", full_page=True)
+
+    page.get_by_role("button", name="New conversation").click()
+    expect(bot).to_have_count(0)
+    expect(page.locator("#sara-chart img")).to_be_hidden()
+    page.get_by_role("button", name="Sign out").click()
+    expect(key_box).to_be_visible()
+    expect(page.locator("#sara-chat")).to_be_hidden()
+    page.close()
+
+
+def test_a_key_revoked_mid_session_gets_a_message_not_a_stack_trace(server, browser, published):
+    from playwright.sync_api import expect
+
+    store = KeyStore(published.keys_path)
+    entry, key = store.create("test-ui-revoked", "staff")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(ANSWER_MS)
+    page.goto(f"{server}/ui/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sara-status")).to_contain_text("Signed in as test-ui-revoked")
+    store.revoke(entry.id)
+    page.get_by_role("button", name="What model is this and how good is it?").click()
+    answer = page.locator('#sara-chat [data-testid="bot"]').first
+    expect(answer).to_contain_text("Could not answer: sign in with a valid API key")
+    expect(answer).not_to_contain_text("Traceback")
+    page.close()
