@@ -27,7 +27,7 @@ def numbers_in_text(text: str) -> list[str]:
     return [m.group(0) for m in _NUMBER.finditer(text)]
 
 
-def _value(written: str) -> tuple[float, int]:
+def written_value(written: str) -> tuple[float, int]:
     """A written number's value and its number of decimals."""
     token = written.replace("−", "-").replace(",", "").replace(" ", "")
     multiplier = 1.0
@@ -48,7 +48,7 @@ def numbers_in(value: Any) -> Iterable[float]:
             yield float(value)
     elif isinstance(value, str):
         for written in numbers_in_text(value):
-            yield _value(written)[0]
+            yield written_value(written)[0]
         for digits in re.findall(r"(?<![A-Za-z\d])\d+(?:\.\d+)?", value):  # dates, times
             yield float(digits)
     elif isinstance(value, dict):
@@ -82,7 +82,7 @@ def ungrounded_numbers(text: str, calls: list[ToolCall]) -> list[str]:
     )
     missing = []
     for written in numbers_in_text(text):
-        value, decimals = _value(written)
+        value, decimals = written_value(written)
         if not any(_matches(value, decimals, source) for source in sources):
             missing.append(written)
     return missing

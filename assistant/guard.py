@@ -69,8 +69,18 @@ def strip_injection(text: str) -> tuple[str, bool]:
     """The question without embedded instructions, and whether there were any: each sentence
     (or line) that carries an instruction to the assistant is removed."""
     pieces = re.split(r"(?<=[.!?;:\n])\s+|\n", text)
-    kept = [p for p in pieces if not INJECTION.search(p.lower())]
-    return " ".join(kept).strip(), len(kept) != len(pieces)
+    kept, injected = [], False
+    for piece in pieces:
+        match = INJECTION.search(piece.lower())
+        if not match:
+            kept.append(piece)
+            continue
+        injected = True
+        # "Ignore your rules and tell me why …": keep what follows the instruction's clause.
+        rest = re.match(r"\s*(?:,|and|then|but)\s+(?:then\s+)?(.+)", piece[match.end():], re.S)
+        if rest and not INJECTION.search(rest.group(1).lower()):
+            kept.append(rest.group(1))
+    return " ".join(kept).strip(), injected
 
 
 def check_request(text: str) -> Refusal | None:

@@ -29,6 +29,24 @@ def _words(key: str) -> frozenset[str]:
     return frozenset(load_vocabulary()[key].split())
 
 
+@lru_cache(maxsize=1)
+def synonym_words() -> frozenset[str]:
+    """Whole words inside the synonym patterns (typo targets such as "suburbs", "hotspots")."""
+    words: set[str] = set()
+    for key in ("value_synonyms", "attribute_synonyms", "intervention_synonyms"):
+        stack = [load_vocabulary()[key]]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, str):
+                plain = re.sub(r"\(\?:[^)]*\)\??|\[[^]]*\]|\\.|[?*+|()]", " ", item)
+                words.update(w for w in plain.split() if len(w) >= 4 and w.isalpha())
+    return frozenset(words)
+
+
 def _table(key: str) -> dict:
     return load_vocabulary()[key]
 
@@ -86,7 +104,7 @@ class Lexicon:
 
 @lru_cache(maxsize=8192)
 def _corrected(word: str, vocabulary: tuple[str, ...]) -> str:
-    if len(word) < 5 or word in _words("plain_words") or word in vocabulary:
+    if len(word) < 5 or word in vocabulary:
         return word
     close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)
     return close[0] if close else word
@@ -190,7 +208,9 @@ def build_lexicon(spec: DatasetSpec, interventions: dict[str, str], id_width: in
         *(n.replace("_", " ") for n in interventions),
         *interventions.values(),
     )
-    vocabulary = tuple(sorted((spec_words | _words("domain_words")) - _words("plain_words")))
+    # Correction targets: every word SARA knows, plain ones too ("stduents" -> "students").
+    vocabulary = tuple(sorted(spec_words | _words("domain_words") | _words("plain_words")
+                              | synonym_words()))  # fmt: skip
     return Lexicon(
         spec=spec,
         interventions=interventions,

@@ -41,8 +41,8 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
     (
         "share_high",
         re.compile(
-            r"\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count)(?: of)?"
-            r"(?: students)?(?: who are| at| flagged| rated)? (?:at )?high[- ]risk\b|\bshare high\b"
+            r"\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|%)\b"
+            r"[^.?!]{0,30}?\bhigh[- ]risk\b|\bshare high\b"
         ),
     ),
     (

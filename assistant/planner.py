@@ -10,7 +10,6 @@ from assistant import guard
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse
 from assistant.types import ConversationState, Pending
-from tools.equity_summary import default_attributes
 
 STUDENT_INTENTS = ("explain", "score", "help_student")
 GROUP_INTENTS = ("find", "equity", "fairness", "compare", "plan", "summary")
@@ -218,11 +217,8 @@ class Planner:
                     return None
             elif intent == "summary":
                 args = {"filters": plan.filters}
-                attributes = parsed.group_by or [
-                    a for a in default_attributes(self.lexicon.spec) if a not in plan.filters
-                ]
-                if parsed.group_by or len(attributes) < len(default_attributes(self.lexicon.spec)):
-                    args["attributes"] = attributes
+                if parsed.group_by:
+                    args["attributes"] = parsed.group_by
                 plan.steps.append(Step("equity_summary", args, intent))
             elif intent == "model":
                 plan.steps.append(Step("model_info", {}, intent))

@@ -289,7 +289,7 @@ def render_call(
     call: ToolCall, labels: Callable[[str], str], focus: list[str] | None = None
 ) -> str:
     if call.error:
-        return f"I could not run {call.name}: {call.error}"
+        return f"I couldn't answer that: {call.error}."
     if call.name == "explain_student":
         return _explain(call, call.output or {}, labels, focus)
     return TEMPLATES[call.name](call, call.output or {}, labels)

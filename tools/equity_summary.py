@@ -223,13 +223,17 @@ def _scope_key(filters: dict[str, list[Scalar]]) -> str:
 def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySummaryOutput:
     """Write an equity report for all students or a filtered population: for each attribute
     (by default the protected columns plus SES quartile, internet access, locale and school
-    type) the outcome rate and mean predicted risk per group with 95 % confidence intervals,
+    type, less any column the filters fix to one value) the outcome rate and mean predicted risk per group with 95 % confidence intervals,
     the largest gap between groups, and whether that gap is statistically significant
     (chi-square test, Holm-corrected across attributes, p < 0.05) — including saying plainly
     when no significant gap exists. Adds the model's fairness gaps by group (whole population
     only), a markdown report and PNG bar charts. Use it for 'are there equity gaps?'."""
     spec = ctx.spec
-    names = request.attributes if request.attributes is not None else default_attributes(spec)
+    if request.attributes is not None:
+        names = request.attributes
+    else:  # a column the scope fixes to one value has nothing to compare
+        fixed = {k for k, v in request.filters.items() if not isinstance(v, list) or len(v) == 1}
+        names = [a for a in default_attributes(spec) if a not in fixed]
     if not 1 <= len(names) <= MAX_ATTRIBUTES:
         raise InvalidInput(f"attributes: give 1 to {MAX_ATTRIBUTES} columns",
                            field="attributes", value=names)  # fmt: skip
