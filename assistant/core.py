@@ -77,15 +77,19 @@ class Assistant:
         ctx = self.context()
         runner = ToolRunner(execute or direct(ctx), role)
         offline = OfflineBackend(lexicon_of(ctx))
-        cleaned, injected = guard.strip_injection(question)
-        refusal = guard.check_request(question.lower()) or (
-            guard.Refusal(
-                "injection",
-                "Instructions inside a question change nothing; ask me "
-                "about student risk and I'll answer from the data.",
+        cleaned, injected, demand = guard.strip_injection(question)
+        refusal = (
+            guard.check_request(cleaned.lower())
+            or (demand if not cleaned else None)
+            or (
+                guard.Refusal(
+                    "injection",
+                    "Instructions inside a question change nothing; ask me "
+                    "about student risk and I'll answer from the data.",
+                )
+                if injected and not cleaned
+                else None
             )
-            if injected and not cleaned
-            else None
         )
         if refusal:
             answer = Answer(
@@ -124,7 +128,7 @@ class Assistant:
             "ungrounded numbers replaced",
             extra={"numbers": missing[:10], "backend": answer.backend},
         )
-        text = render_calls(answer.tool_calls, lexicon.label)
+        text = render_calls(answer.tool_calls, lexicon)
         return answer.model_copy(update={"text": text, "grounding_replaced": True})
 
 

@@ -33,12 +33,13 @@ def _words(key: str) -> frozenset[str]:
 def synonym_words() -> frozenset[str]:
     """Whole words inside the synonym patterns (typo targets such as "suburbs", "hotspots")."""
     words: set[str] = set()
-    for key in ("value_synonyms", "attribute_synonyms", "intervention_synonyms"):
+    for key in ("value_synonyms", "attribute_synonyms", "intervention_synonyms", "grade_names"):
         stack = [load_vocabulary()[key]]
         while stack:
             item = stack.pop()
             if isinstance(item, dict):
                 stack.extend(item.values())
+                stack.extend(k for k in item if isinstance(k, str))
             elif isinstance(item, list):
                 stack.extend(item)
             elif isinstance(item, str):
@@ -86,11 +87,20 @@ class Lexicon:
     negations: list[Term] = field(default_factory=list)
     attributes: list[Term] = field(default_factory=list)
     intervention_terms: list[Term] = field(default_factory=list)
+    excluded_terms: list[Term] = field(default_factory=list)
     vocabulary: tuple[str, ...] = ()
 
     @property
     def protected(self) -> set[str]:
         return {c.name for c in self.spec.columns if c.role == Role.PROTECTED}
+
+    def __call__(self, column: str) -> str:
+        """The lexicon is the renderer's ``labels``: column -> words for people."""
+        return self.label(column)
+
+    @property
+    def percent_columns(self) -> set[str]:
+        return {c.name for c in self.spec.columns if c.format == "percent"}
 
     def label(self, column: str) -> str:
         if column == "risk_level":
@@ -111,7 +121,8 @@ def _corrected(word: str, vocabulary: tuple[str, ...]) -> str:
 
 
 def _compile(alternatives: list[str]) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w-])(?:" + "|".join(alternatives) + r")(?![\w-])")
+    # A hyphen may follow ("private-school kids") but not precede ("non-rural").
+    return re.compile(r"(?<![\w-])(?:" + "|".join(alternatives) + r")(?!\w)")
 
 
 def _filterable(spec: DatasetSpec) -> list[ColumnSpec]:
@@ -142,9 +153,13 @@ def _value_terms(spec: DatasetSpec) -> list[Term]:
         ]
     for col in _filterable(spec):
         if col.dtype == "int" and col.min is not None and col.max is not None:
-            words = [re.escape(_split_name(col.name)), re.escape((col.label or "").lower())]
+            words = [
+                *_table("attribute_synonyms").get(col.name, []),
+                re.escape(_split_name(col.name)),
+                re.escape((col.label or "").lower()),
+            ]
             alts = [w for w in dict.fromkeys(words) if w]
-            pattern = rf"(?<![\w-])(?:{'|'.join(alts)}) ?(\d{{1,2}})(?:st|nd|rd|th)?s?(?![\w-])"
+            pattern = rf"(?<![\w-])(?:{'|'.join(alts)})[ -]?(\d{{1,2}})(?:st|nd|rd|th)?s?(?![\w-])"
             terms.append(Term(re.compile(pattern), col.name, "number"))
             ordinal = (
                 rf"(?<![\w-])(\d{{1,2}})(?:st|nd|rd|th)[- ](?:{'|'.join(alts)})(?:rs?)?(?![\w-])"
@@ -184,6 +199,8 @@ def _negation_terms(spec: DatasetSpec) -> list[Term]:
         noun = "(?:" + "|".join(a for a in alts if a) + ")"
         no = r"(?:no|without|lack(?:ing|s)?|don'?t have|do not have|missing|not in)"
         yes = r"(?:with|who have|having|has|have|in)"
+        both = r"(?:with and without|without and with|with or without|with vs\.? without)"
+        terms.append(Term(_compile([rf"{both} (?:any |a |home )?{noun}"]), col.name, "both"))
         terms.append(Term(_compile([rf"{no} (?:any |a |home )?{noun}"]), col.name, 0))
         terms.append(Term(_compile([rf"{yes} (?:a |home )?{noun}"]), col.name, 1))
     return terms
@@ -219,5 +236,13 @@ def build_lexicon(spec: DatasetSpec, interventions: dict[str, str], id_width: in
         negations=_negation_terms(spec),
         attributes=_attribute_terms(spec),
         intervention_terms=intervention_terms,
+        excluded_terms=[
+            Term(
+                _compile([re.escape(c.name.lower()), re.escape((c.label or c.name).lower())]),
+                c.name,
+            )
+            for c in spec.columns
+            if c.role == Role.EXCLUDED
+        ],
         vocabulary=vocabulary,
     )

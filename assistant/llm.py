@@ -206,7 +206,7 @@ class LlmBackend:
             outcome="answered",
             intents=intents,
             tool_calls=calls,
-            chart=chart_for(calls, self.offline.lexicon.label),
+            chart=chart_for(calls, self.offline.lexicon),
             student=student_card(calls),
             report_markdown=summary["markdown"] if summary else None,
             follow_ups=follow_ups(plan, runner),

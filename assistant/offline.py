@@ -92,7 +92,8 @@ def next_state(
         new.student_id = plan.student_ids[0]
     steps = plan.steps
     if any(s.intent not in ("explain", "score", "help_student", "model") for s in steps):
-        new.filters = plan.filters or None
+        equity = next((s for s in steps if s.tool == "query_equity"), None)
+        new.filters = (equity.arguments["filters"] if equity else plan.filters) or None
     equity = next((s for s in steps if s.tool == "query_equity"), None)
     if equity:
         new.group_by, new.metric = equity.arguments["group_by"], equity.arguments["metric"]
@@ -213,11 +214,11 @@ class OfflineBackend:
         summary = next((c.output for c in calls if c.name == "equity_summary" and c.output), None)
         failed = all(c.error for c in calls) and calls
         return Answer(
-            text=render_calls(calls, self.lexicon.label, plan.focus),
+            text=render_calls(calls, self.lexicon, plan.focus),
             outcome="error" if failed else "answered",
             intents=plan.intents,
             tool_calls=calls,
-            chart=chart_for(calls, self.lexicon.label),
+            chart=chart_for(calls, self.lexicon),
             student=student_card(calls),
             report_markdown=summary["markdown"] if summary else None,
             follow_ups=follow_ups(plan, runner),
@@ -234,7 +235,7 @@ class OfflineBackend:
         text = refusal.message
         if students and runner.can("score_students"):
             call = runner.call("score_students", {"student_ids": students[:3]})
-            text += "\n\nWhat SARA can say: " + render_call(call, self.lexicon.label)
+            text += "\n\nWhat SARA can say: " + render_call(call, self.lexicon)
         new = state.model_copy(update={"turns": state.turns + 1, "pending": None})
         if students:
             new.student_id = students[0]

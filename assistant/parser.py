@@ -41,7 +41,7 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
     (
         "share_high",
         re.compile(
-            r"\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|%)\b"
+            r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count)\b|%)"
             r"[^.?!]{0,30}?\bhigh[- ]risk\b|\bshare high\b"
         ),
     ),
@@ -102,12 +102,36 @@ CAPACITY = re.compile(
     r"\b(?:at most|up to|max(?:imum)?(?: of)?|no more than|only) (\d{1,6}) "
     r"(?:students |places |seats |slots )?(?:in|for|of|on) (\w[\w ]*)"
 )
+CAPACITY_AFTER = re.compile(
+    r"(\w[\w ]*?) (?:can take|can serve|takes|has room for|has capacity for|is capped at|"
+    r"limited to|capacity(?: of)?) (?:at most |up to |only |max(?:imum)? )?(\d{1,6})\b"
+)
+QUARTILE_RANGE = re.compile(
+    r"\b(bottom|lowest|lower|top|highest|upper) (?:two|2|half)(?: (?:ses|income|socio-?economic))?"
+    r"(?: quartiles?)?\b"
+)
+CONTRAST = re.compile(
+    r"\b(?:vs|versus|compar\w*|differ\w*|between|gaps?|or|more likely|less likely|better|worse|"
+    r"more often|less often)\b"
+)
+COUNTS = re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b|\bcount the\b")
+GRADE_LIST = re.compile(
+    r"\bgrades? (\d{1,2})((?:\s*(?:,|and|&|or|-|to)\s*\d{1,2})+)\b|"
+    r"\b(\d{1,2})(?:st|nd|rd|th)((?:\s*(?:,|and|&|or)\s*\d{1,2}(?:st|nd|rd|th))+)"
+    r"[- ]grade(?:rs?)?\b"
+)
 OUT_OF_HIGH = re.compile(
-    r"\bout of high\b|\bleave high\b|\bmove\w* .*below high\b|"
+    r"\bout of (?:the )?high(?:[- ]risk)?(?: (?:category|level|group|band))?\b|"
+    r"\bleave (?:the )?high(?:[- ]risk)?\b|\bmove\w* .*below high\b|"
     r"\bnumber of students (?:moved|out)\b"
 )
 RISK_LEVELS = [
-    ("High", re.compile(r"\b(?:high[- ]risk|at high risk|at[- ]risk|high[- ]level)\b")),
+    (
+        "High",
+        re.compile(
+            r"\b(?:high[- ]risk|at high risk|(?<!most )(?<!most\s)at[- ]risk|high[- ]level)\b"
+        ),
+    ),
     ("Medium", re.compile(r"\b(?:medium[- ]risk|moderate[- ]risk|at medium risk)\b")),
     ("Low", re.compile(r"\b(?:low[- ]risk|at low risk)\b")),
 ]
@@ -136,6 +160,8 @@ class Parse:
     capacity: dict[str, int] = field(default_factory=dict)
     objective: str | None = None
     all_students: bool = False
+    counts: bool = False
+    numeric_columns: list[str] = field(default_factory=list)
 
     @property
     def has_slots(self) -> bool:
@@ -147,6 +173,9 @@ class Parse:
             or self.budget
             or self.metrics
             or self.mentioned_columns
+            or self.limit
+            or self.capacity
+            or self.objective
         )
 
 
@@ -216,18 +245,21 @@ class Parser:
                     parsed.budget = _money(groups[i], groups[i + 1])
                     break
             text = _blank(text, match)
-        for match in CAPACITY.finditer(text):
+        for number, phrase in [(m.group(1), m.group(2)) for m in CAPACITY.finditer(text)] + [
+            (m.group(2), m.group(1)) for m in CAPACITY_AFTER.finditer(text)
+        ]:
             for term in self.lexicon.intervention_terms:
-                if term.pattern.search(match.group(2)):
-                    parsed.capacity[term.column] = int(match.group(1))
-        if OUT_OF_HIGH.search(text):
+                if term.pattern.search(phrase):
+                    parsed.capacity[term.column] = int(number)
+        parsed.counts = bool(COUNTS.search(text))
+        for match in OUT_OF_HIGH.finditer(text):
             parsed.objective = "students_out_of_high"
+            text = _blank(text, match)
         for metric, pattern in METRICS:
-            found = pattern.search(text)
-            if found and metric not in parsed.metrics:
+            if pattern.search(text) and metric not in parsed.metrics:
                 parsed.metrics.append(metric)
-                if metric == "share_high":
-                    text = _blank(text, found)
+        text = self._grade_lists(text, parsed)
+        text = self._quartile_ranges(text, parsed)
         text = self._filters(text, parsed)
         match = LIMIT.search(text)
         if match:
@@ -236,11 +268,39 @@ class Parser:
         parsed.all_students = bool(ALL_STUDENTS.search(text)) and not parsed.filters
         return text
 
+    def _quartile_ranges(self, text: str, parsed: Parse) -> str:
+        """ "the bottom two SES quartiles" -> 1, 2; "top half" -> 3, 4."""
+        if "SES_Quartile" not in self.lexicon.spec.column_names:
+            return text
+        for match in QUARTILE_RANGE.finditer(text):
+            low = match.group(1) in ("bottom", "lowest", "lower")
+            for value in (1, 2) if low else (3, 4):
+                _add(parsed.filters, "SES_Quartile", value)
+            text = _blank(text, match)
+        return text
+
+    def _grade_lists(self, text: str, parsed: Parse) -> str:
+        """ "grades 9 and 10", "grades 9-12", "9th and 10th graders"."""
+        if "Grade" not in self.lexicon.spec.column_names:
+            return text
+        column = self.lexicon.spec.column("Grade")
+        for match in GRADE_LIST.finditer(text):
+            numbers = [int(n) for n in re.findall(r"\d{1,2}", match.group(0))]
+            if re.search(r"\d\s*(?:-|to)\s*\d", match.group(0)) and len(numbers) == 2:
+                numbers = list(range(numbers[0], numbers[1] + 1))
+            numbers = [n for n in numbers if column.min <= n <= column.max]
+            if numbers:
+                for n in numbers:
+                    _add(parsed.filters, "Grade", n)
+                text = _blank(text, match)
+        return text
+
     def _filters(self, text: str, parsed: Parse) -> str:
         lex = self.lexicon
         for term in lex.negations:
             for match in term.pattern.finditer(text):
-                _add(parsed.filters, term.column, term.value)
+                for value in (0, 1) if term.value == "both" else (term.value,):
+                    _add(parsed.filters, term.column, value)
                 text = _blank(text, match)
         for term in lex.intervention_terms:
             for match in term.pattern.finditer(text):
@@ -263,6 +323,9 @@ class Parser:
                         continue
                 _add(parsed.filters, term.column, value)
                 text = _blank(text, match)
+        parsed.numeric_columns = [
+            c for c in parsed.mentioned_columns if lex.spec.column(c).dtype == "float"
+        ]
         parsed.group_by = self._group_by(text, parsed)
         return text
 
@@ -277,7 +340,8 @@ class Parser:
                 continue
             if term.pattern.search(text):
                 found.append(term.column)
+        contrast = CONTRAST.search(parsed.text)  # "boys vs girls", not "grades 9 and 10"
         for column, values in parsed.filters.items():
-            if column != "risk_level" and len(values) > 1 and column not in found:
+            if contrast and column != "risk_level" and len(values) > 1 and column not in found:
                 found.append(column)
         return found[:2]

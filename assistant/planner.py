@@ -3,6 +3,7 @@ or a refusal. This is where follow-ups are resolved and missing details are aske
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,10 @@ from assistant.parser import Parse
 from assistant.types import ConversationState, Pending
 
 STUDENT_INTENTS = ("explain", "score", "help_student")
+FOLLOW_MARKERS = re.compile(
+    r"^(?:and|ok and|so|what about|how about|only|just|now|same)\b|"
+    r"\b(?:too|as well|instead|further|(?:split|break) (?:that|it|this))\b"
+)
 GROUP_INTENTS = ("find", "equity", "fairness", "compare", "plan", "summary")
 DEFAULT_METRICS = ["mean_risk", "outcome_rate"]
 CLARIFY = {
@@ -54,7 +59,7 @@ def _intents(parsed: Parse, students: list[str], cohort: bool) -> list[str]:
         return ["capabilities"]
     if "plan" in cues or parsed.budget:
         out.append("plan")
-    if "fairness" in cues:
+    if "fairness" in cues or {"tpr", "fpr"} & set(parsed.metrics):
         out.append("fairness")
     if students or parsed.student_ref:
         if "explain" in cues or ("score" not in cues and "help" not in cues and not out):
@@ -63,27 +68,41 @@ def _intents(parsed: Parse, students: list[str], cohort: bool) -> list[str]:
             out.append("score")
         if "help" in cues or (parsed.interventions and "plan" not in out):
             out.append("help_student")
+        if "find" in cues and parsed.filters:
+            out.append("find")  # "score S1 and S2, then the 5 riskiest in town schools"
         return out
+    about_interventions = re.search(
+        r"\b(?:interventions?|programs?|programmes?|options?|supports?)\b", parsed.text
+    )
     wants_compare = (
-        parsed.interventions
-        or "help" in cues
-        or ("compare" in cues and "which intervention" in parsed.text)
+        parsed.interventions or "help" in cues or ("compare" in cues and about_interventions)
     )
     if wants_compare and "plan" not in out:
         out.append("compare")
     groups = parsed.group_by or [c for c in parsed.mentioned_columns if c not in parsed.filters]
+    compares_groups = "compare" in cues and not wants_compare and (groups or parsed.filters)
+    numeric_mentions = [c for c in parsed.mentioned_columns if c in parsed.numeric_columns]
     if "summary" in cues and not ("equity" in cues and groups):
         out.append("summary")
     elif (
-        ("equity" in cues or "explain" in cues)
-        and "fairness" not in out
+        ("equity" in cues or "explain" in cues or compares_groups
+         or ((parsed.metrics or numeric_mentions) and parsed.group_by))
+        and ("fairness" not in out or "outcome_rate" in parsed.metrics)
         and (groups or (parsed.filters and not ({"find"} & cues)) or "equity" in cues)
         and not (parsed.interventions and not parsed.group_by)
-    ):
+    ):  # fmt: skip
         out.append("equity")
-    if "find" in cues and "plan" not in out and "compare" not in out:
+    if (
+        "find" in cues
+        and "plan" not in out
+        and "compare" not in out
+        and not ("equity" in out and parsed.group_by)
+    ):
+        if "equity" in out and parsed.counts and not parsed.group_by:
+            out.remove("equity")  # "how many high-risk students in grade 9": a count, not a gap
         out.append("find")
-    if "model" in cues and not out:
+    strong_model = re.search(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b", parsed.text)
+    if "model" in cues and (not out or (strong_model and "fairness" in out)):
         out.append("model")
     if not out and "score" in cues and cohort:
         out.append("equity")
@@ -95,17 +114,37 @@ class Planner:
         self.lexicon = lexicon
 
     def plan(self, parsed: Parse, state: ConversationState) -> Plan:
-        students = parsed.student_ids or (
-            [state.student_id] if parsed.student_ref and state.student_id else []
+        about_last_student = parsed.student_ref or (
+            parsed.cohort_ref  # "what would help them?" right after one student
+            and not state.listed
+            and bool(set(state.intents) & set(STUDENT_INTENTS))
         )
+        students = parsed.student_ids or (
+            [state.student_id] if about_last_student and state.student_id else []
+        )
+        if (
+            not students
+            and not parsed.has_slots
+            and state.student_id
+            and parsed.intents
+            and parsed.intents <= {"explain", "score", "help"}
+        ):
+            students = [state.student_id]  # "why?" right after a student's score
         intents = _intents(parsed, students, bool(parsed.filters))
+        family = {"equity": "groups", "fairness": "groups"}
+        marked = FOLLOW_MARKERS.search(parsed.text) and (
+            {family.get(i, i) for i in intents} <= {family.get(i, i) for i in state.intents}
+            or not parsed.intents - {"compare"}
+        )
         follow_up = bool(
-            not parsed.intents
+            (not parsed.intents or marked)
             and state.intents
             and (parsed.has_slots or parsed.student_ref or parsed.cohort_ref)
             and not (parsed.student_ids and not set(state.intents) & set(STUDENT_INTENTS))
         )
-        if follow_up:
+        if follow_up and "plan" in intents and parsed.budget:
+            pass  # "what could we do for that group with $30k?" is a plan for the last cohort
+        elif follow_up:
             intents = list(state.intents)
             if not students and state.student_id and any(i in STUDENT_INTENTS for i in intents):
                 students = [state.student_id]
@@ -132,8 +171,19 @@ class Planner:
         return filters
 
     def _guard(self, parsed: Parse, plan: Plan) -> None:
+        for term in self.lexicon.excluded_terms:
+            if term.pattern.search(parsed.text):
+                label = self.lexicon.label(term.column)
+                plan.refusal = guard.Refusal(
+                    "protected",
+                    f"SARA does not use or show '{label}': the data contract excludes it, so "
+                    "it is neither a model input nor something to look students up by.",
+                )
+                return
         protected = self.lexicon.protected
-        lists_students = any(i in ("find", "plan") for i in plan.intents)
+        lists_students = any(i in ("find", "plan") for i in plan.intents) or (
+            "find" in parsed.intents and any(c in protected for c in plan.filters)
+        )
         labels = {c: self.lexicon.label(c) for c in protected}
         plan.refusal = guard.check_targeting(
             parsed.text,
@@ -229,6 +279,9 @@ class Planner:
     ) -> bool:
         spec = self.lexicon.spec
         groups = list(parsed.group_by)
+        adds = re.search(r"\b(?:too|as well|also|further)\b", parsed.text)
+        if follow_up and state.group_by and adds:
+            groups = list(dict.fromkeys([*state.group_by, *groups]))[:2]
         if not groups:
             groups = [
                 c
@@ -238,16 +291,20 @@ class Planner:
         if not groups and follow_up and state.group_by:
             groups = list(state.group_by)
         if not groups:
-            movable = [c for c in plan.filters if c != "risk_level"]
-            if movable and intent == "equity":
-                groups = movable[:2]
-                for column in groups:
-                    plan.filters.pop(column)
+            protected = self.lexicon.protected
+            movable = sorted(
+                (c for c in plan.filters if c != "risk_level"),
+                key=lambda c: intent == "fairness" and c not in protected,
+            )
+            groups = movable[:1] if intent == "fairness" else movable[:2]
+        filters = {k: v for k, v in plan.filters.items() if k not in groups}
+        if "share_high" in parsed.metrics and filters.get("risk_level") == ["High"]:
+            filters.pop("risk_level")  # "share at High risk" is the metric, not a filter
         if intent == "fairness":
             if not groups:
                 plan.steps.append(Step("model_info", {}, intent))
                 return True
-            metrics = [m for m in parsed.metrics if m in ("tpr", "fpr")] or ["tpr", "fpr"]
+            metrics = ["tpr", "fpr"]
         else:
             if not groups:
                 self._need(plan, "attribute", parsed.text)
@@ -267,7 +324,7 @@ class Planner:
             plan.steps.append(
                 Step(
                     "query_equity",
-                    {"metric": metric, "group_by": groups, "filters": plan.filters},
+                    {"metric": metric, "group_by": groups, "filters": filters},
                     intent,
                 )
             )

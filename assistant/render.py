@@ -136,7 +136,8 @@ def _find(call: ToolCall, out: Out, labels) -> str:
 
 
 def _equity(call: ToolCall, out: Out, labels) -> str:
-    share = not out["metric"].startswith("mean:")
+    column = out["metric"].removeprefix("mean:")
+    share = column == out["metric"] or column in getattr(labels, "percent_columns", ())
     show = pct if share else (lambda v: "n/a" if v is None else f"{v:.2f}")
     by = " and ".join(labels(c) for c in out["group_by"])
     scope = scope_text({"filters": out.get("filters")}, labels)
@@ -310,7 +311,8 @@ def chart_for(calls: list[ToolCall], labels: Callable[[str], str]) -> Chart | No
             continue
         if call.name == "query_equity":
             rows = [r for r in out["rows"] if not r["suppressed"] and r["value"] is not None]
-            share = not out["metric"].startswith("mean:")
+            column = out["metric"].removeprefix("mean:")
+            share = column == out["metric"] or column in getattr(labels, "percent_columns", ())
             return Chart(
                 title=out["metric_description"],
                 x_label=" × ".join(labels(c) for c in out["group_by"]),

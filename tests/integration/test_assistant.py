@@ -150,9 +150,9 @@ def test_planning_needs_the_analyst_role(sara):
 def test_summary_and_model_questions(sara):
     summary = ask(sara, "Summarise equity for public schools")
     assert tools_of(summary) == ["equity_summary"]
-    arguments = summary.tool_calls[0].arguments
-    assert arguments["filters"] == {"SchoolType": ["Public"]}
-    assert "SchoolType" not in arguments["attributes"]  # no comparing on the scope's own column
+    assert summary.tool_calls[0].arguments == {"filters": {"SchoolType": ["Public"]}}
+    compared = [a["attribute"] for a in summary.tool_calls[0].output["attributes"]]
+    assert "SchoolType" not in compared  # nothing to compare within one school type
     assert summary.report_markdown.startswith("# Equity summary")
     model = ask(sara, "what model is this and how good is it?")
     assert tools_of(model) == ["model_info"]
