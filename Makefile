@@ -7,7 +7,7 @@ EXTRAS ?= dev
 STAMP := $(VENV)/.installed-$(EXTRAS)
 ARTIFACTS := test-artifacts
 
-.PHONY: install run test lint format clean
+.PHONY: install run test eval lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/sara data generate --keep-existing
 	$(BIN)/sara pipeline run
-	@echo "Local admin API key (development only; \`sara keys local\` prints it again):"
+	@echo "Local admin API key (development only; \`sara keys local\` prints it again; sign in at /ui with it):"
 	@$(BIN)/sara keys local
 	$(BIN)/sara serve
 
@@ -32,6 +32,11 @@ test: install
 	@mkdir -p $(ARTIFACTS)
 	$(BIN)/python -m pytest --junitxml=$(ARTIFACTS)/junit.xml $(PYTEST_ARGS)
 	$(BIN)/python .ci/assert_tests_ran.py $(ARTIFACTS)/junit.xml
+
+eval: install  # the full evaluation of the assistant on the default workspace
+	$(BIN)/sara data generate --keep-existing
+	$(BIN)/sara pipeline status >/dev/null 2>&1 || $(BIN)/sara pipeline run
+	$(BIN)/sara eval
 
 lint: install
 	$(BIN)/ruff check .
