@@ -223,8 +223,9 @@ def _scope_key(filters: dict[str, list[Scalar]]) -> str:
 def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySummaryOutput:
     """Write an equity report for all students or a filtered population: for each attribute
     (by default the protected columns plus SES quartile, internet access, locale and school
-    type, less any column the filters fix to one value) the outcome rate and mean predicted risk per group with 95 % confidence intervals,
-    the largest gap between groups, and whether that gap is statistically significant
+    type, less any column the filters fix to one value) the outcome rate and mean predicted
+    risk per group with 95 % confidence intervals, the largest gap between groups, and
+    whether that gap is statistically significant
     (chi-square test, Holm-corrected across attributes, p < 0.05) — including saying plainly
     when no significant gap exists. Adds the model's fairness gaps by group (whole population
     only), a markdown report and PNG bar charts. Use it for 'are there equity gaps?'."""
