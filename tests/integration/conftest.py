@@ -3,6 +3,14 @@ for tests of the tools and everything above them."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import httpx
 import pytest
 
 from pipeline.run import run_pipeline
@@ -51,3 +59,44 @@ def api(published, role_keys):
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+class Served:
+    """A `sara serve` process on a free localhost port; ``output`` once it has stopped."""
+
+    def __init__(self, base: str, process):
+        self.base, self.process, self.output = base, process, ""
+
+
+@contextmanager
+def sara_serve(settings: Settings, workers: int = 1):
+    """Run `python -m sara.cli serve` for ``settings``' workspace; yields once /ready answers,
+    then stops it and keeps what it printed (``served.output``) for the caller to check."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SARA_HOME": str(settings.home), "SARA_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sara.cli", "serve", "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    served = Served(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{served.base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(0.3)
+        else:
+            pytest.fail("the server did not become ready in 90 s")
+        yield served
+    finally:
+        process.terminate()
+        served.output, _ = process.communicate(timeout=30)

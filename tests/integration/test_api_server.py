@@ -3,12 +3,6 @@ with uvicorn on 127.0.0.1 in its own process."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +11,7 @@ from api.keys import KeyStore
 from api.main import create_app
 from pipeline.run import run_pipeline
 from sara.settings import Settings
-from tests.integration.conftest import auth
+from tests.integration.conftest import auth, sara_serve
 
 pytestmark = pytest.mark.integration
 
@@ -39,35 +33,9 @@ def test_ready_before_and_after_the_first_pipeline_run(tmp_path):
         assert api.get("/v1/students/S0000001/risk", headers=auth(key)).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sara_serve_answers_on_localhost(published, role_keys):
-    port = _free_port()
-    env = {**os.environ, "SARA_HOME": str(published.home), "SARA_PORT": str(port)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sara.cli", "serve", "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stdout.read()
-            time.sleep(0.5)
-        else:
-            pytest.fail("the server did not become ready in 90 s")
+    with sara_serve(published, workers=2) as server:
+        base = server.base
         risk = httpx.get(f"{base}/v1/students/S0000042/risk", headers=auth(role_keys["staff"]))
         assert risk.status_code == 200 and risk.json()["risk_level"] in ("Low", "Medium", "High")
         assert httpx.get(f"{base}/v1/model").status_code == 401
@@ -76,8 +44,5 @@ def test_sara_serve_answers_on_localhost(published, role_keys):
         metrics = httpx.get(f"{base}/metrics").text
         assert 'route="/v1/students/{student_id}/risk"' in metrics
         assert 'sara_http_requests_total{method="GET",route="/health",status="200"} 6.0' in metrics
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0, output
-    assert "S0000042" not in output  # no access log: paths carry student ids
+    assert server.process.returncode == 0, server.output
+    assert "S0000042" not in server.output  # no access log: paths carry student ids

@@ -4,18 +4,13 @@ calls behind each answer. Screenshots go to test-artifacts/ for a human to look 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from api.keys import KeyStore
-from tests.integration.conftest import auth
+from tests.integration.conftest import auth, sara_serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -34,42 +29,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ANSWER_MS = 30_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(published, role_keys):
     """`sara serve` on a free localhost port; yields its base URL once /ready answers."""
-    port = _free_port()
-    env = {**os.environ, "SARA_HOME": str(published.home), "SARA_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sara.cli", "serve", "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read()
-            time.sleep(0.3)
-        else:
-            pytest.fail("the server did not become ready in 90 s")
-        yield base
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
-    assert "Traceback" not in output, output
+    with sara_serve(published) as served:
+        yield served.base
+    assert "Traceback" not in served.output, served.output
 
 
 @pytest.fixture(scope="module")
