@@ -145,6 +145,14 @@ class OfflineBackend:
         if refused is not None:
             return refused
         parsed, plan = self._read(question, state)
+        if parsed.problems:  # never answer a question with one of its conditions dropped
+            return Answer(
+                text="I can't use that: " + "; ".join(parsed.problems) + ". Could you check "
+                "the value?",
+                outcome="clarified",
+                intents=plan.intents or ["unknown"],
+                state=next_state(plan, state, None, None, False),
+            )
         if not plan.intents:
             if not guard.in_domain(parsed.text) and not parsed.has_slots:
                 return Answer(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from assistant.lexicon import Lexicon, load_vocabulary
+from tools.students import FindStudentsInput
 
 Scalar = str | int | float | bool
 
@@ -93,7 +94,9 @@ NUMBER_WORDS = {
     "a dozen": 12,
     "hundred": 100,
 }
-_N = r"(\d{1,3}|" + "|".join(NUMBER_WORDS) + r")"
+_N = r"(\d{1,6}|" + "|".join(NUMBER_WORDS) + r")"
+# find_students lists at most this many at once (its own input model's bound).
+MAX_LIMIT = next(m.le for m in FindStudentsInput.model_fields["limit"].metadata if hasattr(m, "le"))
 LIMIT = re.compile(
     rf"\b(?:top|first) {_N}\b(?! ?(?:k|thousand|%|percent))|"
     rf"\b{_N} (?:highest|riskiest|most|students|kids|at[- ]risk)\b"
@@ -162,6 +165,7 @@ class Parse:
     all_students: bool = False
     counts: bool = False
     numeric_columns: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # values the data cannot have
 
     @property
     def has_slots(self) -> bool:
@@ -264,7 +268,7 @@ class Parser:
         match = LIMIT.search(text)
         if match:
             word = next(g for g in match.groups() if g)
-            parsed.limit = _number(word)
+            parsed.limit = min(_number(word), MAX_LIMIT)
         parsed.all_students = bool(ALL_STUDENTS.search(text)) and not parsed.filters
         return text
 
@@ -320,6 +324,11 @@ class Parser:
                     column = lex.spec.column(term.column)
                     value = int(match.group(1))
                     if not (column.min <= value <= column.max):
+                        parsed.problems.append(
+                            f"{lex.label(term.column)} {value} is outside the range in the data "
+                            f"({column.min:g} to {column.max:g})"
+                        )
+                        text = _blank(text, match)
                         continue
                 _add(parsed.filters, term.column, value)
                 text = _blank(text, match)

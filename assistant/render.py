@@ -126,7 +126,8 @@ def _find(call: ToolCall, out: Out, labels) -> str:
     ]
     return "\n".join(
         [
-            f"Highest-risk {scope} ({count(out['total'])} in all, highest first):",
+            f"Highest-risk {'students' if scope == 'all students' else scope} "
+            f"({count(out['total'])} in all, highest first):",
             "",
             "| student | risk | level | main factors |",
             "|---|---|---|---|",

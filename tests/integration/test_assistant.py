@@ -279,3 +279,11 @@ def test_sara_chat_in_the_terminal(published, ctx, monkeypatch):
     bad = runner.invoke(app, ["chat", "--backend", "gpt", "hi"])
     assert bad.exit_code == 1 and "offline, llm" in bad.output
     get_settings.cache_clear()
+
+
+def test_a_value_the_data_cannot_have_is_questioned_not_dropped(sara):
+    answer = ask(sara, "list the highest-risk students in grade 13")
+    assert answer.outcome == "clarified" and "grade 13" in answer.text
+    assert answer.tool_calls == []
+    top = ask(sara, "top 100000 students")
+    assert top.tool_calls[0].arguments["limit"] == 500  # the tool's own maximum
