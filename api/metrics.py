@@ -46,6 +46,8 @@ CHAT_GROUNDING_REPLACED = Counter(
     "Answers replaced by the template because a number was not in any tool output.",
     ["backend"],
 )
+for _backend in ("offline", "llm"):  # a zero series from the start, so dashboards show 0
+    CHAT_GROUNDING_REPLACED.labels(_backend)
 CHAT_LATENCY = Histogram(
     "sara_chat_duration_seconds", "Time to answer one chat question.", ["backend"],
     buckets=LATENCY_BUCKETS,
