@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from assistant import guard
 from assistant.lexicon import Lexicon
-from assistant.parser import Parser
+from assistant.parser import Parse, Parser
 from assistant.planner import CLARIFY, Plan, Planner
 from assistant.render import chart_for, render_call, render_calls, student_card
 from assistant.runner import ToolRunner
@@ -120,7 +120,11 @@ class OfflineBackend:
     def refusal(self, question: str, state: ConversationState, runner: ToolRunner) -> Answer | None:
         """The refusal this question gets (certainty, protected targeting), else None; the LLM
         backend asks this first so both backends refuse the same things."""
-        parsed, plan = self._read(question, state)
+        return self._refusal(*self._read(question, state), state, runner)
+
+    def _refusal(
+        self, parsed: Parse, plan: Plan, state: ConversationState, runner: ToolRunner
+    ) -> Answer | None:
         certainty = guard.certainty_refusal(parsed.text)
         if certainty:
             students = parsed.student_ids or (
@@ -141,10 +145,10 @@ class OfflineBackend:
         return None
 
     def answer(self, question: str, state: ConversationState, runner: ToolRunner) -> Answer:
-        refused = self.refusal(question, state, runner)
+        parsed, plan = self._read(question, state)
+        refused = self._refusal(parsed, plan, state, runner)
         if refused is not None:
             return refused
-        parsed, plan = self._read(question, state)
         if parsed.problems:  # never answer a question with one of its conditions dropped
             return Answer(
                 text="I can't use that: " + "; ".join(parsed.problems) + ". Could you check "
