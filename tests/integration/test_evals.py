@@ -12,7 +12,7 @@ from tools import get_tool
 
 pytestmark = pytest.mark.integration
 
-# The assistant issue's thresholds, checked on the gate subset (a third of every set).
+# The assistant's quality targets, checked on the gate subset (a third of every set).
 THRESHOLDS = {"in_distribution": 0.95, "paraphrase": 0.85, "compositional": 0.85,
               "follow_up": 0.85, "refusal": 0.90}  # fmt: skip
 
