@@ -267,10 +267,7 @@ def _sql(call: ToolCall, out: Out, labels) -> str:
     if not columns:
         return head
     table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    table += [
-        "| " + " | ".join(str(v) for v in (r.values() if isinstance(r, dict) else r)) + " |"
-        for r in rows[:20]
-    ]
+    table += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows[:20]]
     return "\n".join([head, "", *table])
 
 

@@ -50,7 +50,7 @@ class LoadResult:
     runs: list[dict] = field(default_factory=list)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -133,7 +133,7 @@ class Server:
     """`sara serve` in its own process on a free local port."""
 
     def __init__(self, home: Path, workers: int):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SARA_HOME": str(home), "SARA_PORT": str(self.port)}
         env["SARA_LOG_LEVEL"] = "WARNING"

@@ -109,10 +109,11 @@ def run_eval(
     return report
 
 
-def _cell(value: Any) -> str:
+def cell(key: str, value: Any) -> str:
+    """A metric as the report shows it: shares as percentages, times in ms as they are."""
     if value is None:
         return "–"
-    if isinstance(value, float) and value <= 1 and not isinstance(value, bool):
+    if isinstance(value, float) and "ms" not in key:
         return f"{value * 100:.1f} %"
     return f"{value}"
 
@@ -124,7 +125,7 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|" + "---|" * len(head),
     ]
     for name, m in [*report["sets"].items(), ("all", report["overall"])]:
-        cells = [_cell(m.get(key)) if "ms" not in key else f"{m.get(key)}" for key, _ in COLUMNS]
+        cells = [cell(key, m.get(key)) for key, _ in COLUMNS]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     failures = [r for r in report["items"] if not r["correct"]]
     lines = [
@@ -143,8 +144,8 @@ def markdown(report: dict[str, Any]) -> str:
         "Correct by source (template / hand-written / hand-written without sight of the "
         "parser, a held-out batch; the parser was revised after its first measurement): "
         + "; ".join(
-            f"{name} {_cell(m.get('correct_template'))} / {_cell(m.get('correct_hand'))} / "
-            f"{_cell(m.get('correct_holdout'))}"
+            f"{name} "
+            + " / ".join(cell(s, m.get(f"correct_{s}")) for s in ("template", "hand", "holdout"))
             for name, m in report["sets"].items()
         ),
         "",

@@ -470,7 +470,7 @@ def eval_command(
     """Measure the assistant on the gold question sets; writes a markdown + JSON report."""
 
     from evals.gold import SETS, load_sets
-    from evals.harness import COLUMNS, REPORTS_DIR, run_eval, write_report
+    from evals.harness import COLUMNS, REPORTS_DIR, cell, run_eval, write_report
     from tools.context import load_context
     from tools.errors import ToolError
 
@@ -505,12 +505,7 @@ def eval_command(
     for _, label in COLUMNS:
         table.add_column(label, justify="right")
     for name, m in [*report["sets"].items(), ("all", report["overall"])]:
-        cells = []
-        for key, _ in COLUMNS:
-            value = m.get(key)
-            share = isinstance(value, float) and "ms" not in key
-            cells.append("–" if value is None else f"{value * 100:.1f} %" if share else str(value))
-        table.add_row(name, *cells)
+        table.add_row(name, *(cell(key, m.get(key)) for key, _ in COLUMNS))
     console.print(table)
     console.print(f"report: {md_path}  ·  {json_path}", highlight=False)
 

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from assistant.render import pct
 from assistant.types import Chart
 
 BAR = "#4f6fb0"
@@ -58,7 +59,7 @@ def draw(chart: Chart) -> Figure:
 
 def format_value(value: float, value_format: str) -> str:
     if value_format == "percent":
-        return f"{value * 100:.1f} %"
+        return pct(value)
     if value_format == "signed":
         return f"{value:+.2f}"
     if value_format == "points":

@@ -57,15 +57,18 @@ class ChatService:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
 
+    def _principal(self, key: str):
+        """The key's principal when it is valid with at least the staff role, else None."""
+        principal = self.runtime.keys.authenticate((key or "").strip())
+        return principal if principal is not None and principal.can("staff") else None
+
     def sign_in(self, key: str) -> tuple[str, str] | None:
         """(key name, role) for a valid key with at least the staff role, else None."""
-        principal = self.runtime.keys.authenticate((key or "").strip())
-        if principal is None or not principal.can("staff"):
-            return None
-        return principal.name, principal.role
+        principal = self._principal(key)
+        return (principal.name, principal.role) if principal else None
 
     def ask(self, key: str, question: str, state: ConversationState | None) -> Answer:
-        principal = self.runtime.keys.authenticate((key or "").strip())
-        if principal is None or not principal.can("staff"):
+        principal = self._principal(key)
+        if principal is None:
             raise ApiError(401, "sign in with a valid API key (staff role or higher)")
         return answer_for(Caller(principal, self.runtime, "/ui"), question, state)

@@ -4,7 +4,6 @@ for tests of the tools and everything above them."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from benchmarks.http import free_port
 from pipeline.run import run_pipeline
 from sara.settings import Settings
 
@@ -72,9 +72,7 @@ class Served:
 def sara_serve(settings: Settings, workers: int = 1):
     """Run `python -m sara.cli serve` for ``settings``' workspace; yields once /ready answers,
     then stops it and keeps what it printed (``served.output``) for the caller to check."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "SARA_HOME": str(settings.home), "SARA_PORT": str(port)}
     process = subprocess.Popen(
         [sys.executable, "-m", "sara.cli", "serve", "--workers", str(workers)],

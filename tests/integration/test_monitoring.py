@@ -4,7 +4,6 @@ after real traffic, and every PromQL expression of every dashboard panel returns
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 import yaml
 
+from benchmarks.http import free_port
 from monitoring.dashboards import DASHBOARD_DIR, queries, rendered
 from tests.integration.conftest import auth, sara_serve
 
@@ -22,12 +22,6 @@ PROMETHEUS = shutil.which("prometheus")
 def test_dashboard_files_are_generated_from_the_metric_definitions():
     on_disk = {p.name: p.read_text(encoding="utf-8") for p in DASHBOARD_DIR.glob("*.json")}
     assert on_disk == rendered(), "run `python -m monitoring.dashboards`"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _traffic(base: str, keys: dict[str, str], ctx) -> None:
@@ -54,7 +48,7 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [{"job_name": "sara", "static_configs": [{"targets": [target]}]}],
         }))  # fmt: skip
-        port = _free_port()
+        port = free_port()
         prometheus = subprocess.Popen(
             [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{port}"],
