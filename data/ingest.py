@@ -23,11 +23,19 @@ def ingest(
 
     Raises ``DataLoadError`` (unreadable source) or ``SchemaMismatchError`` (wrong columns)."""
     frame = read_table(source, table=table, encoding=encoding, id_column=spec.id_column)
+    return check(frame, spec, source_stem(source), quarantine_dir)
+
+
+def source_stem(source: str | Path) -> str:
+    """The name quarantine files of this source start with."""
+    return Path(str(source)).name.split(".")[0]
+
+
+def check(frame, spec: DatasetSpec, stem: str, quarantine_dir: Path) -> ValidationReport:
+    """Validate a loaded frame and write the quarantine files when any row fails."""
     report = validate_frame(frame, spec)
     if report.n_quarantined:
-        report.files = write_quarantine(
-            report, Path(str(source)).name.split(".")[0], quarantine_dir
-        )
+        report.files = write_quarantine(report, stem, quarantine_dir)
     return report
 
 

@@ -1,10 +1,16 @@
-"""Run the whole pipeline: ingest → validate → split → train → calibrate → evaluate → select →
-register → explain → publish, with per-step timings, an MLflow run per candidate, a report,
-and champion/challenger promotion. Re-running on the same data and settings is a no-op."""
+"""Run the whole pipeline: ingest → validate → train → evaluate → register → publish, with
+per-step timings, an MLflow run per candidate, a report, and champion/challenger promotion.
+Re-running on the same data and settings is a no-op.
+
+Each stage is a function of one ``PipelineRun``. `sara pipeline run` calls them in turn in one
+process; the Airflow DAG (`pipeline/dags/`) runs each as a task, saving the run between tasks
+with `run_stage` and passing only the saved file's path."""
 
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,20 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from data.spec import DatasetSpec, load_spec
 from pipeline import registry, report, tracking, warehouse
-from pipeline.evaluate import Evaluation, evaluate, select_champion
+from pipeline.evaluate import Evaluation, Selection, evaluate, select_champion
 from pipeline.features import model_features
 from pipeline.steps import (
+    Dataset,
     SplitData,
     evaluate_step,
     fingerprint,
-    ingest_step,
+    read_step,
     resolve_source,
     score_step,
     split_step,
     train_step,
+    validate_step,
     warehouse_tables,
 )
 from pipeline.train import FittedCandidate
@@ -52,8 +61,9 @@ class PipelineResult:
 
 
 class Timer:
-    def __init__(self, progress: Progress):
-        self.progress, self.timings = progress, {}
+    def __init__(self, progress: Progress, timings: dict[str, float] | None = None):
+        self.progress = progress
+        self.timings = {} if timings is None else timings
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -64,6 +74,212 @@ class Timer:
         self.progress(f"{name} done in {self.timings[name]:.1f} s")
 
 
+@dataclass
+class PipelineRun:
+    """What one run carries from stage to stage; ``result`` is set when the run is over."""
+
+    spec: DatasetSpec
+    feature_set: str
+    data: Path | None = None
+    generate: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    source: Path | None = None
+    raw: pd.DataFrame | None = None
+    dataset: Dataset | None = None
+    fp: str | None = None
+    current: object | None = None  # the champion's registry entry before this run
+    same_model: bool = False
+    split: SplitData | None = None
+    fitted: dict[str, FittedCandidate] | None = None
+    evaluations: dict[str, Evaluation] | None = None
+    selection: Selection | None = None
+    decision: Decision | None = None
+    run_id: str | None = None
+    version: str | None = None
+    result: PipelineResult | None = None
+
+
+def start_run(
+    settings: Settings,
+    data: Path | None = None,
+    generate: int | None = None,
+    spec_path: Path | None = None,
+    feature_set: str | None = None,
+) -> PipelineRun:
+    spec = load_spec(spec_path or settings.spec_path)
+    feature_set = feature_set or settings.feature_set
+    model_features(spec, feature_set)  # refuse an unknown feature set before any work
+    settings.ensure_workspace()
+    return PipelineRun(spec, feature_set, data, generate)
+
+
+def ingest(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    with timer.step("ingest"):
+        run.source = resolve_source(settings, run.data, run.generate)
+        run.raw = read_step(run.source, run.spec)
+    timer.progress(f"{len(run.raw):,} rows read from {run.source}")
+
+
+def validate(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    """Validate (the data-quality gate raises ``DataQualityError``); finish the run here when
+    the champion and warehouse already come from this data and these settings."""
+    with timer.step("validate"):
+        dataset = run.dataset = validate_step(run.raw, run.source, run.spec, settings)
+        run.raw = None
+    timer.progress(
+        f"{dataset.report.n_valid:,} valid rows, {dataset.report.n_quarantined:,} quarantined"
+    )
+    run.fp = fingerprint(dataset, run.spec, run.feature_set, settings)
+    client = registry.configure(settings)
+    current = run.current = registry.champion_info(client, settings.model_name)
+    run.same_model = current is not None and current.tags.get("fingerprint") == run.fp
+    meta = warehouse.read_meta(settings.warehouse_path)
+    if run.same_model and meta and meta.get("fingerprint") == run.fp:
+        run.result = PipelineResult(
+            "unchanged",
+            current.version,
+            current.tags.get("candidate"),
+            "the champion and warehouse already come from this data and "
+            "these settings; nothing to do",
+            run.fp,
+            timings=run.timings,
+            warehouse_path=settings.warehouse_path,
+            rows=len(dataset.frame),
+        )
+
+
+def train(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    with timer.step("split"):
+        run.split = split_step(run.dataset, settings)
+    with timer.step("train + calibrate"):
+        run.fitted = train_step(run.split, run.spec, run.feature_set, settings, timer.progress)
+
+
+def evaluate_candidates(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    """Evaluate every candidate, select the champion and decide whether it is promoted."""
+    spec, fitted = run.spec, run.fitted
+    with timer.step("evaluate + fairness"):
+        run.evaluations = evaluate_step(run.split, fitted, spec, settings)
+        selection = run.selection = select_champion(
+            fitted,
+            run.evaluations,
+            spec.protected,
+            settings.fairness_max_calibration_gap,
+            settings.fairness_max_auc_gap,
+            settings.fairness_gate_min_group,
+        )
+        timer.progress(f"selected {selection.champion}: {selection.reason}")
+        run.decision = _decide(
+            settings,
+            run.current,
+            run.same_model,
+            fitted[selection.champion],
+            run.evaluations[selection.champion],
+            run.split,
+            spec,
+        )
+        timer.progress(run.decision.reason)
+
+
+def register(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    """Log every candidate to MLflow and register the champion (its alias moves at publish)."""
+    with timer.step("register"):
+        run.run_id, run.version = tracking.log_runs(
+            settings,
+            run.spec,
+            run.feature_set,
+            run.dataset,
+            run.fp,
+            run.fitted,
+            run.evaluations,
+            run.selection,
+            run.decision.promote,
+            register=not run.same_model,
+        )
+
+
+def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    """Score and explain every student, write the report, swap in the new warehouse and move
+    the champion alias together."""
+    spec, dataset, selection, decision = run.spec, run.dataset, run.selection, run.decision
+    served_version = run.version if decision.promote else run.current.version
+    with timer.step("explain + score"):
+        scored = score_step(
+            decision.served_model or run.fitted[selection.champion].model,
+            dataset.frame,
+            spec,
+            settings,
+        )
+    champion_eval = decision.served_eval or run.evaluations[selection.champion]
+    with timer.step("report"):
+        report_path = _write_report(
+            settings,
+            run.run_id,
+            run.split,
+            run.evaluations,
+            selection,
+            decision,
+            scored,
+            spec,
+            dataset,
+            run.timings,
+        )
+    with timer.step("publish"):
+        tables = warehouse_tables(
+            dataset,
+            scored,
+            spec,
+            settings,
+            run.evaluations,
+            champion_eval,
+            {
+                "model_name": settings.model_name,
+                "model_version": served_version,
+                "candidate": decision.served_candidate or selection.champion,
+                "fingerprint": run.fp,
+                "spec": spec.name,
+                "feature_set": run.feature_set,
+                "data_source": dataset.source,
+                "pipeline_run_id": run.run_id,
+                "risk_medium_threshold": settings.risk_medium_threshold,
+                "risk_high_threshold": settings.risk_high_threshold,
+            },
+        )
+        client = registry.configure(settings)
+        move_alias = (
+            (lambda: registry.set_champion(client, settings.model_name, run.version))
+            if decision.promote and run.version
+            else None
+        )
+        warehouse.publish(settings.warehouse_path, tables, before_swap=move_alias)
+    status = "promoted" if decision.promote else ("reused" if run.same_model else "kept")
+    run.result = PipelineResult(
+        status,
+        served_version,
+        decision.served_candidate or selection.champion,
+        f"{selection.reason}. {decision.reason[:1].upper()}{decision.reason[1:]}",
+        run.fp,
+        run.run_id,
+        champion_eval.metrics,
+        run.timings,
+        report_path,
+        settings.warehouse_path,
+        len(dataset.frame),
+        dataset.report.n_quarantined,
+    )
+
+
+Stage = Callable[[PipelineRun, Settings, Timer], None]
+STAGES: dict[str, Stage] = {
+    "ingest": ingest,
+    "validate": validate,
+    "train": train,
+    "evaluate": evaluate_candidates,
+    "register": register,
+    "publish": publish,
+}
+
+
 def run_pipeline(
     settings: Settings,
     data: Path | None = None,
@@ -72,131 +288,52 @@ def run_pipeline(
     feature_set: str | None = None,
     progress: Progress = log.info,
 ) -> PipelineResult:
-    spec = load_spec(spec_path or settings.spec_path)
-    feature_set = feature_set or settings.feature_set
-    model_features(spec, feature_set)  # refuse an unknown feature set before any work
-    settings.ensure_workspace()
-    timer = Timer(progress)
-    with timer.step("ingest + validate"):
-        source = resolve_source(settings, data, generate)
-        dataset = ingest_step(source, spec, settings)
-    progress(f"{dataset.report.n_valid:,} valid rows, {dataset.report.n_quarantined:,} quarantined")
-    fp = fingerprint(dataset, spec, feature_set, settings)
-    client = registry.configure(settings)
-    current = registry.champion_info(client, settings.model_name)
-    same_model = current is not None and current.tags.get("fingerprint") == fp
-    meta = warehouse.read_meta(settings.warehouse_path)
-    if same_model and meta and meta.get("fingerprint") == fp:
-        return PipelineResult(
-            "unchanged",
-            current.version,
-            current.tags.get("candidate"),
-            "the champion and warehouse already come from this data and "
-            "these settings; nothing to do",
-            fp,
-            timings=timer.timings,
-            warehouse_path=settings.warehouse_path,
-            rows=len(dataset.frame),
-        )
-    with timer.step("split"):
-        split = split_step(dataset, settings)
-    with timer.step("train + calibrate"):
-        fitted = train_step(split, spec, feature_set, settings, progress)
-    with timer.step("evaluate + fairness"):
-        evaluations = evaluate_step(split, fitted, spec, settings)
-        selection = select_champion(
-            fitted,
-            evaluations,
-            spec.protected,
-            settings.fairness_max_calibration_gap,
-            settings.fairness_max_auc_gap,
-            settings.fairness_gate_min_group,
-        )
-        progress(f"selected {selection.champion}: {selection.reason}")
-        decision = _decide(
-            settings,
-            current,
-            same_model,
-            fitted[selection.champion],
-            evaluations[selection.champion],
-            split,
-            spec,
-        )
-        progress(decision.reason)
-    with timer.step("register"):
-        run_id, version = tracking.log_runs(
-            settings,
-            spec,
-            feature_set,
-            dataset,
-            fp,
-            fitted,
-            evaluations,
-            selection,
-            decision.promote,
-            register=not same_model,
-        )
-    served_version = version if decision.promote else current.version
-    with timer.step("explain + score"):
-        scored = score_step(
-            decision.served_model or fitted[selection.champion].model, dataset.frame, spec, settings
-        )
-    champion_eval = decision.served_eval or evaluations[selection.champion]
-    with timer.step("report"):
-        report_path = _write_report(
-            settings,
-            run_id,
-            split,
-            evaluations,
-            selection,
-            decision,
-            scored,
-            spec,
-            dataset,
-            timer.timings,
-        )
-    with timer.step("publish"):
-        tables = warehouse_tables(
-            dataset,
-            scored,
-            spec,
-            settings,
-            evaluations,
-            champion_eval,
-            {
-                "model_name": settings.model_name,
-                "model_version": served_version,
-                "candidate": decision.served_candidate or selection.champion,
-                "fingerprint": fp,
-                "spec": spec.name,
-                "feature_set": feature_set,
-                "data_source": dataset.source,
-                "pipeline_run_id": run_id,
-                "risk_medium_threshold": settings.risk_medium_threshold,
-                "risk_high_threshold": settings.risk_high_threshold,
-            },
-        )
-        move_alias = (
-            (lambda: registry.set_champion(client, settings.model_name, version))
-            if decision.promote and version
-            else None
-        )
-        warehouse.publish(settings.warehouse_path, tables, before_swap=move_alias)
-    status = "promoted" if decision.promote else ("reused" if same_model else "kept")
-    return PipelineResult(
-        status,
-        served_version,
-        decision.served_candidate or selection.champion,
-        f"{selection.reason}. {decision.reason[:1].upper()}{decision.reason[1:]}",
-        fp,
-        run_id,
-        champion_eval.metrics,
-        timer.timings,
-        report_path,
-        settings.warehouse_path,
-        len(dataset.frame),
-        dataset.report.n_quarantined,
-    )
+    run = start_run(settings, data, generate, spec_path, feature_set)
+    timer = Timer(progress, run.timings)
+    for stage in STAGES.values():
+        stage(run, settings, timer)
+        if run.result is not None:
+            break
+    return run.result
+
+
+def save_run(run: PipelineRun, path: Path) -> Path:
+    """Write the run to ``path`` atomically (a killed task never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as handle:
+        pickle.dump(run, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, path)
+    return path
+
+
+def load_run(path: Path) -> PipelineRun:
+    """A run saved by `save_run` (files SARA wrote in its own workspace, never user input)."""
+    with Path(path).open("rb") as handle:
+        run = pickle.load(handle)
+    if not isinstance(run, PipelineRun):
+        raise TypeError(f"{path} does not hold a pipeline run")
+    return run
+
+
+def begin_run(settings: Settings, folder: Path, **options) -> Path:
+    """Start a run whose stages will run one at a time (`run_stage`); ``options`` are
+    `start_run`'s. Returns the path of the saved run."""
+    return save_run(start_run(settings, **options), folder / "0-start.pkl")
+
+
+def run_stage(
+    name: str, settings: Settings, previous: Path, progress: Progress = log.info
+) -> tuple[Path, PipelineResult | None]:
+    """Run one stage on the run saved at ``previous`` and save the outcome beside it, so a
+    retried stage starts again from its own input. Returns the new file's path and the run's
+    result once the run is over (after publish, or earlier when there is nothing to do)."""
+    if name not in STAGES:
+        raise ValueError(f"stage {name!r} is not one of {', '.join(STAGES)}")
+    run = load_run(previous)
+    STAGES[name](run, settings, Timer(progress, run.timings))
+    path = Path(previous).with_name(f"{list(STAGES).index(name) + 1}-{name}.pkl")
+    return save_run(run, path), run.result
 
 
 @dataclass

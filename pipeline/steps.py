@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from data.ingest import ingest
+from data.ingest import check, source_stem
+from data.loaders import read_table
 from data.spec import DatasetSpec, Role
 from data.synthetic.cohort import truth_path_for, write_cohort
 from data.validate import ValidationReport
@@ -65,8 +66,17 @@ def resolve_source(settings: Settings, data: Path | None, generate: int | None) 
     return target
 
 
-def ingest_step(source: Path, spec: DatasetSpec, settings: Settings) -> Dataset:
-    report = ingest(source, spec, settings.quarantine_dir)
+def read_step(source: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """The source as read, before validation."""
+    return read_table(source, id_column=spec.id_column)
+
+
+def validate_step(
+    raw: pd.DataFrame, source: Path, spec: DatasetSpec, settings: Settings
+) -> Dataset:
+    """Validate through the data contract, quarantine failing rows, and stop (the data-quality
+    gate) when more than ``max_quarantine_share`` of the rows fail."""
+    report = check(raw, spec, source_stem(source), settings.quarantine_dir)
     if report.share_quarantined > settings.max_quarantine_share:
         raise DataQualityError(
             f"{report.n_quarantined:,} of {report.n_rows:,} rows ({report.share_quarantined:.1%}) "

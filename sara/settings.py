@@ -117,6 +117,11 @@ class Settings(BaseSettings):
         return self.home / "logs"
 
     @property
+    def staging_dir(self) -> Path:
+        """Where a scheduled pipeline run keeps its state between tasks."""
+        return self.home / "staging"
+
+    @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
 

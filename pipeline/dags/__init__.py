@@ -1,0 +1,1 @@
+"""Airflow DAGs that run SARA's pipeline (point Airflow's DAG folder here)."""
