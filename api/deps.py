@@ -33,6 +33,13 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def served_records(payload: ToolInput | dict[str, Any]) -> list[dict[str, Any]]:
+    """The raw student records a tool call scored or explained (for the drift gauge)."""
+    get = payload.get if isinstance(payload, dict) else lambda name: getattr(payload, name, None)
+    records = get("records") or ([get("record")] if get("record") else [])
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+
 @dataclass
 class Caller:
     """An authenticated request: who is calling, through which route."""
@@ -53,6 +60,9 @@ class Caller:
             output = tool.run(self.runtime.context(), payload)
             if isinstance(output, ScoreOutput):
                 metrics.observe_scores(output.students)
+            records = served_records(payload)
+            if records:
+                self.runtime.observe_inputs(records)
             return output
         except ToolError as exc:
             outcome, status = exc.code, status_of(exc)

@@ -61,6 +61,24 @@ MODEL_INFO = Gauge(
     "sara_model_info", "The model being served (value 1).", ["version", "source"],
     multiprocess_mode="mostrecent",
 )  # fmt: skip
+INPUT_DRIFT = Gauge(
+    "sara_input_drift_psi",
+    "Population stability index of records served for scoring vs the published students, by "
+    "feature (rolling window of the latest worker to report; > 0.25 is a large shift).",
+    ["feature"], multiprocess_mode="mostrecent",
+)  # fmt: skip
+DRIFT_RECORDS = Counter(
+    "sara_drift_records", "Records served for scoring or explanation (the drift gauge's input)."
+)
+LLM_LATENCY = Histogram(
+    "sara_llm_request_duration_seconds", "LLM endpoint calls by outcome (ok, error).",
+    ["outcome"], buckets=LATENCY_BUCKETS,
+)  # fmt: skip
+LLM_TOKENS = Counter("sara_llm_tokens", "LLM tokens used, by kind (input, output).", ["kind"])
+for _outcome in ("ok", "error"):  # zero series from the start: 0 tokens is a figure too
+    LLM_LATENCY.labels(_outcome)
+for _kind in ("input", "output"):
+    LLM_TOKENS.labels(_kind)
 READY = Gauge(
     "sara_ready", "1 when the model and warehouse are loaded, else 0.",
     multiprocess_mode="mostrecent",
@@ -83,8 +101,18 @@ def observe_scores(students: list) -> None:
         SERVED_LEVELS.labels(student.risk_level).inc()
 
 
+def observe_drift(psi: dict[str, float] | None, records: int) -> None:
+    DRIFT_RECORDS.inc(records)
+    for feature, value in (psi or {}).items():
+        INPUT_DRIFT.labels(feature).set(value)
+
+
 def observe_chat(answer, seconds: float) -> None:
-    """Record one chat answer (an ``assistant.Answer``)."""
+    """Record one chat answer (an ``assistant.Answer``), with its LLM calls."""
+    for call in answer.llm_calls:
+        LLM_LATENCY.labels("ok" if call.ok else "error").observe(call.seconds)
+        LLM_TOKENS.labels("input").inc(call.input_tokens)
+        LLM_TOKENS.labels("output").inc(call.output_tokens)
     intent = answer.intents[0] if answer.intents else "none"
     CHAT_ANSWERS.labels(answer.backend, intent, answer.outcome).inc()
     CHAT_LATENCY.labels(answer.backend).observe(seconds)

@@ -18,6 +18,7 @@ from api import metrics
 from api.audit import AuditLog
 from api.keys import KeyStore
 from assistant import Assistant
+from monitoring.drift import DriftMonitor
 from sara.settings import Settings
 from tools.context import ToolContext, load_context
 from tools.errors import NotReady, ToolError
@@ -84,6 +85,14 @@ class Runtime:
         extra = {self._ctx.id_column} if self._ctx is not None else set()
         return frozenset({"student_id", "student_ids", *extra})
 
+    def observe_inputs(self, records: list[dict]) -> None:
+        """Feed served records to the current model's drift monitor (built on first use from
+        the published students) and export the PSI per feature."""
+        if self._ctx is None:
+            return
+        monitor = self._ctx.cached("drift", DriftMonitor.from_context)
+        metrics.observe_drift(monitor.observe(records), len(records))
+
     def reload(self) -> Readiness:
         with self._lock:
             self._load(self._stamp())
@@ -103,6 +112,7 @@ class Runtime:
             log.info("serving model v%s (%s)", ctx.model_version, ctx.model_source)
             metrics.MODEL_INFO.clear()
             metrics.MODEL_INFO.labels(ctx.model_version, ctx.model_source).set(1)
+            metrics.INPUT_DRIFT.clear()  # a new reference: no figure until records are served
         self._loaded_stamp = stamp
         metrics.READY.set(1 if self._ctx is not None else 0)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from assistant.offline import OfflineBackend, follow_ups
 from assistant.planner import Plan
 from assistant.render import chart_for, student_card
 from assistant.runner import ToolRunner
-from assistant.types import Answer, ConversationState
+from assistant.types import Answer, ConversationState, LlmCall
 from sara.settings import Settings
 from tools import TOOLS_BY_NAME
 from tools.base import Tool
@@ -85,19 +86,22 @@ class LlmBackend:
                 state,
                 runner,
             )
+        usage: list[LlmCall] = []
         try:
-            text = self._run(question, state, runner)
+            text = self._run(question, state, runner, usage)
         except LlmFailure as exc:
-            return self._fallback(str(exc), question, state, runner)
+            answer = self._fallback(str(exc), question, state, runner)
         except Exception as exc:  # the client's errors: connection, timeout, HTTP status, parsing
             log.warning("LLM call failed", extra={"error": type(exc).__name__})
-            return self._fallback(
+            answer = self._fallback(
                 f"the LLM call failed ({type(exc).__name__}: {str(exc)[:200]})",
                 question,
                 state,
                 runner,
             )
-        return self._answer(text, state, runner)
+        else:
+            answer = self._answer(text, state, runner)
+        return answer.model_copy(update={"llm_calls": usage})
 
     def _model(self):
         from langchain_openai import ChatOpenAI
@@ -112,7 +116,10 @@ class LlmBackend:
             temperature=0,
         )
 
-    def _run(self, question: str, state: ConversationState, runner: ToolRunner) -> str:
+    def _run(
+        self, question: str, state: ConversationState, runner: ToolRunner, usage: list[LlmCall]
+    ) -> str:
+        """The tool-calling loop; each request to the endpoint is appended to ``usage``."""
         from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 
         model, tools = self._model(), [openai_tool(t) for t in runner.tools]
@@ -124,7 +131,20 @@ class LlmBackend:
         bad_calls = 0
         for step in range(MAX_STEPS):
             choice = "required" if step == 0 else "auto"
-            reply = model.bind_tools(tools, tool_choice=choice).invoke(messages)
+            started = time.perf_counter()
+            try:
+                reply = model.bind_tools(tools, tool_choice=choice).invoke(messages)
+            except Exception:
+                usage.append(LlmCall(seconds=time.perf_counter() - started, ok=False))
+                raise
+            tokens = reply.usage_metadata or {}
+            usage.append(
+                LlmCall(
+                    seconds=time.perf_counter() - started,
+                    input_tokens=tokens.get("input_tokens", 0),
+                    output_tokens=tokens.get("output_tokens", 0),
+                )
+            )
             messages.append(reply)
             calls, invalid = reply.tool_calls, reply.invalid_tool_calls
             if not calls and not invalid:

@@ -70,6 +70,15 @@ class ConversationState(BaseModel):
     turns: int = Field(default=0, ge=0)
 
 
+class LlmCall(BaseModel):
+    """One request to the LLM endpoint in a turn: time taken and tokens used."""
+
+    seconds: float
+    ok: bool = True
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class Answer(BaseModel):
     """The assistant's reply to one question."""
 
@@ -91,3 +100,6 @@ class Answer(BaseModel):
         default=False, description="True when an ungrounded answer was replaced by the template."
     )
     state: ConversationState = Field(default_factory=ConversationState)
+    llm_calls: list[LlmCall] = Field(
+        default_factory=list, description="Requests made to the LLM endpoint in this turn."
+    )

@@ -50,6 +50,8 @@ USAGE: list[tuple[str, str, str]] = [
      f"sum(increase({name(m.CHAT_FALLBACKS)}[1h]))"),
     ("Tool calls per second by tool and outcome", "timeseries",
      _rate(m.TOOL_CALLS, "tool, outcome")),
+    ("LLM call latency p95 by outcome (s)", "timeseries", _p95(m.LLM_LATENCY, "outcome")),
+    ("LLM tokens per second by kind", "timeseries", _rate(m.LLM_TOKENS, "kind")),
 ]  # fmt: skip
 MODEL: list[tuple[str, str, str]] = [
     ("Served risk scores (1 h)", "bargauge",
@@ -60,6 +62,11 @@ MODEL: list[tuple[str, str, str]] = [
     ("Served risk levels per second", "timeseries", _rate(m.SERVED_LEVELS, "level")),
     ("Model version in service", "table", f"max by (version, source) ({name(m.MODEL_INFO)})"),
     ("Model and warehouse loaded", "stat", f"min({name(m.READY)})"),
+    ("Input drift: PSI by feature (> 0.25 is a large shift)", "timeseries",
+     f"max by (feature) ({name(m.INPUT_DRIFT)})"),
+    ("Largest input drift now (PSI)", "stat", f"max({name(m.INPUT_DRIFT)})"),
+    ("Records checked for drift per second", "timeseries",
+     f"sum(rate({name(m.DRIFT_RECORDS)}[5m]))"),
 ]  # fmt: skip
 DASHBOARDS = {"sara-usage": ("SARA — usage", USAGE), "sara-model": ("SARA — model", MODEL)}
 

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from api import metrics
 from assistant import Assistant
 from assistant.grounding import ungrounded_numbers
 
@@ -158,6 +160,27 @@ def test_tool_call_then_grounded_answer(sara, fake, student):
     names = {t["function"]["name"] for t in first["tools"]}
     assert "explain_student" in names and "plan_interventions" not in names  # staff role
     assert second["messages"][-1]["role"] == "tool"
+
+
+def test_each_llm_request_is_timed_and_its_tokens_counted_in_the_metrics(sara, fake, student):
+    def sample(name: str, **labels) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {kind: sample("sara_llm_tokens_total", kind=kind) for kind in ("input", "output")}
+    calls_ok = sample("sara_llm_request_duration_seconds_count", outcome="ok")
+    fake.play(tool_call("explain_student", {"student_id": student}), say(risk_sentence))
+    answer = sara.ask(f"why is {student} high risk?")
+    assert [(c.ok, c.input_tokens, c.output_tokens) for c in answer.llm_calls] == [
+        (True, 10, 5),  # the fake's usage block
+        (True, 10, 5),
+    ]
+    metrics.observe_chat(answer, 0.5)
+    assert sample("sara_llm_tokens_total", kind="input") == before["input"] + 20
+    assert sample("sara_llm_tokens_total", kind="output") == before["output"] + 10
+    assert sample("sara_llm_request_duration_seconds_count", outcome="ok") == calls_ok + 2
+    fake.play(fail(500))
+    failed = sara.ask(f"why is {student} high risk?")
+    assert [c.ok for c in failed.llm_calls] == [False] and failed.backend == "offline"
 
 
 def test_invented_number_is_replaced_by_the_grounded_template(sara, fake, student):

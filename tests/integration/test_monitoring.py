@@ -3,6 +3,7 @@ after real traffic, and every PromQL expression of every dashboard panel returns
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -30,6 +31,13 @@ def _traffic(base: str, keys: dict[str, str], ctx) -> None:
     httpx.get(f"{base}/health")
     assert httpx.get(f"{base}/v1/students/{student}/risk", headers=staff).status_code == 200
     assert httpx.get(f"{base}/v1/model").status_code == 401  # an error for the error panel
+    # New records for scoring: the drift gauge's input (a random sample of the published
+    # students, so the population has not shifted).
+    features = ", ".join(f'"{f}"' for f in ctx.model.features)
+    sample = ctx.sql(f"SELECT {features} FROM students USING SAMPLE 300 ROWS")
+    records = json.loads(sample.to_json(orient="records"))
+    scored = httpx.post(f"{base}/v1/score", json={"records": records}, headers=staff, timeout=60)
+    assert scored.status_code == 200, scored.text
     for question in (f"why is {student} high risk?", "what's the weather?", "plan tutoring"):
         answer = httpx.post(f"{base}/v1/chat", json={"question": question}, headers=staff,
                             timeout=60)  # fmt: skip
@@ -78,6 +86,10 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(
             assert query('up{job="sara"}')[0]["value"][1] == "1"
             empty = [(title, expr) for title, expr in queries() if not query(expr)]
             assert empty == [], empty
+            drift = {s["metric"]["feature"]: float(s["value"][1])
+                     for s in query("sara_input_drift_psi")}  # fmt: skip
+            assert set(drift) == set(ctx.model.features)
+            assert max(drift.values()) < 0.25, drift  # a sample of the reference is stable
         finally:
             prometheus.terminate()
             prometheus.wait(timeout=30)
