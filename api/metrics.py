@@ -24,8 +24,8 @@ HTTP_REQUESTS = Counter(
     ["route", "method", "status"],
 )  # fmt: skip
 HTTP_LATENCY = Histogram(
-    "sara_http_request_duration_seconds", "HTTP request latency by route template.",
-    ["route", "method"], buckets=LATENCY_BUCKETS,
+    "sara_http_request_duration_seconds", "HTTP request latency by route template and status.",
+    ["route", "method", "status"], buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 TOOL_CALLS = Counter(
     "sara_tool_calls", "Tool calls by tool, caller (api/assistant) and outcome.",
@@ -146,5 +146,8 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(template, scope["method"], str(status["code"])).inc()
-            HTTP_LATENCY.labels(template, scope["method"]).observe(time.perf_counter() - started)
+            code = str(status["code"])
+            HTTP_REQUESTS.labels(template, scope["method"], code).inc()
+            HTTP_LATENCY.labels(template, scope["method"], code).observe(
+                time.perf_counter() - started
+            )
