@@ -56,6 +56,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; RuntimeError when ``process`` exits first or the
+    time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited (code {process.returncode}) before {url} was up")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} was not up after {timeout:.0f} s")
+
+
 def _parse_wrk(output: str) -> dict:
     def latency(name: str) -> float:
         match = WRK_LINE[name].search(output)
@@ -145,17 +161,7 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("the server exited before it was ready")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"the server was not ready after {timeout:.0f} s")
+        wait_until_up(f"{self.url}/ready", self.process, timeout)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -37,6 +37,11 @@ def configure(settings: Settings):
     """Point MLflow at the settings' stores; returns a client. Creates the experiment (with
     artifacts in the workspace) on first use."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's client retries an unreachable server 7 times with doubling back-off (about
+    # 4 minutes) before failing; an app starting during a registry outage should serve its
+    # cached champion sooner. Both stay overridable through MLflow's own variables.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     import mlflow
     from mlflow import MlflowClient
 
@@ -87,11 +92,15 @@ def log_model_version(model, example: pd.DataFrame, model_name: str, tags: dict[
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    signature = infer_signature(example, model.predict_proba(example)[:, 1])
+    # The generic (pyfunc) flavour returns what `predict_proba` does: per student, the
+    # probabilities of [no risk, risk], the second being the calibrated risk score. That is
+    # what batch scoring elsewhere (e.g. `mlflow.pyfunc.spark_udf`) needs, not 0/1 labels.
+    signature = infer_signature(example, model.predict_proba(example))
     info = mlflow.sklearn.log_model(
         model,
         name="model",
         signature=signature,
+        pyfunc_predict_fn="predict_proba",
         input_example=example.head(5),
         registered_model_name=model_name,
         pip_requirements=pip_requirements(),

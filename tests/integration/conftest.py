@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 
-import httpx
 import pytest
 
-from benchmarks.http import free_port
+from benchmarks.http import free_port, wait_until_up
 from pipeline.run import run_pipeline
 from sara.settings import Settings
 
@@ -82,19 +80,16 @@ def sara_serve(settings: Settings, workers: int = 1):
         text=True,
     )
     served = Served(f"http://127.0.0.1:{port}", process)
+    failure = None
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{served.base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read()
-            time.sleep(0.3)
-        else:
-            pytest.fail("the server did not become ready in 90 s")
-        yield served
+        wait_until_up(f"{served.base}/ready", process, 90)
+    except RuntimeError as exc:
+        failure = str(exc)
+    try:
+        if failure is None:
+            yield served
     finally:
         process.terminate()
         served.output, _ = process.communicate(timeout=30)
+    if failure is not None:
+        pytest.fail(f"{failure}:\n{served.output}")
