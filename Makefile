@@ -3,23 +3,34 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev
-STAMP := $(VENV)/.installed-$(EXTRAS)
+# `make run` installs what SARA needs to run; `make test` adds the test tools, Airflow (the DAG
+# test) and pyspark (the batch-scoring test).
+RUN_EXTRAS ?=
+TEST_EXTRAS ?= dev,spark
 ARTIFACTS := test-artifacts
 
-.PHONY: install run test eval lint format clean
+.PHONY: install install-test run test eval lint format clean
 
-$(STAMP): pyproject.toml constraints.txt
+# compat mode puts the repo itself on sys.path, so SARA's `tools` package wins over the stray
+# top-level `tools` folder another dependency (cron-descriptor) installs.
+define pip_install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# compat mode puts the repo itself on sys.path, so SARA's `tools` package wins over the
-	# stray top-level `tools` folder another dependency (cron-descriptor) installs.
 	$(BIN)/python -m pip install --quiet -c constraints.txt \
-		--config-settings editable_mode=compat -e '.[$(EXTRAS)]'
+		--config-settings editable_mode=compat -e '.$(if $(1),[$(1)])'
 	$(BIN)/python -m pip check
 	@touch $@
+endef
 
-install: $(STAMP)
+$(VENV)/.installed-run: pyproject.toml constraints.txt
+	$(call pip_install,$(RUN_EXTRAS))
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt
+	$(call pip_install,$(TEST_EXTRAS))
+
+install: $(VENV)/.installed-run
+
+install-test: $(VENV)/.installed-test
 
 run: install
 	$(BIN)/sara data generate --keep-existing
@@ -28,7 +39,7 @@ run: install
 	@$(BIN)/sara keys local
 	$(BIN)/sara serve
 
-test: install
+test: install-test
 	@mkdir -p $(ARTIFACTS)
 	$(BIN)/python -m pytest --junitxml=$(ARTIFACTS)/junit.xml $(PYTEST_ARGS)
 	$(BIN)/python .ci/assert_tests_ran.py $(ARTIFACTS)/junit.xml
@@ -38,11 +49,11 @@ eval: install  # the full evaluation of the assistant on the default workspace
 	$(BIN)/sara pipeline status >/dev/null 2>&1 || $(BIN)/sara pipeline run
 	$(BIN)/sara eval
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
