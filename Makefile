@@ -9,7 +9,7 @@ RUN_EXTRAS ?=
 TEST_EXTRAS ?= dev,spark
 ARTIFACTS := test-artifacts
 
-.PHONY: install install-test run test eval lint format clean
+.PHONY: install install-test run test eval bench lint format clean
 
 # compat mode puts the repo itself on sys.path, so SARA's `tools` package wins over the stray
 # top-level `tools` folder another dependency (cron-descriptor) installs.
@@ -48,6 +48,9 @@ eval: install  # the full evaluation of the assistant on the default workspace
 	$(BIN)/sara data generate --keep-existing
 	$(BIN)/sara pipeline status >/dev/null 2>&1 || $(BIN)/sara pipeline run
 	$(BIN)/sara eval
+
+bench: install-test  # the full benchmark suite (about 25 min here); results in benchmarks/results/
+	$(BIN)/sara bench
 
 lint: install-test
 	$(BIN)/ruff check .

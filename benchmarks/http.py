@@ -127,7 +127,7 @@ def _wrk(url: str, script: Path | None, concurrency: int, seconds: float) -> dic
         command[1:1] = ["-s", str(script)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     parsed = _parse_wrk(done.stdout)
-    if parsed["errors"] == parsed["requests"]:
+    if parsed["requests"] == 0 or parsed["errors"] == parsed["requests"]:
         raise RuntimeError(f"every request to {url} failed; is the scenario right?")
     return parsed
 
@@ -205,6 +205,11 @@ def run(
     results: list[LoadResult] = []
     try:
         server.wait_ready()
+        # The first lookups in each worker load its score index (seconds at 100k students):
+        # let them finish before wrk's warm-up, whose requests time out after 2 s.
+        for student in ids[: 4 * workers]:
+            httpx.get(f"{server.url}/v1/students/{student}/risk",
+                      headers={"Authorization": f"Bearer {key}"}, timeout=300)  # fmt: skip
         with tempfile.TemporaryDirectory() as folder:
             scripts = _scripts(Path(folder), key, ids, records[0])
             for name, (path, script) in scripts.items():

@@ -572,8 +572,46 @@ def keys_local() -> None:
     console.print(local_admin_key(_key_store(), current.local_key_path), highlight=False)
 
 
-bench_app = typer.Typer(help="Benchmarks (results in benchmarks/results/).", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks (results in benchmarks/results/).", invoke_without_command=True
+)
 app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback()
+def bench(
+    context: typer.Context,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Every stage at small sizes (about 2 minutes).")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only these stages (repeatable).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the results.")] = None,
+) -> None:
+    """Every stage beside its baseline, measured in the same run; writes JSON, markdown and a
+    growth plot to benchmarks/results/ (a full run also updates BENCHMARKS.md)."""
+    if context.invoked_subcommand is not None:
+        return
+    from benchmarks import results_io, suite
+
+    unknown = sorted(set(only or []) - set(suite.STAGES))
+    if unknown:
+        raise _fail(f"--only: unknown stage(s) {', '.join(unknown)}; use {', '.join(suite.STAGES)}")
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        console.print(f"[dim]{time.perf_counter() - started:7.1f}s[/] {message}", highlight=False)
+
+    results = suite.run(quick=quick, only=only, progress=progress)
+    name = "suite-quick" if quick else ("suite" if not only else "suite-" + "-".join(only))
+    folder = out or results_io.RESULTS
+    json_path, md_path = results_io.write(name, results, suite.markdown(results), folder)
+    plot = suite.plot_growth(results, md_path.with_suffix(".png"))
+    if not quick and not only and out is None:
+        results_io.publish_summary(md_path, plot)
+    console.print(md_path.read_text(encoding="utf-8"), highlight=False)
+    console.print(f"written: {json_path}, {md_path}" + (f", {plot}" if plot else ""))
 
 
 @bench_app.command("http")
