@@ -64,7 +64,7 @@ MODEL_INFO = Gauge(
 INPUT_DRIFT = Gauge(
     "sara_input_drift_psi",
     "Population stability index of records served for scoring vs the published students, by "
-    "feature (rolling window of the latest worker to report; > 0.25 is a large shift).",
+    "feature (the current window of the latest worker to report; > 0.25 is a large shift).",
     ["feature"], multiprocess_mode="mostrecent",
 )  # fmt: skip
 DRIFT_RECORDS = Counter(

@@ -84,8 +84,9 @@ def psi(reference: np.ndarray, served: np.ndarray) -> float:
 
 
 class DriftMonitor:
-    """Served-input counts per feature in a rolling window, and their PSI against the
-    reference. Thread-safe; one per process (each worker reports on what it served)."""
+    """Served-input counts per feature in a window that starts again when full, and their
+    PSI against the reference. Thread-safe; one per process (each worker reports on what it
+    served)."""
 
     def __init__(self, bins: list[Bins], window: int = 5_000, min_rows: int = 200):
         self.bins, self.window, self.min_rows = bins, window, min_rows
