@@ -4,6 +4,7 @@ a correct answer in other words — and the fast gate of the gold sets must hold
 import pytest
 
 from assistant import Answer
+from assistant.grounding import ungrounded_numbers
 from assistant.types import ToolCall
 from evals.gold import Fact, GoldCall, GoldItem, Resolver, load_sets, resolved
 from evals.harness import run_eval
@@ -65,12 +66,15 @@ def test_a_wrong_answer_is_scored_wrong(explained, resolver):
 
 def test_an_invented_number_is_caught(explained, resolver):
     item, call, output = explained
+    # The output's timestamp counts as numbers too (a publish at 03:23 grounds "23"), so the
+    # invented number is the first that nothing in this output grounds.
+    invented = next(str(n) for n in range(23, 1000) if ungrounded_numbers(str(n), [call]))
     text = (
         f"{output['student_id']} is at {output['risk_score'] * 100:.1f} % risk and missed "
-        "23 days this term."
+        f"{invented} days this term."
     )
     result = score(item, Answer(text=text, outcome="answered", tool_calls=[call]), resolver)
-    assert result.ungrounded == ["23"]
+    assert result.ungrounded == [invented]
 
 
 def test_argument_match_ignores_order_and_scalar_spelling():
