@@ -12,12 +12,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tools.errors import InvalidInput, NotFound, NotReady, ToolError
 
 log = logging.getLogger(__name__)
 MAX_VALUE_CHARS = 200
+# FastAPI's 400 for a body it cannot decode (bytes that are not UTF-8): bad input like any other.
+UNDECODABLE_BODY = "There was an error parsing the body"
 STATUS = {InvalidInput: 422, NotFound: 404, NotReady: 503}
 HTTP_CODES = {
     400: "bad_request",
@@ -31,6 +34,33 @@ HTTP_CODES = {
     422: "invalid_input",
     503: "not_ready",
 }
+WHY = {
+    401: "No API key, or one that is unknown or revoked.",
+    403: "The key's role is too low for this route or tool.",
+    404: "An unknown student or chart.",
+    406: "None of the media types in `Accept` can be served.",
+    422: "Bad input: the field, the value and the rule it broke.",
+    503: "No model or warehouse to serve yet: run `sara pipeline run`.",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable and machine-readable, e.g. `invalid_input`.")
+    message: str = Field(description="What went wrong, for people.")
+    field: str | None = Field(description="The input that caused it, when one did.")
+    value: Any = Field(description="The offending value (shortened), when there is one.")
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers with."""
+
+    error: ErrorDetail
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with the one error body (it also
+    replaces FastAPI's default 422 body, which SARA never sends)."""
+    return {status: {"model": ErrorBody, "description": WHY[status]} for status in statuses}
 
 
 class ApiError(Exception):
@@ -93,6 +123,9 @@ def _api_error(request: Request, exc: ApiError) -> JSONResponse:
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == UNDECODABLE_BODY:
+        message = "the body is not valid JSON: it is not UTF-8 text"
+        return JSONResponse(error_body("invalid_input", message, "body"), status_code=422)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route {request.url.path}; see /docs"

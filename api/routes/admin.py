@@ -8,13 +8,16 @@ from fastapi import APIRouter, Query
 
 from api.audit import AuditEntry
 from api.deps import Admin, Viewer
+from api.errors import documented
 from api.runtime import Readiness
 from tools.model_info import ModelInfoOutput
 
-router = APIRouter(prefix="/v1", tags=["model and audit"])
+# Above SQLite's 64-bit integers an offset crashed the query; no audit log is this long.
+MAX_OFFSET = 1_000_000_000
+router = APIRouter(prefix="/v1", tags=["model and audit"], responses=documented(401, 403))
 
 
-@router.get("/model", response_model=ModelInfoOutput)
+@router.get("/model", response_model=ModelInfoOutput, responses=documented(503))
 def model(caller: Viewer):
     """The served model: version, family, features, test metrics, thresholds."""
     return caller.run("model_info", {})
@@ -27,14 +30,14 @@ def reload_model(caller: Admin):
     return caller.runtime.reload()
 
 
-@router.get("/audit", response_model=list[AuditEntry])
+@router.get("/audit", response_model=list[AuditEntry], responses=documented(422))
 def audit(
     caller: Admin,
     student_id: Annotated[str | None, Query(description="Only reads of this student.")] = None,
     key_id: Annotated[str | None, Query(description="Only reads made with this key.")] = None,
     since: Annotated[str | None, Query(description="Only reads at or after (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     """Who read which students' data, when, through which route and tool (newest first)."""
     return caller.runtime.audit.entries(

@@ -11,12 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api import metrics
 from api.deps import Caller, Staff
-from api.errors import ApiError
+from api.errors import ApiError, documented
 from api.runtime import Runtime
 from assistant import Answer, ConversationState
 from assistant.core import MAX_QUESTION_CHARS
 
-router = APIRouter(prefix="/v1", tags=["assistant"])
+router = APIRouter(prefix="/v1", tags=["assistant"], responses=documented(401, 403, 422, 503))
 
 
 class ChatRequest(BaseModel):

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 
 from api.deps import Viewer, query_filters
-from api.errors import ApiError
+from api.errors import ApiError, documented
 from api.render import report_html
 from tools.equity import EquityQueryInput, EquityQueryOutput
 from tools.equity_summary import EquitySummaryOutput
 
-router = APIRouter(prefix="/v1/equity", tags=["equity"])
+router = APIRouter(prefix="/v1/equity", tags=["equity"], responses=documented(401, 403, 422, 503))
 CHART_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.png$")
 MEDIA = ("application/json", "text/markdown", "text/html")
 
@@ -35,7 +35,8 @@ def equity_query(request: EquityQueryInput, caller: Viewer):
                 "text/markdown": {"schema": {"type": "string"}},
                 "text/html": {"schema": {"type": "string"}},
             }
-        }
+        },
+        **documented(406),
     },
 )
 def equity_summary(
@@ -61,7 +62,14 @@ def equity_summary(
     return out
 
 
-@router.get("/charts/{name}", response_class=FileResponse)
+@router.get(
+    "/charts/{name}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        **documented(404),
+    },
+)
 def equity_chart(name: str, caller: Viewer) -> FileResponse:
     """A chart PNG named in an equity summary's `charts`."""
     folder = (caller.runtime.settings.reports_dir / "equity").resolve()

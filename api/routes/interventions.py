@@ -5,10 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Analyst, Staff
+from api.errors import documented
 from tools.interventions import CompareInput, CompareOutput
 from tools.planning import PlanInput, PlanOutput
 
-router = APIRouter(prefix="/v1/interventions", tags=["interventions"])
+router = APIRouter(
+    prefix="/v1/interventions",
+    tags=["interventions"],
+    responses=documented(401, 403, 404, 422, 503),
+)
 
 
 @router.post("/compare", response_model=CompareOutput)

@@ -31,7 +31,11 @@ def ready(runtime: RuntimeDep):
     return JSONResponse(body.model_dump(), status_code=status)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def prometheus_metrics() -> Response:
     """Prometheus metrics."""
     payload, content_type = metrics.exposition()

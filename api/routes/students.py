@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import Staff, query_filters
+from api.errors import documented
 from tools.explain import ExplainOutput
 from tools.scoring import MAX_BATCH, ScoreOutput
-from tools.students import FindStudentsOutput
+from tools.students import MAX_OFFSET, FindStudentsOutput
 
-router = APIRouter(prefix="/v1", tags=["students"])
+router = APIRouter(prefix="/v1", tags=["students"], responses=documented(401, 403, 404, 422, 503))
 
 
 class StudentRisk(BaseModel):
@@ -82,7 +83,9 @@ def list_students(
     request: Request,
     caller: Staff,
     limit: Annotated[int, Query(ge=1, le=500, description="Students per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Skip this many (for paging).")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (for paging).")
+    ] = 0,
 ):
     """Students by descending risk. Any other query parameter filters on a column, e.g.
     `level=High`, `school_type=Public`, `Grade=9,10` (names ignore case and underscores)."""

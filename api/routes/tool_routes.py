@@ -8,10 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.deps import Caller, caller_for
+from api.errors import documented
 from tools import TOOLS
 from tools.base import Tool
 
-router = APIRouter(prefix="/v1/tools", tags=["tools"])
+router = APIRouter(
+    prefix="/v1/tools", tags=["tools"], responses=documented(401, 403, 404, 422, 503)
+)
 
 
 def _endpoint(tool: Tool):
