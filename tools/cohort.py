@@ -3,6 +3,7 @@ into a parameterised WHERE clause (identifiers from the spec only, values always
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from data.spec import DatasetSpec, Role
@@ -29,6 +30,12 @@ def _check_value(spec: DatasetSpec, column: str, value: Any) -> Any:
         raise InvalidInput(
             f"filters.{column}: {value!r} must be a number", field=f"filters.{column}", value=value
         ) from None
+    if not math.isfinite(number):  # NaN passes every range check and matches no one
+        raise InvalidInput(
+            f"filters.{column}: {value!r} must be a finite number",
+            field=f"filters.{column}",
+            value=value,
+        )
     low = 0 if col.dtype == "bool" else col.min
     high = 1 if col.dtype == "bool" else col.max
     if (low is not None and number < low) or (high is not None and number > high):

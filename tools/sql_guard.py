@@ -1,5 +1,8 @@
 """run_sql: one read-only SELECT over the warehouse for analysts, parsed and checked with
-sqlglot before it runs, with a row limit and a time limit, on its own read-only connection."""
+sqlglot before it runs, with a row, size, memory and time limit, on its own sandboxed DuckDB:
+an in-memory database with the warehouse attached read-only, then external access disabled and
+the configuration locked, so even SQL the parser misjudges can read no file, write nothing and
+change no setting."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import datetime as dt
 import decimal
 import math
 import threading
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -71,10 +75,24 @@ FORBIDDEN_FUNCTIONS = frozenset(
         "load_extension",
         "checkpoint",
         "force_checkpoint",
+        "current_setting",
+        "which_secret",
     }
 )
 SOURCE_TYPES = (exp.Table, exp.Subquery, exp.Values)
 GRACE_S = 5.0
+# The sandbox's own limits: a runaway join or aggregate fails with DuckDB's out-of-memory
+# error instead of taking the server's memory, and never spills to disk.
+SANDBOX_CONFIG = {
+    "threads": 2,
+    "memory_limit": "1GB",
+    "temp_directory": "",
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+}
+FETCH_CHUNK = 256
+MAX_RESULT_CHARS = 20_000_000  # about the size of the JSON answer
 
 
 class SqlInput(ToolInput):
@@ -129,6 +147,13 @@ def check_sql(sql: str) -> str:
     """The statement to run, regenerated from its checked syntax tree; anything that is not a
     single read-only SELECT over allow-listed tables raises InvalidInput with the reason."""
     try:
+        return _checked(sql)
+    except RecursionError:  # sqlglot parses and prints recursively
+        raise _refuse("it is nested too deeply to check", sql) from None
+
+
+def _checked(sql: str) -> str:
+    try:
         statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
     except SqlglotError as exc:
         raise _refuse(f"cannot parse it ({str(exc).splitlines()[0]})", sql) from None
@@ -171,7 +196,8 @@ def check_sql(sql: str) -> str:
             )
         if table.name.lower() not in ALLOWED_TABLES:
             raise _refuse(f"table {table.name!r} is not allowed; use {', '.join(TABLES)}", sql)
-    return root.sql(dialect="duckdb")
+    # Comments are dropped: only the checked tree reaches DuckDB, never text hidden in them.
+    return root.sql(dialect="duckdb", comments=False)
 
 
 def json_safe(value: Any) -> Any:
@@ -196,19 +222,69 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sandbox(path: Path) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB with the warehouse attached read-only as its default database,
+    then external access turned off and the configuration locked: no file read or written,
+    no extension installed or loaded, no setting changed back, whatever the query says."""
+    con = duckdb.connect(":memory:", config=SANDBOX_CONFIG)
+    try:
+        con.execute(f"ATTACH {_literal(str(path))} AS warehouse (READ_ONLY)")
+        con.execute("USE warehouse")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+class ResultTooLarge(Exception):
+    """The rows would make an answer above MAX_RESULT_CHARS."""
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_size(k) + _size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set):
+        return sum(_size(v) for v in value) + 2
+    return 8
+
+
+def _fetch(cursor: duckdb.DuckDBPyConnection, stop: threading.Event) -> list[tuple]:
+    """Every row, in chunks, refusing a result too large to answer with."""
+    rows: list[tuple] = []
+    chars = 0
+    while not stop.is_set():
+        chunk = cursor.fetchmany(FETCH_CHUNK)
+        if not chunk:
+            return rows
+        chars += sum(_size(v) for row in chunk for v in row)
+        if chars > MAX_RESULT_CHARS:
+            raise ResultTooLarge
+        rows.extend(chunk)
+    return rows
+
+
 def _execute(ctx: ToolContext, sql: str, timeout_s: float) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` on a new read-only connection in a worker thread; interrupt it on timeout."""
+    """Run ``sql`` in a new sandbox in a worker thread; interrupt it on timeout."""
     path = ctx.settings.warehouse_path
     if not path.is_file():
         raise NotReady(f"the warehouse {path} is missing; {RUN_PIPELINE}")
-    con = duckdb.connect(str(path), read_only=True)
+    con = sandbox(path)
     outcome: dict[str, Any] = {}
+    stop = threading.Event()
 
     def work() -> None:
         try:
             cursor = con.execute(sql)
             outcome["columns"] = [d[0] for d in cursor.description]
-            outcome["rows"] = cursor.fetchall()
+            outcome["rows"] = _fetch(cursor, stop)
         except Exception as exc:  # reported to the caller below
             outcome["error"] = exc
         finally:
@@ -218,15 +294,23 @@ def _execute(ctx: ToolContext, sql: str, timeout_s: float) -> tuple[list[str], l
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
+        stop.set()
         with contextlib.suppress(duckdb.Error):  # it may have finished (and closed) by now
             con.interrupt()
         worker.join(GRACE_S)
-        if "rows" not in outcome:
+        if "error" not in outcome or not isinstance(outcome["error"], ResultTooLarge):
             raise InvalidInput(
                 f"query exceeded {timeout_s:g} s and was stopped; narrow it down or aggregate",
                 field="timeout_s",
                 value=timeout_s,
             )
+    if isinstance(outcome.get("error"), ResultTooLarge):
+        raise InvalidInput(
+            f"the result is larger than {MAX_RESULT_CHARS:,} characters; select fewer rows "
+            "or shorter values",
+            field="sql",
+            value=sql,
+        )
     if "error" in outcome:
         message = str(outcome["error"]).splitlines()[0]
         raise InvalidInput(f"the query failed: {message}", field="sql", value=sql)

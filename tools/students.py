@@ -12,6 +12,9 @@ from tools.cohort import cohort_sql
 from tools.context import ToolContext
 from tools.errors import InvalidInput
 
+# DuckDB binds OFFSET as a 64-bit integer; far beyond any warehouse, far below that bound.
+MAX_OFFSET = 1_000_000_000
+
 
 class FindStudentsInput(ToolInput):
     filters: dict[str, Any] = Field(
@@ -20,7 +23,12 @@ class FindStudentsInput(ToolInput):
         " 'Grade': [9, 10]}.",
     )
     limit: int = Field(default=10, ge=1, le=500, description="How many students to return.")
-    offset: int = Field(default=0, ge=0, description="Skip this many (for paging).")
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_OFFSET,
+        description="Skip this many (for paging).",
+    )
 
 
 class StudentRow(BaseModel):
