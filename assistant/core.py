@@ -1,9 +1,11 @@
 """The assistant: one ``ask`` in front of two backends, with the rules both must keep.
 
-Before a backend sees a question, embedded instructions are cut out and requests SARA never
-serves are refused (``assistant.guard``). After it answers, the grounding guard checks every
-number against this turn's tool outputs; an answer that fails is replaced by the template
-answer written from the same tool calls."""
+Before a backend sees a question, it is read as it looks (lookalike letters, invisible
+characters), embedded instructions are cut out and requests SARA never serves are refused
+(``assistant.guard``); the conversation state the client sends back is checked like any other
+input (``assistant.scope``). After a backend answers, the grounding guard checks every number
+and every student id against this turn's tool outputs; an answer that fails is replaced by the
+template answer written from the same tool calls."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import time
 from collections.abc import Callable
 
 from assistant import guard
-from assistant.grounding import ungrounded_numbers
+from assistant.grounding import ungrounded_ids, ungrounded_numbers
 from assistant.lexicon import Lexicon, build_lexicon
 from assistant.offline import OfflineBackend
 from assistant.render import render_calls
 from assistant.runner import Execute, ToolRunner, direct
+from assistant.scope import MAX_QUESTION_CHARS, check_conversation
 from assistant.types import Answer, ConversationState
 from sara.settings import Settings
 from tools.context import ToolContext
@@ -24,7 +27,7 @@ from tools.errors import InvalidInput
 from tools.interventions import load_catalogue
 
 log = logging.getLogger(__name__)
-MAX_QUESTION_CHARS = 2000
+__all__ = ["MAX_QUESTION_CHARS", "Assistant", "ask", "check_question", "lexicon_of"]
 
 
 def lexicon_of(ctx: ToolContext) -> Lexicon:
@@ -53,7 +56,7 @@ def check_question(question: object) -> str:
             field="question",
             value=question[:80] + "…",
         )
-    return question
+    return guard.plain_text(question)
 
 
 class Assistant:
@@ -73,8 +76,8 @@ class Assistant:
     ) -> Answer:
         started = time.perf_counter()
         question = check_question(question)
-        state = conversation or ConversationState()
         ctx = self.context()
+        state = check_conversation(conversation or ConversationState(), lexicon_of(ctx))
         runner = ToolRunner(execute or direct(ctx), role)
         offline = OfflineBackend(lexicon_of(ctx))
         cleaned, injected, demand = guard.strip_injection(question)
@@ -122,11 +125,13 @@ class Assistant:
         if answer.outcome != "answered" or not answer.tool_calls:
             return answer
         missing = ungrounded_numbers(answer.text, answer.tool_calls)
-        if not missing:
+        strangers = ungrounded_ids(answer.text, answer.tool_calls, lexicon.spec.id_prefix)
+        if not missing and not strangers:
             return answer
+        # Counts only: the numbers and ids themselves are student data, kept out of logs.
         log.warning(
-            "ungrounded numbers replaced",
-            extra={"numbers": missing[:10], "backend": answer.backend},
+            "ungrounded answer replaced",
+            extra={"numbers": len(missing), "ids": len(strangers), "backend": answer.backend},
         )
         text = render_calls(answer.tool_calls, lexicon)
         return answer.model_copy(update={"text": text, "grounding_replaced": True})

@@ -3,10 +3,12 @@
 A number in the text is grounded when some number in the tool outputs (or the arguments the
 tools were called with), as a value, a percentage (×100) or an absolute value, rounds to it at
 the precision it is written with. Student ids, model versions and dates inside tool outputs
-count as numbers too, so quoting them is grounded."""
+count as numbers too, so quoting them is grounded. A student id in the text (which is a name,
+not a number) is grounded when this turn's tool calls asked for or returned that student."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -86,3 +88,16 @@ def ungrounded_numbers(text: str, calls: list[ToolCall]) -> list[str]:
         if not any(_matches(value, decimals, source) for source in sources):
             missing.append(written)
     return missing
+
+
+def ungrounded_ids(text: str, calls: list[ToolCall], prefix: str) -> list[str]:
+    """The student ids (``prefix`` + digits) in ``text`` that no tool call of this turn asked
+    for or returned: a student the answer may not speak about."""
+    pattern = re.compile(rf"(?<![A-Za-z0-9]){re.escape(prefix)}\d+(?![A-Za-z0-9])", re.I)
+    seen = {
+        found.upper()
+        for call in calls
+        for source in (call.arguments, call.output or {})
+        for found in pattern.findall(json.dumps(source, default=str))
+    }
+    return list(dict.fromkeys(m for m in pattern.findall(text) if m.upper() not in seen))

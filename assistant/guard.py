@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,10 +35,14 @@ PERSONAL_DATA = re.compile(
 SETTINGS = re.compile(
     r"\b(?:change|set|lower|raise|increase|decrease|update|switch|turn off|disable|enable|modify|"
     r"edit|delete|drop|remove|reset|overwrite|insert|alter|grant|make me|revoke|upgrade|promote|"
-    r"elevate)\b"
+    r"elevate|bypass|skip)\b"
     r"[^.?!]{0,40}\b(?:thresholds?|settings?|config\w*|backend|roles?|permissions?|keys?|admin|"
-    r"database|tables?|records?|data|warehouse|model|scores?|grades?|gpa|audit|logs?|access)\b|"
-    r"\bgive me (?:admin|access|permissions?|an? (?:api )?key|the keys?|root)\b"
+    r"database|tables?|records?|data|warehouse|model|scores?|grades?|gpa|audit|logs?|access|"
+    r"guard(?:rails?)?|grounding|safety|refusals?|checks?|llm|gpt\w*)\b|"
+    r"\bgive me (?:admin|access|permissions?|an? (?:api )?key|the keys?|root)\b|"
+    r"\buse (?:the )?(?:\w+ )?backend\b|\buse backend\b|"
+    r"\b(?:switch|change|go) (?:over )?to (?:the )?"
+    r"(?:offline|llm|gpt\w*|openai|another|a different)\b"
 )
 TARGETING_VERBS = re.compile(
     r"\b(?:rank|list|sort|order|show|name|who|which students|target|prioriti[sz]e|focus on|"
@@ -65,6 +70,23 @@ DOMAIN = re.compile(
     r"interventions?|tutor\w*|mentor\w*|outreach|model|equity|fair\w*|bias\w*|cohort|budget|"
     r"gpa|outcome\w*|sara|ses|quartile|locale|intervention|plan|support|help|explain\w*)\b"
 )
+
+
+# Letters from other scripts that look like Latin ones ("іgnore" with a Cyrillic і): a question
+# is read as it looks, so a lookalike cannot slip an instruction or a settings request past.
+LOOKALIKES = str.maketrans(
+    "аеорсхуіјѕԁһкмтвнАЕОРСХУІЈЅКМТВНԜѡɑοαεικνρτυχΑΒΕΗΙΚΜΝΟΡΤΥΧΖ",
+    "aeopcxyijsdhkmtbhAEOPCXYIJSKMTBHWwaoaeikvptuxABEHIKMNOPTYXZ",
+)
+
+
+def plain_text(text: str) -> str:
+    """``text`` as it reads: compatibility forms folded (full-width letters, ligatures),
+    invisible format characters removed (zero-width spaces and joiners, direction marks) and
+    lookalike letters of other scripts read as the Latin letters they imitate."""
+    folded = unicodedata.normalize("NFKC", text)
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return visible.translate(LOOKALIKES)
 
 
 @dataclass(frozen=True)

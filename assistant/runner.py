@@ -54,5 +54,11 @@ class ToolRunner:
             record.output = self.execute(name, arguments).model_dump(mode="json")
         except ToolError as exc:
             record.error = exc.message
+        except Exception as exc:
+            # A surface's own permission check (the API's 403 for the caller's key) refuses the
+            # call like the role check above; anything else is a fault and is raised.
+            if getattr(exc, "status", None) not in (401, 403):
+                raise
+            record.error = str(getattr(exc, "message", exc))
         self.calls.append(record)
         return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -15,6 +16,9 @@ from tools.context import ToolContext, require_known
 from tools.errors import InvalidInput
 
 MAX_BATCH = 100_000
+# An id sent with a record is echoed back (and may reach the assistant): it must look like one.
+RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+RULE_RECORD_ID = "must be a student id: 1-64 letters, digits, '_', '.' or '-'"
 FEW_RECORDS = 256  # up to this many records, checking value by value beats a frame
 
 
@@ -74,8 +78,23 @@ def _bad_value(row: int, column: str, value: Any, rule: str) -> InvalidInput:
     )
 
 
+def _check_ids(records: list[dict[str, Any]], ctx: ToolContext) -> None:
+    """Ids sent with records are optional, unique and shaped like ids."""
+    ids = []
+    for row, record in enumerate(records):
+        value = record.get(ctx.id_column)
+        if value is None:
+            continue
+        if not isinstance(value, str | int) or not RECORD_ID.fullmatch(str(value)):
+            raise _bad_value(row, ctx.id_column, value, RULE_RECORD_ID)
+        ids.append(value)
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("records: student ids must be unique", field="records", value=ids)
+
+
 def records_frame(records: list[dict[str, Any]], ctx: ToolContext) -> pd.DataFrame:
     """Validate raw records against the spec's feature columns; bad values are errors."""
+    _check_ids(records, ctx)
     features = ctx.model.features
     frame = pd.DataFrame.from_records(records)
     _check_columns(list(frame.columns), ctx)
@@ -102,9 +121,7 @@ def records_columns(records: list[dict[str, Any]], ctx: ToolContext) -> dict[str
     """A few records checked value by value by the spec's rules (the same rules and words as
     ``records_frame``, without a frame's fixed cost): the feature columns as typed values."""
     _check_columns(list(dict.fromkeys(k for r in records for k in r)), ctx)
-    ids = [r[ctx.id_column] for r in records if r.get(ctx.id_column) is not None]
-    if len(set(ids)) != len(ids):
-        raise InvalidInput("records: student ids must be unique", field="records", value=ids)
+    _check_ids(records, ctx)
     specs = [ctx.spec.column(f) for f in ctx.model.features]
     columns: dict[str, list] = {col.name: [] for col in specs}
     for row, record in enumerate(records):

@@ -334,7 +334,12 @@ def _failure(action: str, exc: Exception) -> str:
     (a refused key) is logged as such; anything else is a bug, logged with its traceback."""
     message = getattr(exc, "message", None)
     if message:
-        log.warning("UI %s refused", action, extra={"reason": message})
+        # Not the message: it may name a student; the kind of refusal and its field suffice.
+        log.warning(
+            "UI %s refused",
+            action,
+            extra={"error": type(exc).__name__, "field": getattr(exc, "field", None)},
+        )
         return message
     log.exception("UI %s failed", action)
     return str(exc) or type(exc).__name__
