@@ -12,6 +12,7 @@ import time
 from functools import cached_property
 from typing import Literal
 
+import duckdb
 from pydantic import BaseModel
 
 from api import metrics
@@ -19,8 +20,9 @@ from api.audit import AuditLog
 from api.keys import KeyStore
 from assistant import Assistant
 from monitoring.drift import DriftMonitor
+from pipeline.warehouse import WarehouseUnavailable
 from sara.settings import Settings
-from tools.context import ToolContext, load_context
+from tools.context import RUN_PIPELINE, ToolContext, load_context
 from tools.errors import NotReady, ToolError
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Runtime:
         self._error: ToolError = NotReady("the model is not loaded yet")
         self._loaded_stamp: tuple[int, int] | str | None = "never"
         self._failed_at = 0.0
+        self._served_once = False  # a warehouse gone after serving is "missing", not "not yet"
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -100,7 +103,7 @@ class Runtime:
 
     def _load(self, stamp: tuple[int, int] | None) -> None:
         try:
-            ctx = load_context(self.settings)
+            ctx = self._open()
         except ToolError as exc:
             self._retire()
             self._ctx, self._error = None, exc
@@ -108,13 +111,29 @@ class Runtime:
             log.warning("not ready: %s", exc.message)
         else:
             self._retire()
-            self._ctx = ctx
+            self._ctx, self._served_once = ctx, True
             log.info("serving model v%s (%s)", ctx.model_version, ctx.model_source)
             metrics.MODEL_INFO.clear()
             metrics.MODEL_INFO.labels(ctx.model_version, ctx.model_source).set(1)
             metrics.INPUT_DRIFT.clear()  # a new reference: no figure until records are served
         self._loaded_stamp = stamp
         metrics.READY.set(1 if self._ctx is not None else 0)
+
+    def _open(self) -> ToolContext:
+        """``load_context``, with every way the warehouse can be unusable as ``NotReady``."""
+        path = self.settings.warehouse_path
+        if self._served_once and not path.is_file():
+            raise NotReady(
+                f"the warehouse {path} is missing (it was moved or deleted); put it back, "
+                f"or {RUN_PIPELINE.removesuffix(' first')} to rebuild it"
+            )
+        try:
+            return load_context(self.settings)
+        except WarehouseUnavailable as exc:
+            raise NotReady(str(exc)) from None
+        except duckdb.Error as exc:  # opened, then failed mid-read (locked, damaged)
+            reason = str(exc).splitlines()[0]
+            raise NotReady(f"the warehouse {path} cannot be read ({reason})") from None
 
     def _retire(self) -> None:
         if self._retired is not None:

@@ -12,6 +12,15 @@ SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 DUCKDB_SUFFIXES = {".duckdb", ".ddb", ".db"}
 HF_PREFIX = "hf://"
+# Byte-order marks name their encoding unambiguously (Excel's "Unicode text" is UTF-16 + BOM).
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 
 
 class DataLoadError(ValueError):
@@ -93,9 +102,20 @@ def _read_duckdb(path: Path, table: str | None) -> pd.DataFrame:
 
 
 def _detect_encoding(path: Path, sample: bytes) -> str:
+    bom = next((name for mark, name in BOMS if sample.startswith(mark)), None)
+    if bom is not None:
+        return bom
+    nul = sample.find(b"\x00")
+    if nul >= 0:
+        # NUL never occurs in CSV text; pandas would split such a file into nonsense rows.
+        raise DataLoadError(
+            f"{path} holds NUL bytes (first at byte {nul}): it is a binary "
+            "file, or UTF-16/UTF-32 text without a byte-order mark. Give a CSV saved as "
+            "UTF-8, or pass --encoding with the file's encoding"
+        )
     try:
         sample.decode("utf-8")
-        return "utf-8-sig" if sample.startswith(b"\xef\xbb\xbf") else "utf-8"
+        return "utf-8"
     except UnicodeDecodeError as exc:
         # A multi-byte character cut at the end of the sample is not an encoding error.
         if exc.start >= len(sample) - 3 and len(sample) == SNIFF_BYTES:
@@ -110,7 +130,8 @@ def _detect_encoding(path: Path, sample: bytes) -> str:
         ) from None
 
 
-def _read_csv(path: Path, encoding: str | None, id_column: str | None) -> pd.DataFrame:
+def _csv_format(path: Path, encoding: str | None) -> tuple[str, str]:
+    """The file's encoding (given, or detected) and delimiter (sniffed)."""
     with path.open("rb") as handle:
         sample = handle.read(SNIFF_BYTES)
     if not sample.strip():
@@ -128,10 +149,22 @@ def _read_csv(path: Path, encoding: str | None, id_column: str | None) -> pd.Dat
         # One-column files and header-only files defeat the sniffer; fall back on the header.
         counts = {d: header_line.count(d) for d in DELIMITERS}
         delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
+    return encoding, delimiter
+
+
+def _read_csv(
+    path: Path, encoding: str | None, id_column: str | None, nrows: int | None = None
+) -> pd.DataFrame:
+    encoding, delimiter = _csv_format(path, encoding)
     dtype = {id_column: "string"} if id_column else None
     try:
         frame = pd.read_csv(
-            path, sep=delimiter, encoding=encoding, dtype=dtype, skipinitialspace=True
+            path,
+            sep=delimiter,
+            encoding=encoding,
+            dtype=dtype,
+            skipinitialspace=True,
+            nrows=nrows,
         )
     except UnicodeDecodeError as exc:
         raise DataLoadError(
@@ -147,6 +180,33 @@ def _read_csv(path: Path, encoding: str | None, id_column: str | None) -> pd.Dat
     frame.attrs["delimiter"] = delimiter
     frame.attrs["encoding"] = encoding
     return frame
+
+
+def read_columns(
+    source: str | Path, *, table: str | None = None, encoding: str | None = None
+) -> list[str] | None:
+    """The column names of a local CSV or Parquet file, read without loading its rows (so a
+    file that cannot match the spec fails in moments, whatever its size); None for sources
+    whose columns only a full read tells (DuckDB tables, Hugging Face datasets)."""
+    text = str(source)
+    path = Path(source)
+    if text.startswith(HF_PREFIX) or not path.is_file() or path.stat().st_size == 0:
+        return None  # read_table gives the precise error
+    suffix = path.suffix.lower()
+    if suffix in DUCKDB_SUFFIXES:
+        return None
+    if suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataLoadError(f"{path} is not a readable Parquet file ({exc})") from None
+        # A pandas index stored as a column comes back as the index, not a column.
+        index = (schema.pandas_metadata or {}).get("index_columns", [])
+        return [name for name in schema.names if name not in index]
+    return [str(c) for c in _read_csv(path, encoding, None, nrows=0).columns]
 
 
 def _read_hugging_face(dataset_id: str) -> pd.DataFrame:

@@ -32,7 +32,13 @@ CHUNK_ROWS = 500_000
 class SchemaMismatchError(ValueError):
     """The table's columns do not match the spec; nothing can be validated row by row."""
 
-    def __init__(self, spec: DatasetSpec, missing: list[str], unexpected: list[str]):
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        missing: list[str],
+        unexpected: list[str],
+        source: str | None = None,
+    ):
         self.missing, self.unexpected = missing, unexpected
         parts = []
         if missing:
@@ -43,7 +49,8 @@ class SchemaMismatchError(ValueError):
                 close = difflib.get_close_matches(name, missing or spec.column_names, n=1)
                 hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
             parts.append(f"unexpected column(s): {', '.join(hints)}")
-        message = f"columns do not match spec {spec.name!r}: " + "; ".join(parts)
+        where = f"{source}: " if source else ""
+        message = f"{where}columns do not match spec {spec.name!r}: " + "; ".join(parts)
         if len(unexpected) == 1 and any(d in unexpected[0] for d in ",;\t|: "):
             message += ". The whole header was read as one column: is the delimiter unusual?"
         super().__init__(message)
@@ -87,9 +94,13 @@ class ValidationReport:
         )
 
 
-def check_columns(frame: pd.DataFrame, spec: DatasetSpec) -> None:
-    """Raise ``SchemaMismatchError`` unless the columns are exactly the spec's."""
-    present = set(frame.columns)
+def check_columns(
+    frame: pd.DataFrame | list[str], spec: DatasetSpec, source: str | None = None
+) -> None:
+    """Raise ``SchemaMismatchError`` (naming ``source``) unless the columns of ``frame`` (or
+    the column names given) are exactly the spec's."""
+    columns = list(frame.columns) if isinstance(frame, pd.DataFrame) else list(frame)
+    present = set(columns)
     # The id column may be absent: ingest assigns ids to students without one.
     missing = [
         c.name
@@ -97,9 +108,9 @@ def check_columns(frame: pd.DataFrame, spec: DatasetSpec) -> None:
         if c.required and c.name not in present and c.name != spec.id_column
     ]
     declared = set(spec.column_names)
-    unexpected = [str(c) for c in frame.columns if c not in declared]
+    unexpected = [str(c) for c in columns if c not in declared]
     if missing or unexpected:
-        raise SchemaMismatchError(spec, missing, unexpected)
+        raise SchemaMismatchError(spec, missing, unexpected, source)
 
 
 def _issue_frame(rows: np.ndarray, column: str, rule: str) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import pandas as pd
 from data.spec import DatasetSpec, load_spec
 from pipeline import registry, report, tracking, warehouse
 from pipeline.evaluate import Evaluation, Selection, evaluate, select_champion
+from pipeline.faults import require_free_space
 from pipeline.features import model_features
 from pipeline.steps import (
     Dataset,
@@ -83,6 +84,7 @@ class PipelineRun:
     data: Path | None = None
     generate: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    encoding: str | None = None  # of a CSV input; None: detected
     source: Path | None = None
     raw: pd.DataFrame | None = None
     dataset: Dataset | None = None
@@ -105,18 +107,19 @@ def start_run(
     generate: int | None = None,
     spec_path: Path | None = None,
     feature_set: str | None = None,
+    encoding: str | None = None,
 ) -> PipelineRun:
     spec = load_spec(spec_path or settings.spec_path)
     feature_set = feature_set or settings.feature_set
     model_features(spec, feature_set)  # refuse an unknown feature set before any work
     settings.ensure_workspace()
-    return PipelineRun(spec, feature_set, data, generate)
+    return PipelineRun(spec, feature_set, data, generate, encoding=encoding)
 
 
 def ingest(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     with timer.step("ingest"):
         run.source = resolve_source(settings, run.data, run.generate)
-        run.raw = read_step(run.source, run.spec)
+        run.raw = read_step(run.source, run.spec, run.encoding)
     timer.progress(f"{len(run.raw):,} rows read from {run.source}")
 
 
@@ -134,7 +137,14 @@ def validate(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     current = run.current = registry.champion_info(client, settings.model_name)
     run.same_model = current is not None and current.tags.get("fingerprint") == run.fp
     meta = warehouse.read_meta(settings.warehouse_path)
-    if run.same_model and meta and meta.get("fingerprint") == run.fp:
+    # The warehouse already holds this data scored by the champion: whether that champion
+    # was trained on it or kept against a challenger trained on it, a re-run changes nothing.
+    if (
+        current is not None
+        and meta
+        and meta.get("fingerprint") == run.fp
+        and meta.get("model_version") == str(current.version)
+    ):
         run.result = PipelineResult(
             "unchanged",
             current.version,
@@ -149,6 +159,13 @@ def validate(run: PipelineRun, settings: Settings, timer: Timer) -> None:
 
 
 def train(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    meta = warehouse.read_meta(settings.warehouse_path) or {}
+    require_free_space(
+        settings.home,
+        settings.warehouse_path,
+        len(run.dataset.frame),
+        int(meta["rows"]) if str(meta.get("rows", "")).isdigit() else None,
+    )
     with timer.step("split"):
         run.split = split_step(run.dataset, settings)
     with timer.step("train + calibrate"):
@@ -287,8 +304,9 @@ def run_pipeline(
     spec_path: Path | None = None,
     feature_set: str | None = None,
     progress: Progress = log.info,
+    encoding: str | None = None,
 ) -> PipelineResult:
-    run = start_run(settings, data, generate, spec_path, feature_set)
+    run = start_run(settings, data, generate, spec_path, feature_set, encoding)
     timer = Timer(progress, run.timings)
     for stage in STAGES.values():
         stage(run, settings, timer)

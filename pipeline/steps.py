@@ -16,10 +16,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from data.ingest import check, source_stem
-from data.loaders import read_table
+from data.loaders import read_columns, read_table
 from data.spec import DatasetSpec, Role
 from data.synthetic.cohort import truth_path_for, write_cohort
-from data.validate import ValidationReport
+from data.validate import SchemaMismatchError, ValidationReport, check_columns
 from pipeline.evaluate import Evaluation, evaluate, naive_baseline
 from pipeline.explain import Contributions, contributions, contributions_from_encoded
 from pipeline.features import model_features
@@ -66,9 +66,13 @@ def resolve_source(settings: Settings, data: Path | None, generate: int | None) 
     return target
 
 
-def read_step(source: Path, spec: DatasetSpec) -> pd.DataFrame:
-    """The source as read, before validation."""
-    return read_table(source, id_column=spec.id_column)
+def read_step(source: Path, spec: DatasetSpec, encoding: str | None = None) -> pd.DataFrame:
+    """The source as read, before validation. A file whose header cannot match the spec is
+    refused before its rows are read (``SchemaMismatchError``)."""
+    columns = read_columns(source, encoding=encoding)
+    if columns is not None:
+        check_columns(columns, spec, str(source))
+    return read_table(source, encoding=encoding, id_column=spec.id_column)
 
 
 def validate_step(
@@ -76,15 +80,21 @@ def validate_step(
 ) -> Dataset:
     """Validate through the data contract, quarantine failing rows, and stop (the data-quality
     gate) when more than ``max_quarantine_share`` of the rows fail."""
-    report = check(raw, spec, source_stem(source), settings.quarantine_dir)
+    try:
+        report = check(raw, spec, source_stem(source), settings.quarantine_dir)
+    except SchemaMismatchError as exc:
+        raise SchemaMismatchError(spec, exc.missing, exc.unexpected, str(source)) from None
+    if report.n_rows == 0:
+        raise DataQualityError(f"{source} has a header but no rows; nothing to train on")
     if report.share_quarantined > settings.max_quarantine_share:
         raise DataQualityError(
-            f"{report.n_quarantined:,} of {report.n_rows:,} rows ({report.share_quarantined:.1%}) "
-            f"failed validation, above the limit of {settings.max_quarantine_share:.0%}; "
-            f"see {report.files.get('issues')}"
+            f"{source}: {report.n_quarantined:,} of {report.n_rows:,} rows "
+            f"({report.share_quarantined:.1%}) failed validation, above the limit of "
+            f"{settings.max_quarantine_share:.0%}. Most broken rules: {_top_rules(report)}; "
+            f"every issue is in {report.files.get('issues')}"
         )
     if report.n_valid == 0:
-        raise DataQualityError("no valid rows to train on")
+        raise DataQualityError(f"{source}: no valid rows to train on")
     frame = report.valid
     y = spec.outcome.label(frame)
     if y.min() == y.max():
@@ -99,6 +109,15 @@ def validate_step(
         if truth["true_risk"].isna().any():
             truth = None  # not the cohort this truth belongs to
     return Dataset(str(source), frame, y, report, truth)
+
+
+def _top_rules(report: ValidationReport, limit: int = 3) -> str:
+    """The most frequent broken rules, as ``column: rule (count, e.g. 'value')``."""
+    top = report.issues_by_rule().head(limit)
+    return "; ".join(
+        f"{r['column']}: {r['rule']} ({r['count']:,} rows, e.g. {str(r['example_value'])[:40]!r})"
+        for r in top.to_dict("records")
+    )
 
 
 def fingerprint(dataset: Dataset, spec: DatasetSpec, feature_set: str, settings: Settings) -> str:

@@ -2,7 +2,8 @@
 factors, group aggregates, model and fairness metrics, and build metadata.
 
 Publishing writes a complete new file beside the old one and renames it into place, so a
-failed run never leaves a half-written warehouse and readers see either the old or the new."""
+failed run never leaves a half-written warehouse and readers see either the old or the new.
+A run killed while building leaves its temporary file behind; the next publish removes it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+STAGING_INFIX = ".building-"
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse file exists but cannot be opened (locked by a writer, damaged)."""
+
 
 TABLES = (
     "students",
@@ -48,7 +56,8 @@ def publish(
     ``before_swap`` runs once the new file is complete (e.g. moving the champion alias); if it
     fails, the old warehouse stays."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f"{target.name}.building-{os.getpid()}")
+    remove_abandoned(target)
+    staging = target.with_name(f"{target.name}{STAGING_INFIX}{os.getpid()}")
     for leftover in (staging, staging.with_name(staging.name + ".wal")):
         leftover.unlink(missing_ok=True)
     try:
@@ -62,12 +71,58 @@ def publish(
     return target
 
 
+def remove_abandoned(target: Path) -> list[Path]:
+    """Delete the temporary files of publishes whose process is gone (killed mid-build);
+    a publish still running in another process keeps its own."""
+    removed = []
+    for path in target.parent.glob(f"{target.name}{STAGING_INFIX}*"):
+        pid = path.name.removeprefix(f"{target.name}{STAGING_INFIX}").removesuffix(".wal")
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the file at ``path`` now. ``duckdb.connect(path)`` would
+    reuse the database this process already has open under that name, which after a publish
+    is the replaced file; attaching from a fresh in-memory database always opens the current
+    one."""
+    con = duckdb.connect(":memory:")
+    try:
+        quoted = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS warehouse (READ_ONLY)")
+        con.execute("USE warehouse")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def read_meta(path: Path) -> dict[str, str] | None:
-    """The warehouse's build metadata, or None when there is no warehouse."""
+    """The warehouse's build metadata, or None when there is no warehouse. Raises
+    ``WarehouseUnavailable`` when the file is there but cannot be read."""
     if not path.is_file():
         return None
-    with duckdb.connect(str(path), read_only=True) as con:
-        rows = con.execute("SELECT key, value FROM meta").fetchall()
+    try:
+        with open_read_only(path) as con:
+            rows = con.execute("SELECT key, value FROM meta").fetchall()
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0]
+        raise WarehouseUnavailable(
+            f"the warehouse {path} cannot be opened ({reason}); if another process holds it "
+            "open for writing, wait for it to finish or stop it"
+        ) from None
     return dict(rows)
 
 

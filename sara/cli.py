@@ -276,13 +276,19 @@ def pipeline_run(
     feature_set: Annotated[
         str | None, typer.Option(help="early (no test scores) or full (default SARA_FEATURE_SET).")
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Text encoding of a CSV --data file (default: detected)."),
+    ] = None,
 ) -> None:
     """Run the pipeline end to end and publish the warehouse."""
     from data.loaders import DataLoadError
     from data.spec import SpecError
     from data.validate import SchemaMismatchError
+    from pipeline.faults import NotEnoughSpace, disk_full
     from pipeline.run import run_pipeline
     from pipeline.steps import DataQualityError
+    from pipeline.warehouse import WarehouseUnavailable
 
     if data is not None and generate is not None:
         raise _fail("give either --data or --generate, not both")
@@ -299,9 +305,22 @@ def pipeline_run(
             spec_path=spec,
             feature_set=feature_set,
             progress=progress,
+            encoding=encoding,
         )
-    except (DataLoadError, SchemaMismatchError, SpecError, DataQualityError) as exc:
+    except (
+        DataLoadError,
+        SchemaMismatchError,
+        SpecError,
+        DataQualityError,
+        WarehouseUnavailable,
+        NotEnoughSpace,
+    ) as exc:
         raise _fail(str(exc)) from None
+    except Exception as exc:
+        full = disk_full(exc, get_settings().home)
+        if full is None:
+            raise
+        raise _fail(full) from None
     table = Table(title=f"Pipeline: {result.status}", show_header=False)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")

@@ -60,7 +60,15 @@ class ToolContext:
             path = self.settings.warehouse_path
             if not path.is_file():
                 raise NotReady(f"the warehouse {path} is missing; {RUN_PIPELINE}")
-            con = duckdb.connect(str(path), read_only=True)
+            try:
+                # Attached from a fresh in-memory database: connect(path) would reuse the
+                # database this process has open under that name, the file a publish replaced.
+                con = warehouse.open_read_only(path)
+            except duckdb.Error as exc:
+                raise NotReady(
+                    f"the warehouse {path} cannot be opened ({str(exc).splitlines()[0]}); if "
+                    "another process holds it open for writing, wait for it to finish or stop it"
+                ) from None
             self._local.con = con
             with self._opened_lock:
                 self._opened.append(con)
