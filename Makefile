@@ -9,7 +9,7 @@ RUN_EXTRAS ?=
 TEST_EXTRAS ?= dev,spark
 ARTIFACTS := test-artifacts
 
-.PHONY: install install-test run test eval bench lint format clean
+.PHONY: install install-test run test fuzz eval bench soak lint format clean
 
 # compat mode puts the repo itself on sys.path, so SARA's `tools` package wins over the stray
 # top-level `tools` folder another dependency (cron-descriptor) installs.
@@ -44,6 +44,13 @@ test: install-test
 	$(BIN)/python -m pytest --junitxml=$(ARTIFACTS)/junit.xml $(PYTEST_ARGS)
 	$(BIN)/python .ci/assert_tests_ran.py $(ARTIFACTS)/junit.xml
 
+# The API fuzz test `make test` runs with a few examples per operation, run deep: FUZZ_EXAMPLES
+# per operation plus schemathesis' coverage phase (every boundary case the schema defines).
+FUZZ_EXAMPLES ?= 500
+fuzz: install-test
+	SARA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SARA_FUZZ_COVERAGE=1 $(BIN)/python -m pytest \
+		tests/integration/test_fuzz.py -p no:cacheprovider -v --log-cli-level=INFO $(PYTEST_ARGS)
+
 eval: install  # the full evaluation of the assistant on the default workspace
 	$(BIN)/sara data generate --keep-existing
 	$(BIN)/sara pipeline status >/dev/null 2>&1 || $(BIN)/sara pipeline run
@@ -51,6 +58,9 @@ eval: install  # the full evaluation of the assistant on the default workspace
 
 bench: install-test  # the full benchmark suite (about 25 min here); results in benchmarks/results/
 	$(BIN)/sara bench
+
+soak: install-test  # risk, explanation and chat under wrk, then a 10-minute mixed soak (RSS)
+	$(BIN)/sara bench load --soak-minutes 10
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -79,13 +79,15 @@ def _parse_wrk(output: str) -> dict:
 
     sockets = WRK_LINE["socket_errors"].search(output)
     non_2xx = WRK_LINE["non_2xx"].search(output)
+    connect, read, write, timeout = (int(g) for g in sockets.groups()) if sockets else (0,) * 4
     return {
         "rps": float(WRK_LINE["rps"].search(output).group(1)),
         "p50_ms": latency("p50"),
         "p99_ms": latency("p99"),
         "requests": int(WRK_LINE["requests"].search(output).group(1)),
-        "errors": (int(non_2xx.group(1)) if non_2xx else 0)
-        + (sum(int(g) for g in sockets.groups()) if sockets else 0),
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0) + connect + read + write + timeout,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "timeouts": timeout,
     }
 
 
@@ -121,8 +123,12 @@ def _scripts(
     }
 
 
-def _wrk(url: str, script: Path | None, concurrency: int, seconds: float) -> dict:
-    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", url]
+def _wrk(
+    url: str, script: Path | None, concurrency: int, seconds: float, timeout: float = 2
+) -> dict:
+    """One wrk run; a request unanswered after ``timeout`` seconds counts as an error."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", f"--timeout={timeout:g}s",
+               "--latency", url]  # fmt: skip
     if script is not None:
         command[1:1] = ["-s", str(script)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)

@@ -665,5 +665,42 @@ def bench_http(
     console.print(f"written: {json_path}, {md_path}", highlight=False)
 
 
+@bench_app.command("load")
+def bench_load(
+    students: Annotated[int, typer.Option(min=100, help="Students in the workspace.")] = 20_000,
+    workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 2,
+    concurrency: Annotated[int, typer.Option(min=1, help="Open connections.")] = 16,
+    seconds: Annotated[float, typer.Option(min=1, help="Length of each route's run.")] = 10,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs per route (median).")] = 3,
+    soak_minutes: Annotated[
+        float, typer.Option(min=0, help="Minutes of mixed traffic after (0: none).")
+    ] = 10,
+    home: Annotated[
+        Path | None, typer.Option(help="Reuse this workspace (built if it has no warehouse).")
+    ] = None,
+) -> None:
+    """Risk, explanation and chat under wrk (requests, errors, p50/p99), then a mixed soak
+    with the server's memory sampled every 10 s."""
+    from benchmarks import load, results_io
+
+    try:
+        result = load.run(
+            students=students,
+            workers=workers,
+            concurrency=concurrency,
+            seconds=seconds,
+            repeats=repeats,
+            soak_minutes=soak_minutes,
+            home=home,
+            progress=lambda message: console.print(message, highlight=False),
+        )
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    text = load.markdown(result)
+    json_path, md_path = results_io.write("load", result, text)
+    console.print(text, highlight=False)
+    console.print(f"written: {json_path}, {md_path}", highlight=False)
+
+
 if __name__ == "__main__":
     app()

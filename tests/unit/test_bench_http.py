@@ -22,7 +22,7 @@ Requests/sec:   2406.80
 def test_wrk_output_is_read_with_units_and_errors():
     parsed = _parse_wrk(WRK)
     assert parsed == {"rps": 2406.8, "p50_ms": 0.612, "p99_ms": 1050.0, "requests": 12034,
-                      "errors": 7}  # fmt: skip
+                      "errors": 7, "non_2xx": 4, "timeouts": 1}  # fmt: skip
 
 
 def test_results_are_written_as_json_and_markdown(tmp_path):

@@ -1,0 +1,39 @@
+"""A bounded load from a second process: wrk on a real `sara serve` (2 workers) for a fixed time
+on a student's risk, explanation and chat, and a short mixed soak — every request answered
+without an error. Latencies are reported, never asserted (`sara bench load` measures them)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from benchmarks import load
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def loaded(published):
+    return load.run(
+        workers=2, concurrency=16, seconds=4, repeats=1, soak_minutes=0.5, home=published.home,
+        progress=print,
+    )  # fmt: skip
+
+
+def test_every_request_under_load_is_answered(loaded):
+    assert [r["scenario"] for r in loaded["load"]] == list(load.SCENARIOS)
+    for r in loaded["load"]:
+        assert r["requests"] > 0 and r["errors"] == 0, r
+        assert 0 < r["p50_ms"] <= r["p99_ms"], r
+    assert loaded["error_statuses"] == {}  # the server's own count agrees
+
+
+def test_a_mixed_soak_has_no_errors_and_samples_memory(loaded):
+    soak = loaded["soak"]
+    assert soak["requests"] > 0 and soak["errors"] == 0, soak
+    assert len(soak["rss_samples"]) >= 3 and soak["rss_start_mb"] > 0
+    print(load.markdown(loaded))
