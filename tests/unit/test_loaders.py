@@ -54,10 +54,11 @@ def test_duckdb_with_several_tables_asks_which(tmp_path):
         read_table(path)
 
 
-def test_utf8_with_bom_is_read(tmp_path):
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+def test_text_with_a_byte_order_mark_is_read(tmp_path, encoding):
     path = tmp_path / "bom.csv"
-    path.write_bytes("\ufeffAge,Race\n15,Hispanic\n".encode())
-    assert list(read_table(path).columns) == ["Age", "Race"]
+    path.write_bytes("Age,Race\n15,Hispanic\n".encode(encoding))
+    assert read_table(path).to_dict("records") == [{"Age": 15, "Race": "Hispanic"}]
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,7 @@ def test_utf8_with_bom_is_read(tmp_path):
         (b"", "is empty \\(0 bytes\\)"),
         (b"\n\n  \n", "is empty \\(no header, no rows\\)"),
         ("Age,Race\n15,Bl\u00e9\n".encode("cp1252"), "is not UTF-8 text"),
-        ("Age,Race\n15,x\n".encode("utf-16"), "is not UTF-8 text"),
+        ("Age,Race\n15,x\n".encode("utf-16-le"), "UTF-16/UTF-32 text without a byte-order mark"),
         (b'Age,Race\n15,"unclosed\n16,x\n', "not a well-formed CSV"),
     ],
 )
