@@ -19,11 +19,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from api.keys import KeyStore
 from sara.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 WRK_LINE = {
     "rps": re.compile(r"Requests/sec:\s+([\d.]+)"),
@@ -185,6 +189,36 @@ def prepare_workspace(home: Path, students: int, progress: Callable[[str], None]
     return settings
 
 
+@dataclass
+class Target:
+    """A published workspace to load, a staff key for the requests, and a sample of its rows."""
+
+    home: Path
+    settings: Settings
+    key: str
+    sample: pd.DataFrame
+
+
+def prepare_target(
+    home: Path | None, students: int, purpose: str, sample_sql: str,
+    progress: Callable[[str], None],
+) -> Target:  # fmt: skip
+    """Check wrk is there, build (or reuse) the workspace, issue a key and read ``sample_sql``."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    home = home or Path(tempfile.mkdtemp(prefix="sara-bench-")) / "ws"
+    settings = prepare_workspace(home, students, progress)
+    _, key = KeyStore(settings.keys_path).create(purpose, "staff")
+    from tools.context import load_context
+
+    ctx = load_context(settings)
+    try:
+        sample = ctx.sql(sample_sql)
+    finally:
+        ctx.close()
+    return Target(home, settings, key, sample)
+
+
 def run(
     students: int = 100_000,
     workers: int = 2,
@@ -195,17 +229,13 @@ def run(
     home: Path | None = None,
     progress: Callable[[str], None] = print,
 ) -> dict:
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed (apt-get install wrk)")
-    home = home or Path(tempfile.mkdtemp(prefix="sara-bench-")) / "ws"
-    settings = prepare_workspace(home, students, progress)
-    _, key = KeyStore(settings.keys_path).create("benchmark", "staff")
+    target = prepare_target(
+        home, students, "benchmark", f"SELECT * FROM students ORDER BY random() LIMIT {batch}",
+        progress,
+    )  # fmt: skip
+    home, key = target.home, target.key
     ids = [f"S{i:07d}" for i in range(1, min(students, 5000) + 1)]
-    from tools.context import load_context
-
-    ctx = load_context(settings)
-    frame = ctx.sql(f"SELECT * FROM students ORDER BY random() LIMIT {batch}")
-    ctx.close()
+    frame = target.sample
     records = frame.drop(columns=[c for c in FEATURE_DROP if c in frame.columns]).to_dict("records")
     server = Server(home, workers)
     results: list[LoadResult] = []
@@ -231,13 +261,20 @@ def run(
         progress(f"batch of {batch:,} records: {batch_result['records_per_s']:,.0f} records/s")
     finally:
         server.stop()
+    return summary(students, workers, seconds, repeats, results, batch=batch_result)
+
+
+def summary(students: int, workers: int, seconds: float, repeats: int,
+            results: list[LoadResult], **more: object) -> dict:  # fmt: skip
+    """The JSON result of a load benchmark: its settings, each scenario's median run, and
+    whatever else the benchmark measured."""
     return {
         "students": students,
         "workers": workers,
         "seconds_per_run": seconds,
         "repeats": repeats,
         "load": [asdict(r) for r in results],
-        "batch": batch_result,
+        **more,
     }
 
 

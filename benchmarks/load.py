@@ -8,20 +8,17 @@ timeout) are the errors. Nothing here asserts speed; the figures go to benchmark
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import httpx
 import psutil
 
-from api.keys import KeyStore
-from benchmarks.http import LoadResult, Server, _lua, _median_result, _wrk, prepare_workspace
+from benchmarks.http import LoadResult, Server, _lua, _median_result, _wrk, prepare_target, summary
 
 # Questions staff ask, with a student id put in where the braces are.
 QUESTIONS = (
@@ -147,17 +144,12 @@ def run(
     home: Path | None = None,
     progress: Callable[[str], None] = print,
 ) -> dict:
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed (apt-get install wrk)")
-    home = home or Path(tempfile.mkdtemp(prefix="sara-load-")) / "ws"
-    settings = prepare_workspace(home, students, progress)
-    _, key = KeyStore(settings.keys_path).create("load test", "staff")
-    from tools.context import load_context
-
-    ctx = load_context(settings)
-    ids = ctx.sql("SELECT student_id FROM scores ORDER BY random() LIMIT 2000")
-    ctx.close()
-    ids = ids["student_id"].tolist()
+    target = prepare_target(
+        home, students, "load test", "SELECT student_id FROM scores ORDER BY random() LIMIT 2000",
+        progress,
+    )  # fmt: skip
+    home, key = target.home, target.key
+    ids = target.sample["student_id"].tolist()
     server = Server(home, workers)
     results: list[LoadResult] = []
     soaked = None
@@ -184,15 +176,8 @@ def run(
         refused = error_statuses(server.url)
     finally:
         server.stop()
-    return {
-        "students": students,
-        "workers": workers,
-        "seconds_per_run": seconds,
-        "repeats": repeats,
-        "load": [asdict(r) for r in results],
-        "soak": soaked,
-        "error_statuses": refused,
-    }
+    return summary(students, workers, seconds, repeats, results, soak=soaked,
+                   error_statuses=refused)  # fmt: skip
 
 
 def error_statuses(url: str) -> dict[str, int]:

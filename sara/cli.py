@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -601,7 +602,7 @@ app.add_typer(bench_app, name="bench")
 def bench(
     context: typer.Context,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Every stage at small sizes (about 2 minutes).")
+        bool, typer.Option("--quick", help="Every stage once at small sizes (about 90 s).")
     ] = False,
     only: Annotated[
         list[str] | None, typer.Option(help="Run only these stages (repeatable).")
@@ -645,22 +646,25 @@ def bench_http(
     ] = None,
 ) -> None:
     """Requests/s and p50/p99 of single scores under wrk, beside /health; batch records/s."""
-    from benchmarks import http, results_io
+    from benchmarks import http
+
+    _bench_and_write(
+        "http", http.run, http.markdown, students=students, workers=workers, seconds=seconds,
+        repeats=repeats, batch=min(batch, students), home=home,
+    )  # fmt: skip
+
+
+def _bench_and_write(name: str, run: Callable[..., dict], markdown: Callable[[dict], str],
+                     **options: object) -> None:  # fmt: skip
+    """Run one benchmark with progress on the console, then print and write its results."""
+    from benchmarks import results_io
 
     try:
-        result = http.run(
-            students=students,
-            workers=workers,
-            seconds=seconds,
-            repeats=repeats,
-            batch=min(batch, students),
-            home=home,
-            progress=lambda message: console.print(message, highlight=False),
-        )
+        result = run(**options, progress=lambda message: console.print(message, highlight=False))
     except RuntimeError as exc:
         raise _fail(str(exc)) from None
-    text = http.markdown(result)
-    json_path, md_path = results_io.write("http", result, text)
+    text = markdown(result)
+    json_path, md_path = results_io.write(name, result, text)
     console.print(text, highlight=False)
     console.print(f"written: {json_path}, {md_path}", highlight=False)
 
@@ -681,25 +685,13 @@ def bench_load(
 ) -> None:
     """Risk, explanation and chat under wrk (requests, errors, p50/p99), then a mixed soak
     with the server's memory sampled every 10 s."""
-    from benchmarks import load, results_io
+    from benchmarks import load
 
-    try:
-        result = load.run(
-            students=students,
-            workers=workers,
-            concurrency=concurrency,
-            seconds=seconds,
-            repeats=repeats,
-            soak_minutes=soak_minutes,
-            home=home,
-            progress=lambda message: console.print(message, highlight=False),
-        )
-    except RuntimeError as exc:
-        raise _fail(str(exc)) from None
-    text = load.markdown(result)
-    json_path, md_path = results_io.write("load", result, text)
-    console.print(text, highlight=False)
-    console.print(f"written: {json_path}, {md_path}", highlight=False)
+    _bench_and_write(
+        "load", load.run, load.markdown, students=students, workers=workers,
+        concurrency=concurrency, seconds=seconds, repeats=repeats, soak_minutes=soak_minutes,
+        home=home,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

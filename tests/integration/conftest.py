@@ -93,3 +93,13 @@ def sara_serve(settings: Settings, workers: int = 1):
         served.output, _ = process.communicate(timeout=30)
     if failure is not None:
         pytest.fail(f"{failure}:\n{served.output}")
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """A fake OpenAI-compatible endpoint (see fake_llm.py), one per test module."""
+    from tests.integration.fake_llm import FakeLLM
+
+    server = FakeLLM()
+    yield server
+    server.server.shutdown()

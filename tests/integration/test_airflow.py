@@ -40,6 +40,7 @@ def airflow(tmp_path_factory):
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "SARA_HOME": str(root / "sara"),
+        "SARA_CANDIDATES": '["logreg"]',  # one candidate: the DAG, not model choice, is tested
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     _airflow(env, "db", "migrate")

@@ -23,7 +23,7 @@ from sara.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-# The later runs train one candidate only: the runs under test stop before or without training.
+# Every run trains one candidate only: the runs under test stop before or without training.
 FAST = ("logreg",)
 FAST_ENV = '["logreg"]'
 GARBAGE_ROWS = 1_000_000
@@ -80,7 +80,7 @@ class Workspace:
 def workspace(tmp_path_factory) -> Workspace:
     """A workspace whose last good run read a CSV with five bad rows (so it has a quarantine)."""
     folder = tmp_path_factory.mktemp("bad-data")
-    settings = Settings(home=folder / "ws")
+    settings = Settings(home=folder / "ws", candidates=FAST)
     run_pipeline(settings, generate=2000, progress=lambda _: None)
     cohort = pd.read_parquet(settings.default_cohort_path).astype(object)
     cohort.loc[1, "AttendanceRate"] = "often"
@@ -90,8 +90,7 @@ def workspace(tmp_path_factory) -> Workspace:
     cohort.loc[5, "GPA"] = 7.5
     good_csv = folder / "cohort.csv"
     cohort.to_csv(good_csv, index=False)
-    fast = Settings(home=settings.home, candidates=FAST)
-    result = run_pipeline(fast, data=good_csv, progress=lambda _: None)
+    result = run_pipeline(settings, data=good_csv, progress=lambda _: None)
     assert result.quarantined == 5
     assert any(settings.quarantine_dir.glob("cohort-*.issues.csv"))
     return Workspace(settings, good_csv, folder)

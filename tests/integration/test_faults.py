@@ -99,7 +99,7 @@ def _wait_served(client, expected: dict) -> None:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Settings:
-    settings = Settings(home=tmp_path_factory.mktemp("faults") / "ws")
+    settings = Settings(home=tmp_path_factory.mktemp("faults") / "ws", candidates=("logreg",))
     run_pipeline(settings, generate=2000, progress=lambda _: None)
     return settings
 
@@ -213,7 +213,8 @@ def test_republished_warehouse_scores_are_served_without_restart(workspace, tmp_
     write_cohort(new_data, 2000, 11, "realistic")
     with _app(workspace) as client:
         before = _student(client).json()  # the API gives scores to 4 decimals
-        assert before["risk_score"] == pytest.approx(_published_score(workspace, "S0000010"), abs=5e-5)
+        published = _published_score(workspace, "S0000010")
+        assert before["risk_score"] == pytest.approx(published, abs=5e-5)
         fast = Settings(home=workspace.home, candidates=("logreg",))
         run_pipeline(fast, data=new_data, progress=lambda _: None)
         now = _published_score(workspace, "S0000010")

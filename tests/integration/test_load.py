@@ -19,7 +19,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def loaded(published):
     return load.run(
-        workers=2, concurrency=16, seconds=4, repeats=1, soak_minutes=0.5, home=published.home,
+        workers=2, concurrency=16, seconds=3, repeats=1, soak_minutes=0.25, home=published.home,
         progress=print,
     )  # fmt: skip
 

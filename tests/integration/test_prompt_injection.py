@@ -17,7 +17,6 @@ from collections import Counter
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from api.deps import Caller
 from api.keys import Principal
@@ -25,7 +24,7 @@ from assistant import Assistant
 from assistant.grounding import ungrounded_numbers
 from assistant.llm import SYSTEM
 from tests.integration.conftest import auth
-from tests.integration.test_assistant_llm import FakeLLM, last_tool_result, say, tool_call
+from tests.integration.fake_llm import last_tool_result, llm_settings, say, tool_call
 from tools import TOOLS_BY_NAME
 from tools.base import role_allows
 
@@ -43,25 +42,15 @@ def tally(category: str, violations: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def fake():
-    server = FakeLLM()
-    yield server
-    server.server.shutdown()
+def llm_published(published, fake):
+    return llm_settings(published, fake, timeout_s=5.0)
 
 
 @pytest.fixture(scope="module")
-def llm_settings(published, fake):
-    return published.model_copy(update={
-        "assistant_backend": "llm", "llm_base_url": fake.url, "llm_model": "fake-model",
-        "llm_api_key": SecretStr("sk-test-not-real"), "llm_timeout_s": 5.0,
-    })  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def llm_api(llm_settings, role_keys):
+def llm_api(llm_published, role_keys):
     from api.main import create_app
 
-    with TestClient(create_app(llm_settings)) as client:
+    with TestClient(create_app(llm_published)) as client:
         yield client
 
 
@@ -297,9 +286,9 @@ def test_obeyed_tool_calls_outside_the_role_never_run(llm_api, fake, published, 
         assert b not in answer["text"]
 
 
-def test_obeyed_viewer_calls_outside_the_role_never_run(llm_api, llm_settings, ctx, fake, pair):
+def test_obeyed_viewer_calls_outside_the_role_never_run(llm_api, llm_published, ctx, fake, pair):
     a, b = pair
-    sara = Assistant(llm_settings, lambda: ctx)
+    sara = Assistant(llm_published, lambda: ctx)
     viewer = caller(llm_api, "viewer")
     for script in (
         [tool_call("plan_interventions", {"budget": 10000}), say("Planned.")],
