@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import expit
 from scipy.stats import norm
 
 GENDERS = ("Female", "Male")
@@ -59,10 +58,6 @@ def choice(rng: np.random.Generator, probs, n: int) -> np.ndarray:
     cdf = np.cumsum(np.asarray(probs, dtype=float))
     cdf /= cdf[-1]
     return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int8)
-
-
-def bernoulli(rng: np.random.Generator, logit: np.ndarray) -> np.ndarray:
-    return (rng.random(len(logit)) < expit(logit)).astype(np.int8)
 
 
 def grade_for_age(age: np.ndarray) -> np.ndarray:
