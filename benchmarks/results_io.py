@@ -61,17 +61,6 @@ def header(name: str, stamp: str, info: dict) -> str:
     )
 
 
-def rewrite_markdown(json_path: Path, render) -> Path:
-    """Write the markdown of saved results again (after the report's layout changed)."""
-    payload = json.loads(json_path.read_text(encoding="utf-8"))
-    md_path = json_path.with_suffix(".md")
-    stamp = json_path.name[:10]
-    md_path.write_text(
-        header(payload["benchmark"], stamp, payload["machine"]) + render(payload), encoding="utf-8"
-    )
-    return md_path
-
-
 def publish_summary(md_path: Path, plot: Path | None, summary: Path = SUMMARY) -> Path:
     """BENCHMARKS.md: the latest full run's tables, its growth plot and where the raw results
     are."""

@@ -1,0 +1,294 @@
+"""The suite's report: the markdown tables of BENCHMARKS.md, the goals each run checks, and
+the growth plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "–" if value is None else str(value)
+
+
+def markdown(results: dict) -> str:
+    """The results as the markdown tables of BENCHMARKS.md."""
+    failed = {k: v["error"] for k, v in results["stages"].items() if "error" in v}
+    s = {k: v for k, v in results["stages"].items() if "error" not in v}
+    quick = results["mode"] == "quick"
+    runs = "one run of each" if quick else "medians of repeated runs unless marked"
+    out = [f"Mode: {results['mode']}; {runs}.", ""]
+    out += [f"**Stage {k} failed**: {v}" for k, v in failed.items()] + ([""] if failed else [])
+    checks = goals(s)
+    if checks:
+        out += ["## Goals on this machine", ""]
+        out += _table(
+            ["goal", "measured", "met"], [[g, m, "yes" if ok else "**no**"] for g, m, ok in checks]
+        )
+    if "generation" in s:
+        out += ["## Cohort generation (`sara data generate`, a fresh process per size)", ""]
+        out += _table(
+            ["students", "seconds", "µs per row", "peak RSS GB"],
+            [
+                [r["students"], r["seconds"], r["us_per_row"], r["peak_rss_gb"]]
+                for r in s["generation"]["rows"]
+            ],
+        )
+    if "pipeline" in s:
+        p = s["pipeline"]
+        out += [
+            f"## Pipeline, {p['students']:,} students end to end (1 run)",
+            "",
+            f"Total **{p['seconds']} s**; champion `{p['champion']}`.",
+            "",
+        ]
+        out += _table(["step", "seconds"], [[k, v] for k, v in p["steps"].items()])
+    if "quality" in s:
+        q = s["quality"]
+        out += [f"## Model quality (held-out test set, {q['test_students']:,} students)", ""]
+        out += _table(
+            ["model", "ROC-AUC", "PR-AUC", "Brier"],
+            [[r["model"], r["roc_auc"], r["pr_auc"], r["brier"]] for r in q["rows"]],
+        )
+    if "scoring" in s:
+        out += [f"## Batch scoring (champion family: {s['scoring']['family']})", ""]
+        out += _table(
+            [
+                "students",
+                "SARA rows/s",
+                "pyfunc on DataFrame rows/s",
+                "ratio",
+                "score + explain + phrases, s (1 run)",
+            ],
+            [
+                [
+                    r["students"],
+                    r["sara_rows_per_s"],
+                    r["pyfunc_rows_per_s"],
+                    r["ratio"],
+                    r["score_and_explain_s"],
+                ]
+                for r in s["scoring"]["rows"]
+            ],
+        )
+    if "explanations" in s:
+        e = s["explanations"]
+        out += [
+            "## Full-cohort explanations (exact)",
+            "",
+            f"Champion test ROC-AUC {e['champion_roc_auc']}; SARA vs TreeExplainer "
+            f"(400 trees, depth 6): **{e['ratio_vs_400x6']}×** rows/s.",
+            "",
+        ]
+        out += _table(
+            ["explainer", "students", "rows/s", "ROC-AUC"],
+            [[r["explainer"], r["students"], r["rows_per_s"], r.get("roc_auc")] for r in e["rows"]],
+        )
+    if "single" in s:
+        g = s["single"]
+        out += [f"## One student's explanation ({g['calls']} calls)", ""]
+        out += _table(
+            ["path", "p50 ms", "p99 ms"],
+            [
+                [
+                    "`explain_student` by id",
+                    g["known_id"]["p50_ms"],
+                    g["known_id"]["p99_ms"],
+                ],
+                [
+                    "`explain_student` for a new record",
+                    g["new_record"]["p50_ms"],
+                    g["new_record"]["p99_ms"],
+                ],
+                [
+                    "TreeExplainer, 400 trees depth 6, one row",
+                    g["tree_explainer_400x6_one_row"]["p50_ms"],
+                    g["tree_explainer_400x6_one_row"]["p99_ms"],
+                ],
+            ],
+        )
+    if "http" in s:
+        out += ["## HTTP", ""]
+        if "skipped" in s["http"]:
+            out += [f"Not measured: {s['http']['skipped']}.", ""]
+        else:
+            from benchmarks.http import markdown as http_markdown
+
+            out += [http_markdown(s["http"]), ""]
+    if "chat" in s:
+        c = s["chat"]
+        out += [
+            f"## Chat (offline), {c['questions']} gold questions",
+            "",
+            f"End to end p50 {c['latency_p50_ms']} ms, p95 {c['latency_p95_ms']} ms; "
+            f"the assistant's own time (tools excluded) p50 {c['own_p50_ms']} ms, "
+            f"p95 {c['own_p95_ms']} ms.",
+            "",
+        ]
+    if "equity" in s:
+        out += [
+            "## Equity queries (DuckDB file vs pandas in memory)",
+            "",
+            s["equity"]["note"] + ".",
+            "",
+        ]
+        out += _table(
+            ["query", "students", "DuckDB s", "pandas s", "pandas / DuckDB"],
+            [
+                [r["query"], r["students"], r["duckdb_s"], r["pandas_s"], r["ratio"]]
+                for r in s["equity"]["rows"]
+            ],
+        )
+    if "planner" in s:
+        p = s["planner"]
+        plan, naive = p["plan_expected_drop"], p["naive"]
+        out += [
+            f"## Planner, {p['students']:,} students, budget ${p['budget']:,.0f}",
+            "",
+            f"{p['seconds']} s, method {p['method']}, optimality gap {p['optimality_gap']}.",
+            "",
+        ]
+        keys = [k for k in plan if isinstance(plan[k], int | float)]
+        out += _table(
+            ["plan", *keys],
+            [["SARA", *[plan[k] for k in keys]], ["highest risk first", *[naive[k] for k in keys]]],
+        )
+    return "\n".join(out)
+
+
+def goals(s: dict) -> list[tuple[str, str, bool]]:
+    """Each goal the suite measures: (goal, what was measured, met?)."""
+    out = []
+    if "explanations" in s:
+        e = s["explanations"]
+        tree = next(r for r in e["rows"] if "400 trees" in r["explainer"])
+        out.append(
+            (
+                "full-cohort exact explanations ≥ 50× TreeExplainer (400 trees, depth 6), equal or "
+                "better ROC-AUC",
+                f"{e['ratio_vs_400x6']}×; ROC-AUC {e['champion_roc_auc']} vs {tree['roc_auc']}",
+                e["ratio_vs_400x6"] >= 50 and e["champion_roc_auc"] >= tree["roc_auc"],
+            )
+        )
+    if "scoring" in s:
+        last = s["scoring"]["rows"][-1]
+        out.append(
+            (
+                "batch scoring ≥ 5× pyfunc on a DataFrame",
+                f"{last['ratio']}× at {last['students']:,}",
+                last["ratio"] >= 5,
+            )
+        )
+        million = [r for r in s["scoring"]["rows"] if r["students"] >= 1_000_000]
+        if million:
+            out.append(
+                (
+                    "1M students scored and explained in under a minute",
+                    f"{million[0]['score_and_explain_s']} s",
+                    million[0]["score_and_explain_s"] < 60,
+                )
+            )
+    if "http" in s and "load" in s["http"]:
+        single = [
+            r
+            for r in s["http"]["load"]
+            if r["scenario"].startswith("GET /v1/students") and r["concurrency"] == 16
+        ]
+        if single:
+            r = single[0]
+            out.append(
+                (
+                    "single score over HTTP ≥ 1,000 req/s, p99 < 25 ms (concurrency 16)",
+                    f"{r['rps']:,.0f} req/s, p99 {r['p99_ms']} ms",
+                    r["rps"] >= 1000 and r["p99_ms"] < 25,
+                )
+            )
+    if "chat" in s:
+        p95 = s["chat"]["latency_p95_ms"]
+        out.append(("offline chat p95 < 150 ms", f"{p95} ms", p95 < 150))
+    if "equity" in s:
+        largest = max(r["students"] for r in s["equity"]["rows"])
+        worst = max(r["duckdb_s"] for r in s["equity"]["rows"] if r["students"] == largest)
+        out.append(
+            (f"equity queries over {largest:,} students < 1 s", f"slowest {worst} s", worst < 1)
+        )
+    if "pipeline" in s:
+        out.append(
+            (
+                f"pipeline on {s['pipeline']['students']:,} students < 2 min",
+                f"{s['pipeline']['seconds']} s",
+                s["pipeline"]["seconds"] < 120,
+            )
+        )
+    if "generation" in s and len(s["generation"]["rows"]) > 1:
+        rows = s["generation"]["rows"]
+        growth = rows[-1]["us_per_row"] / rows[0]["us_per_row"]
+        out.append(
+            (
+                "generation linear in students (time per row flat, ≤ 1.5× growth)",
+                f"{rows[0]['us_per_row']} → {rows[-1]['us_per_row']} µs/row "
+                f"({rows[0]['students']:,} → {rows[-1]['students']:,})",
+                growth <= 1.5,
+            )
+        )
+    if "scoring" in s and len(s["scoring"]["rows"]) > 1:
+        rows = s["scoring"]["rows"]
+        per_row = [r["score_and_explain_s"] / r["students"] * 1e6 for r in rows]
+        out.append(
+            (
+                "scoring + explaining linear in students (≤ 1.5× growth per row)",
+                f"{per_row[0]:.1f} → {per_row[-1]:.1f} µs/row",
+                per_row[-1] / per_row[0] <= 1.5,
+            )
+        )
+    return out
+
+
+def plot_growth(results: dict, path: Path) -> Path | None:
+    """Seconds against students (log-log) for the stages measured at several sizes; a
+    straight line of slope 1 is linear growth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = results["stages"]
+    series = {}
+    if "generation" in s:
+        series["generation"] = [(r["students"], r["seconds"]) for r in s["generation"]["rows"]]
+    if "scoring" in s:
+        series["score + explain + phrases"] = [
+            (r["students"], r["score_and_explain_s"]) for r in s["scoring"]["rows"]
+        ]
+        series["scoring only"] = [
+            (r["students"], r["students"] / r["sara_rows_per_s"]) for r in s["scoring"]["rows"]
+        ]
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=110)
+    for name, points in series.items():
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="students",
+        ylabel="seconds",
+        title="Growth with cohort size (slope 1 = linear)",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

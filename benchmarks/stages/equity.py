@@ -1,0 +1,123 @@
+"""Questions over the whole cohort: equity queries on DuckDB beside pandas, and the
+intervention planner beside highest-risk-first."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.stages.bench import Bench, median_time
+from sara.settings import Settings
+
+
+def equity(bench: Bench) -> dict:
+    """Group-by and percentile queries on a DuckDB file of n students (SARA's equity
+    path) beside the same with pandas on a DataFrame already in memory."""
+    import duckdb
+
+    from tools.context import ToolContext
+
+    spec = bench.ctx.spec
+    rows = []
+    for n in bench.scale.equity:
+        frame = bench.cohort(n)
+        folder = bench.folder / f"equity-{n}"
+        folder.mkdir(exist_ok=True)
+        settings = Settings(home=folder)
+        students = frame.drop(columns=["true_risk"]).assign(
+            **{spec.outcome.name: spec.outcome.label(frame)}
+        )
+        scores = pd.DataFrame(
+            {
+                "student_id": frame[spec.id_column].to_numpy(),
+                "risk_score": frame["true_risk"],
+                "risk_level": np.where(
+                    frame["true_risk"] >= settings.risk_high_threshold,
+                    "High",
+                    np.where(frame["true_risk"] >= settings.risk_medium_threshold, "Medium", "Low"),
+                ),
+            }
+        )
+        with duckdb.connect(str(settings.warehouse_path)) as con:
+            for name, table in (("students", students), ("scores", scores)):
+                con.register("incoming", table)
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
+                con.unregister("incoming")
+        ctx = ToolContext(settings, spec, bench.ctx.model, "bench", {}, "bench")
+        try:
+            rows += _equity_at(bench, n, ctx, students, scores)
+        finally:
+            ctx.close()
+            settings.warehouse_path.unlink()
+    return {
+        "rows": rows,
+        "note": "risk = the generator's true risk (the query cost does "
+        "not depend on where the score came from); pandas times exclude loading",
+    }
+
+
+def _equity_at(bench: Bench, n, ctx, students, scores) -> list[dict]:
+    from tools.equity import compute_equity
+
+    joined = students.merge(scores, left_on=ctx.id_column, right_on="student_id")
+    outcome = ctx.spec.outcome.name
+    cases = [
+        (
+            "outcome rate by Race",
+            lambda: compute_equity(ctx, "outcome_rate", ["Race"], None),
+            lambda: joined.groupby("Race")[outcome].agg(["size", "count", "sum", "mean", "std"]),
+        ),
+        (
+            "mean risk by SES quartile × gender",
+            lambda: compute_equity(ctx, "mean_risk", ["SES_Quartile", "Gender"], None),
+            lambda: joined.groupby(["SES_Quartile", "Gender"])["risk_score"].agg(
+                ["size", "count", "sum", "mean", "std"]
+            ),
+        ),
+        (
+            "risk percentiles (50/90/99) by Locale",
+            lambda: ctx.sql(
+                "SELECT s.Locale, quantile_cont(c.risk_score, [0.5, 0.9, 0.99]) "
+                f'FROM students s JOIN scores c ON s."{ctx.id_column}" = '
+                "c.student_id GROUP BY s.Locale"
+            ),
+            lambda: joined.groupby("Locale")["risk_score"].quantile([0.5, 0.9, 0.99]),
+        ),
+    ]
+    out = []
+    for name, sara_fn, pandas_fn in cases:
+        sara_fn()  # warm-up: file pages, plan
+        sara, _ = median_time(sara_fn, bench.scale.repeats)
+        base, _ = median_time(pandas_fn, bench.scale.repeats)
+        out.append(
+            {
+                "query": name,
+                "students": n,
+                "duckdb_s": round(sara, 3),
+                "pandas_s": round(base, 3),
+                "ratio": round(base / sara, 2),
+            }
+        )
+        bench.progress(f"equity {n:,} {name}: {sara:.3f} s vs pandas {base:.3f} s")
+    return out
+
+
+def planner(bench: Bench) -> dict:
+    from tools.planning import PlanInput, plan_interventions
+
+    ctx = bench.ctx
+    n = int(ctx.sql("SELECT count(*) FROM students").iloc[0, 0])
+    request = PlanInput(all_students=True, budget=200 * n / 10)
+    seconds, plan = median_time(lambda: plan_interventions(request, ctx), bench.scale.repeats)
+    result = {
+        "students": n,
+        "interventions": len(plan.by_intervention) or None,
+        "budget": request.budget,
+        "seconds": round(seconds, 2),
+        "method": plan.method,
+        "optimality_gap": plan.optimality_gap,
+        "plan_expected_drop": plan.totals.model_dump(),
+        "naive": plan.naive.model_dump(),
+    }
+    bench.progress(f"planner {n:,}: {seconds:.1f} s, gap {plan.optimality_gap}")
+    return result
