@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +17,12 @@ from sklearn.model_selection import train_test_split
 from data.ingest import check, source_stem
 from data.loaders import read_columns, read_table
 from data.spec import DatasetSpec, Role
-from data.synthetic.cohort import truth_path_for, write_cohort
+from data.synthetic.cohort import write_cohort
+from data.truth import truth_for
 from data.validate import SchemaMismatchError, ValidationReport, check_columns
 from pipeline.evaluate import Evaluation, evaluate, naive_baseline
-from pipeline.explain import Contributions, contributions, contributions_from_encoded
 from pipeline.features import model_features
-from pipeline.model import RiskModel, risk_levels
-from pipeline.phrases import top_risk_factors
+from pipeline.scoring import Scored, score_step  # noqa: F401 (score_step: kept importable here)
 from pipeline.train import CANDIDATES, FittedCandidate, fit_candidate, make_folds
 from pipeline.warehouse import meta_table
 from sara.settings import Settings
@@ -99,15 +97,7 @@ def validate_step(
     y = spec.outcome.label(frame)
     if y.min() == y.max():
         raise DataQualityError(f"every student has {spec.outcome.name}={y[0]}; nothing to learn")
-    truth_file = truth_path_for(Path(source))
-    truth = None
-    if truth_file.is_file() and spec.id_column:
-        sidecar = pd.read_parquet(truth_file)
-        truth = frame[[spec.id_column]].merge(
-            sidecar, left_on=spec.id_column, right_on="StudentID", how="left"
-        )
-        if truth["true_risk"].isna().any():
-            truth = None  # not the cohort this truth belongs to
+    truth = truth_for(Path(source), frame, spec.id_column)
     return Dataset(str(source), frame, y, report, truth)
 
 
@@ -196,34 +186,6 @@ def evaluate_step(
             "oracle", split.y_test, split.truth_test, *args
         )
     return evaluations
-
-
-@dataclass
-class Scored:
-    risk: np.ndarray
-    levels: np.ndarray
-    contribs: Contributions
-    factors: list[list[dict]]
-
-
-def score_step(
-    model: RiskModel,
-    frame: pd.DataFrame | Mapping[str, Sequence],
-    spec: DatasetSpec,
-    settings: Settings,
-    encoded: np.ndarray | None = None,
-) -> Scored:
-    """Score and explain every student with the served model. ``encoded``: the rows already
-    through the model's preprocessing (then ``frame`` may be plain columns of values)."""
-    contribs = (
-        contributions(model, frame)
-        if encoded is None
-        else contributions_from_encoded(model, encoded)
-    )
-    risk = model.calibrator.transform(contribs.raw_score)
-    levels = risk_levels(risk, settings.risk_medium_threshold, settings.risk_high_threshold)
-    factors = top_risk_factors(spec, frame, contribs, model.reference, settings.top_factors)
-    return Scored(risk, levels, contribs, factors)
 
 
 def warehouse_tables(

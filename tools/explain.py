@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from data.spec import DatasetSpec
 from pipeline.model import RISK_LEVELS, risk_levels
 from pipeline.phrases import format_value
-from pipeline.steps import score_step
+from pipeline.scoring import score_step
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.context import ToolContext
 from tools.scoring import records_frame

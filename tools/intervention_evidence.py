@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import SplineTransformer
 
 from data.spec import DatasetSpec
-from data.synthetic.cohort import truth_path_for
+from data.truth import truth_path_for
 from tools.context import ToolContext
 from tools.intervention_catalogue import Catalogue, Intervention, apply_moves
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from data.validate import SchemaMismatchError, check_value, validate_frame
 from pipeline.features import Encoder, compile_encoder
-from pipeline.steps import Scored, score_step
+from pipeline.scoring import Scored, score_step
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.context import ToolContext, require_known
 from tools.errors import InvalidInput

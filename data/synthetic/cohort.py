@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 
 from data.ids import student_ids
 from data.synthetic import common, realistic, seedlike
+from data.truth import TRUTH_KEY, truth_path_for
 
 Profile = Literal["realistic", "seed-like"]
 PROFILES: tuple[str, ...] = ("realistic", "seed-like")
 CHUNK_ROWS = 250_000
-TRUTH_SUFFIX = ".truth.parquet"
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,6 @@ class GeneratedCohort:
     profile: str
     intervention: str | None
     seconds: float
-
-
-def truth_path_for(path: Path) -> Path:
-    """Where the ground truth of a generated cohort file lives."""
-    return path.with_name(path.name.split(".")[0] + TRUTH_SUFFIX)
 
 
 def _simulate(rng: np.random.Generator, n: int, profile: str, intervention: str | None):
@@ -88,7 +83,7 @@ def iter_chunks(
         ids = student_ids(range(start + 1, start + n + 1), rows)
         truth_table = pa.table(
             {
-                "StudentID": pa.array(ids, pa.string()),
+                TRUTH_KEY: pa.array(ids, pa.string()),
                 **{k: pa.array(v, pa.float64()) for k, v in truth.items()},
             }
         )

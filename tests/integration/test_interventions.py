@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.synthetic.cohort import truth_path_for
+from data.truth import truth_path_for
 from pipeline.run import run_pipeline
 from sara.settings import Settings
 from tools import planning

@@ -7,8 +7,9 @@ import pytest
 from data.ingest import ingest
 from data.spec import load_spec
 from data.synthetic import cohort as cohort_module
-from data.synthetic.cohort import generate_frame, truth_path_for, write_cohort
+from data.synthetic.cohort import generate_frame, write_cohort
 from data.synthetic.realistic import INTERVENTIONS
+from data.truth import truth_path_for
 
 
 @pytest.mark.parametrize("profile", ["realistic", "seed-like"])
