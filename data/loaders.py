@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sara.errors import UserError
+
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 DUCKDB_SUFFIXES = {".duckdb", ".ddb", ".db"}
@@ -23,7 +25,7 @@ BOMS = (
 )
 
 
-class DataLoadError(ValueError):
+class DataLoadError(UserError, ValueError):
     """A source that cannot be read as a table."""
 
 

@@ -16,10 +16,12 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sara.errors import UserError
+
 BUILTIN_SPEC = "student_performance"
 
 
-class SpecError(ValueError):
+class SpecError(UserError, ValueError):
     """A spec file that cannot be read or breaks a rule of the data contract."""
 
 

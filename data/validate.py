@@ -18,6 +18,7 @@ from pandera.errors import SchemaErrors
 
 from data.ids import student_ids
 from data.spec import ColumnSpec, DatasetSpec
+from sara.errors import UserError
 
 ISSUE_COLUMNS = ["row", "student_id", "column", "value", "rule"]
 ROW = "_row"
@@ -29,7 +30,7 @@ RULE_BOOL = "must be 0/1 (or true/false)"
 CHUNK_ROWS = 500_000
 
 
-class SchemaMismatchError(ValueError):
+class SchemaMismatchError(UserError, ValueError):
     """The table's columns do not match the spec; nothing can be validated row by row."""
 
     def __init__(

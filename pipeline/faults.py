@@ -8,6 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
+from sara.errors import UserError
+
 # How DuckDB, SQLite (through SQLAlchemy and MLflow) and the C library word ENOSPC.
 _DISK_FULL = re.compile(r"no space left on device|database or disk is full|disk is full", re.I)
 _QUOTED_PATH = re.compile(r"""["'](/[^"']+)["']""")
@@ -57,7 +59,7 @@ SPACE_MARGIN_BYTES = 16 * 2**20
 BYTES_PER_ROW_NO_WAREHOUSE = 4096
 
 
-class NotEnoughSpace(RuntimeError):
+class NotEnoughSpace(UserError, RuntimeError):
     """The workspace's disk cannot hold what the run would write; nothing was written."""
 
 

@@ -25,13 +25,14 @@ from pipeline.features import model_features
 from pipeline.scoring import Scored, score_step  # noqa: F401 (score_step: kept importable here)
 from pipeline.train import CANDIDATES, FittedCandidate, fit_candidate, make_folds
 from pipeline.warehouse import meta_table
+from sara.errors import UserError
 from sara.settings import Settings
 
 log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
 
 
-class DataQualityError(RuntimeError):
+class DataQualityError(UserError, RuntimeError):
     """Validation quarantined more rows than the settings allow; nothing was trained."""
 
 

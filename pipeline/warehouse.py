@@ -15,10 +15,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from sara.errors import UserError
+
 STAGING_INFIX = ".building-"
 
 
-class WarehouseUnavailable(RuntimeError):
+class WarehouseUnavailable(UserError, RuntimeError):
     """The warehouse file exists but cannot be opened (locked by a writer, damaged)."""
 
 

@@ -1,5 +1,8 @@
 """The CLI: useful summaries, clear errors, no stack traces."""
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -102,3 +105,46 @@ def test_generate_keep_existing_leaves_the_cohort_alone(settings):
     result = run("data", "generate", "--n", "900", "--keep-existing")
     assert result.exit_code == 0 and "keeping it" in result.output
     assert settings.default_cohort_path.stat().st_mtime_ns == before
+
+
+def test_pipeline_errors_a_user_can_fix_are_one_line_not_a_trace(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    result = run("pipeline", "run", "--data", str(empty))
+    assert result.exit_code == 1 and "is empty" in result.output
+    assert "Traceback" not in result.output
+    result = run("pipeline", "run", "--data", str(empty), "--generate", "100")
+    assert result.exit_code == 1 and "either --data or --generate" in result.output
+
+
+def test_every_user_facing_error_shares_one_base():
+    from data.loaders import DataLoadError
+    from data.spec import SpecError
+    from data.validate import SchemaMismatchError
+    from pipeline.faults import NotEnoughSpace
+    from pipeline.steps import DataQualityError
+    from pipeline.warehouse import WarehouseUnavailable
+    from sara.errors import UserError
+
+    for kind in (DataLoadError, SpecError, SchemaMismatchError):
+        assert issubclass(kind, UserError) and issubclass(kind, ValueError)
+    for kind in (NotEnoughSpace, DataQualityError, WarehouseUnavailable):
+        assert issubclass(kind, UserError) and issubclass(kind, RuntimeError)
+
+
+def test_starting_the_cli_loads_no_library_stack():
+    # `sara --help` and every command pay only for Typer, Rich and the settings at start-up.
+    code = "import sys, sara.cli; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {name.split(".")[0] for name in done.stdout.split()}
+    heavy = {"pandas", "numpy", "sklearn", "mlflow", "duckdb", "pyarrow", "uvicorn"}
+    ours = {"data", "pipeline", "tools", "assistant", "api", "evals", "benchmarks"}
+    assert loaded.isdisjoint(heavy | ours), sorted(loaded & (heavy | ours))
+
+
+def test_python_dash_m_runs_the_same_cli():
+    done = subprocess.run(
+        [sys.executable, "-m", "sara.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    for group in ("settings", "serve", "chat", "eval", "data", "pipeline", "keys", "bench"):
+        assert group in done.stdout
