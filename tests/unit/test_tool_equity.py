@@ -1,0 +1,185 @@
+"""query_equity and equity_summary on the tiny warehouse: values checked against plain SQL,
+intervals, small-cell suppression, tests and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.tiny_warehouse import ROWS, call
+from tools.errors import InvalidInput
+
+JOIN = 'FROM students s JOIN scores c ON s."StudentID" = c.student_id'
+
+
+def by_group(ctx, column: str, expression: str) -> dict:
+    frame = ctx.sql(f'SELECT s."{column}" AS g, count(*) AS n, {expression} AS v {JOIN} GROUP BY 1')
+    return {r.g: (r.n, r.v) for r in frame.itertuples()}
+
+
+# --- query_equity --------------------------------------------------------------------------
+
+
+def test_the_overall_outcome_rate_with_its_wilson_interval(tiny_ctx):
+    out = call(tiny_ctx, "query_equity")
+    rate = tiny_ctx.sql("SELECT avg(at_risk) AS r FROM students")["r"].iloc[0]
+    assert out.metric == "outcome_rate"
+    assert out.interval == "Wilson score interval"
+    assert out.rows == []
+    assert out.overall.n == out.overall.denominator == ROWS
+    assert out.overall.value == pytest.approx(rate)
+    assert 0 <= out.overall.ci_low < out.overall.value < out.overall.ci_high <= 1
+    assert out.min_group_size == tiny_ctx.settings.min_group_size == 20
+
+
+def test_outcome_rate_by_race_matches_sql_and_hides_small_groups(tiny_ctx):
+    out = call(tiny_ctx, "query_equity", metric="outcome_rate", group_by=["Race"])
+    expected = by_group(tiny_ctx, "Race", "avg(at_risk)")
+    assert [r.group["Race"] for r in out.rows] == list(tiny_ctx.spec.column("Race").categories)
+    assert sum(r.n for r in out.rows) == out.overall.n == ROWS
+    for row in out.rows:
+        n, value = expected[row.group["Race"]]
+        assert row.n == n
+        assert row.label == f"Race = {row.group['Race']}"
+        if row.suppressed:
+            assert (row.value, row.ci_low, row.ci_high, row.denominator) == (None,) * 4
+        else:
+            assert row.value == pytest.approx(value)
+            assert row.ci_low <= row.value <= row.ci_high
+    small = {r.group["Race"] for r in out.rows if r.n < out.min_group_size}
+    hidden = {r.group["Race"] for r in out.rows if r.suppressed}
+    # One hidden group alone could be recovered from the overall: the next smallest goes too.
+    assert small == {"Other"}
+    assert hidden == {"Other", "Asian"}
+
+
+def test_every_small_cell_of_two_attributes_is_suppressed(tiny_ctx):
+    out = call(tiny_ctx, "query_equity", metric="mean_risk", group_by=["Race", "Gender"])
+    assert len(out.rows) == 12
+    assert any(r.suppressed for r in out.rows)
+    for row in out.rows:
+        assert set(row.group) == {"Race", "Gender"}
+        if row.n < out.min_group_size:
+            assert row.suppressed and row.value is None
+        if not row.suppressed:
+            assert 0 <= row.value <= 1
+    assert out.interval == "Student-t interval"
+
+
+def test_the_true_positive_rate_is_over_the_students_with_the_outcome(tiny_ctx):
+    out = call(tiny_ctx, "query_equity", metric="tpr", group_by=["Gender"])
+    positives = by_group(tiny_ctx, "Gender", "sum(at_risk)")
+    flagged = by_group(
+        tiny_ctx, "Gender", "sum(CASE WHEN at_risk = 1 AND c.risk_level = 'High' THEN 1 END)"
+    )
+    for row in out.rows:
+        gender = row.group["Gender"]
+        assert not row.suppressed
+        assert row.denominator == positives[gender][1]
+        assert row.value == pytest.approx(flagged[gender][1] / positives[gender][1])
+
+
+def test_the_mean_of_a_numeric_column_under_filters(tiny_ctx):
+    out = call(
+        tiny_ctx,
+        "query_equity",
+        metric="mean:AttendanceRate",
+        group_by=["SES_Quartile"],
+        filters={"SchoolType": "Public"},
+    )
+    expected = tiny_ctx.sql(
+        "SELECT SES_Quartile AS g, avg(AttendanceRate) AS v FROM students "
+        "WHERE SchoolType = 'Public' GROUP BY 1"
+    )
+    assert out.metric == "mean:AttendanceRate"
+    assert out.filters == {"SchoolType": ["Public"]}
+    assert [r.group["SES_Quartile"] for r in out.rows] == [1, 2, 3, 4]
+    for row, value in zip(out.rows, expected.sort_values("g")["v"], strict=True):
+        assert row.value == pytest.approx(value)
+        assert row.ci_low < row.value < row.ci_high
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"metric": "median"}, "metric"),
+        ({"metric": "mean:Race"}, "metric"),
+        ({"group_by": ["AttendanceRate"]}, "group_by"),
+        ({"group_by": ["Race", "Gender", "Locale"]}, "group_by"),
+        ({"group_by": ["Planet"]}, "group_by"),
+        ({"filters": {"Grade": 99}}, "filters.Grade"),
+    ],
+)
+def test_query_equity_bad_arguments(tiny_ctx, arguments, field):
+    with pytest.raises(InvalidInput) as caught:
+        call(tiny_ctx, "query_equity", **arguments)
+    assert caught.value.field == field
+
+
+# --- equity_summary ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def summary(tiny_ctx):
+    return call(tiny_ctx, "equity_summary")
+
+
+def test_the_summary_covers_the_protected_and_named_context_columns(summary, tiny_ctx):
+    assert [s.attribute for s in summary.attributes] == [
+        "Gender", "Race", "SES_Quartile", "InternetAccess", "Locale", "SchoolType",
+    ]  # fmt: skip
+    assert summary.n_students == ROWS
+    rate = tiny_ctx.sql("SELECT avg(at_risk) AS r FROM students")["r"].iloc[0]
+    assert summary.overall_outcome_rate == pytest.approx(rate)
+    assert summary.outcome == "at_risk (GPA < 2.0)"
+
+
+def test_gaps_tests_and_holm_correction_are_consistent(summary):
+    for section in summary.attributes:
+        shown = [g for g in section.groups if not g.suppressed]
+        rates = [g.outcome_rate for g in shown]
+        assert section.gap == pytest.approx(max(rates) - min(rates))
+        assert section.highest_group == max(shown, key=lambda g: g.outcome_rate).label
+        assert section.p_adjusted >= section.p_value
+        assert section.significant == (section.p_adjusted < summary.alpha)
+        for group in section.groups:
+            if group.suppressed:
+                assert group.outcome_rate is None and group.mean_risk is None
+    significant = [s.attribute for s in summary.attributes if s.significant]
+    assert summary.significant_attributes == significant
+    # The generator builds an income gap into the outcome; 600 students show it.
+    assert "SES_Quartile" in significant
+
+
+def test_the_summary_reports_model_fairness_and_writes_its_charts(summary):
+    protected = {s.attribute: s.model_fairness for s in summary.attributes}
+    assert {g.metric for g in protected["Gender"]} >= {"tpr", "calibration_gap"}
+    assert len(summary.charts) == len(summary.attributes)
+    for chart in summary.charts:
+        assert Path(chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for section in summary.attributes:
+        assert section.label in summary.markdown
+
+
+def test_a_filtered_summary_drops_the_fixed_column_and_model_fairness(tiny_ctx):
+    out = call(tiny_ctx, "equity_summary", filters={"SchoolType": "Public"})
+    public = tiny_ctx.sql("SELECT count(*) AS n FROM students WHERE SchoolType = 'Public'")
+    assert out.n_students == public["n"].iloc[0]
+    assert out.filters == {"SchoolType": ["Public"]}
+    assert "SchoolType" not in [s.attribute for s in out.attributes]
+    assert all(s.model_fairness is None for s in out.attributes)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"attributes": ["GPA"]}, "attributes"),
+        ({"attributes": []}, "attributes"),
+        ({"filters": {"Locale": "Moon"}}, "filters.Locale"),
+    ],
+)
+def test_equity_summary_bad_arguments(tiny_ctx, arguments, field):
+    with pytest.raises(InvalidInput) as caught:
+        call(tiny_ctx, "equity_summary", **arguments)
+    assert caught.value.field == field
