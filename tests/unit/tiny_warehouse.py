@@ -11,6 +11,7 @@ import pytest
 
 from data.spec import load_spec
 from pipeline import warehouse
+from pipeline.scoring import score_step
 from pipeline.steps import (
     evaluate_step,
     fingerprint,
@@ -47,15 +48,6 @@ def tiny_settings(home: Path) -> Settings:
         )
 
 
-def _score_step():
-    # score_step moved from pipeline.steps to pipeline.scoring (the module serving imports).
-    try:
-        from pipeline.scoring import score_step
-    except ImportError:
-        from pipeline.steps import score_step
-    return score_step
-
-
 def build_tiny_context(home: Path) -> ToolContext:
     """Generate ``ROWS`` students, validate, split, fit one candidate, evaluate it, score and
     explain everyone and publish the warehouse under ``home``; the context serves that model."""
@@ -68,7 +60,7 @@ def build_tiny_context(home: Path) -> ToolContext:
     fitted = train_step(split, spec, FEATURE_SET, settings)
     evaluations = evaluate_step(split, fitted, spec, settings)
     model = fitted[CANDIDATE].model
-    scored = _score_step()(model, dataset.frame, spec, settings)
+    scored = score_step(model, dataset.frame, spec, settings)
     meta = {
         "model_name": settings.model_name,
         "model_version": MODEL_VERSION,
