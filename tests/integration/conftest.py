@@ -7,12 +7,23 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from benchmarks.http import free_port, wait_until_up
 from pipeline.run import run_pipeline
 from sara.settings import Settings
+from tests.timeouts import INTEGRATION_TEST_TIMEOUT_S, SERVER_START_TIMEOUT_S, STOP_TIMEOUT_S
+
+TIER = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items):
+    """The tier's own per-test limit (see tests/timeouts.py) where a test sets none."""
+    for item in items:
+        if TIER in item.path.parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(INTEGRATION_TEST_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +93,7 @@ def sara_serve(settings: Settings, workers: int = 1):
     served = Served(f"http://127.0.0.1:{port}", process)
     failure = None
     try:
-        wait_until_up(f"{served.base}/ready", process, 90)
+        wait_until_up(f"{served.base}/ready", process, SERVER_START_TIMEOUT_S)
     except RuntimeError as exc:
         failure = str(exc)
     try:
@@ -90,7 +101,7 @@ def sara_serve(settings: Settings, workers: int = 1):
             yield served
     finally:
         process.terminate()
-        served.output, _ = process.communicate(timeout=30)
+        served.output, _ = process.communicate(timeout=STOP_TIMEOUT_S)
     if failure is not None:
         pytest.fail(f"{failure}:\n{served.output}")
 

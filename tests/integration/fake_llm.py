@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +13,8 @@ from pydantic import SecretStr
 from sara.settings import Settings
 
 Reply = Callable[[dict], tuple[int, dict]]
+# How long a stalled reply is held at most: longer than any test waits for a client to give up.
+STALL_BOUND_S = 600
 
 
 def tool_call(name: str, arguments: str | dict, call_id: str = "call_1") -> Reply:
@@ -44,12 +45,22 @@ def fail(status: int) -> Reply:
     return lambda body: (status, {"error": {"message": "upstream exploded", "type": "server"}})
 
 
-def stall(seconds: float) -> Reply:
-    def reply(body: dict) -> tuple[int, dict]:
-        time.sleep(seconds)
+class Stall:
+    """A reply held back until ``release()``, so the client's timeout fires first however slow
+    the machine is; ``sent`` says whether the reply went out. The hold is bounded, so a client
+    that never gives up gets "too late" rather than hanging the test."""
+
+    def __init__(self, bound_s: float = STALL_BOUND_S):
+        self.bound_s, self.sent = bound_s, False
+        self._released = threading.Event()
+
+    def __call__(self, body: dict) -> tuple[int, dict]:
+        self._released.wait(self.bound_s)
+        self.sent = True
         return say("too late")(body)
 
-    return reply
+    def release(self) -> None:
+        self._released.set()
 
 
 def completion(message: dict, finish: str) -> dict:

@@ -14,6 +14,7 @@ import pytest
 from api.keys import KeyStore
 from tests.integration.conftest import auth, sara_serve
 from tests.integration.test_api import RECORD_DROP, ROUTES, STUDENT
+from tests.timeouts import HTTP_TIMEOUT_S
 from tools import TOOLS_BY_NAME
 
 pytestmark = pytest.mark.integration
@@ -123,9 +124,11 @@ def test_no_student_data_in_logs_or_metric_labels(published, role_keys, ctx, mon
         ]  # fmt: skip
         statuses = []
         for method, path, body, headers in calls:
-            response = httpx.request(method, base + path, json=body, headers=headers, timeout=60)
+            response = httpx.request(
+                method, base + path, json=body, headers=headers, timeout=HTTP_TIMEOUT_S
+            )
             statuses.append(response.status_code)
-        metrics = httpx.get(f"{base}/metrics", timeout=30).text
+        metrics = httpx.get(f"{base}/metrics", timeout=HTTP_TIMEOUT_S).text
     assert statuses == [200, 200, 404, 404, 200, 422, 200, 200, 200, 422, 401], statuses
     # The server did log (so an empty output cannot pass): JSON lines with their fields.
     lines = [json.loads(line) for line in served.output.splitlines() if line.startswith("{")]

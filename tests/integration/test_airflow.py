@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 
 from pipeline import warehouse
 from sara.settings import Settings
+from tests.timeouts import COMMAND_TIMEOUT_S, PIPELINE_TIMEOUT_S
 
 pytest.importorskip("airflow", reason="Airflow is installed with the dev extra")
 pytestmark = pytest.mark.integration
@@ -53,7 +54,7 @@ def _airflow(env: dict, *args: str, check: bool = True) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=PIPELINE_TIMEOUT_S,  # `dags test` runs the whole pipeline
     )
     if check and done.returncode != 0:
         log = Path(env["AIRFLOW_HOME"]) / "last-failure.log"
@@ -101,7 +102,12 @@ def test_dag_file_imports_without_errors_or_side_effects(airflow, tmp_path):
     env = {**airflow, "SARA_HOME": str(tmp_path / "untouched")}
     found = json.loads(
         subprocess.run(
-            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", probe],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=COMMAND_TIMEOUT_S,
         )
         .stdout.strip()
         .splitlines()[-1]

@@ -12,6 +12,7 @@ from api.main import create_app
 from pipeline.run import run_pipeline
 from sara.settings import Settings
 from tests.integration.conftest import auth, sara_serve
+from tests.timeouts import HTTP_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +37,13 @@ def test_ready_before_and_after_the_first_pipeline_run(tmp_path):
 def test_sara_serve_answers_on_localhost(published, role_keys):
     with sara_serve(published, workers=2) as server:
         base = server.base
-        risk = httpx.get(f"{base}/v1/students/S0000042/risk", headers=auth(role_keys["staff"]))
+        risk = httpx.get(f"{base}/v1/students/S0000042/risk", headers=auth(role_keys["staff"]),
+                         timeout=HTTP_TIMEOUT_S)  # fmt: skip
         assert risk.status_code == 200 and risk.json()["risk_level"] in ("Low", "Medium", "High")
-        assert httpx.get(f"{base}/v1/model").status_code == 401
+        assert httpx.get(f"{base}/v1/model", timeout=HTTP_TIMEOUT_S).status_code == 401
         for _ in range(6):  # spread over both workers
-            httpx.get(f"{base}/health")
-        metrics = httpx.get(f"{base}/metrics").text
+            httpx.get(f"{base}/health", timeout=HTTP_TIMEOUT_S)
+        metrics = httpx.get(f"{base}/metrics", timeout=HTTP_TIMEOUT_S).text
         assert 'route="/v1/students/{student_id}/risk"' in metrics
         assert 'sara_http_requests_total{method="GET",route="/health",status="200"} 6.0' in metrics
     assert server.process.returncode == 0, server.output

@@ -20,6 +20,7 @@ import yaml
 from pipeline import registry
 from pipeline.run import run_pipeline
 from sara.settings import Settings
+from tests.timeouts import PIPELINE_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ class Workspace:
             env=env,
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=PIPELINE_TIMEOUT_S,
         )
 
 

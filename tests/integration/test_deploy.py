@@ -23,6 +23,8 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.timeouts import COMMAND_TIMEOUT_S, PIPELINE_TIMEOUT_S
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,7 +171,7 @@ def test_commands_exist_with_the_flags_they_pass(name):
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=COMMAND_TIMEOUT_S,
     )
     assert shown.returncode == 0, shown.stderr[-2000:]
     for flag in [a.split("=")[0] for a in command[2:] if a.startswith("--")]:
@@ -232,21 +234,21 @@ def image_install(tmp_path_factory):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "wheel"),
          str(context)],
-        check=True, capture_output=True, timeout=600,
+        check=True, capture_output=True, timeout=PIPELINE_TIMEOUT_S,
     )  # fmt: skip
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=COMMAND_TIMEOUT_S,
     ).stdout.strip()  # fmt: skip
     (Path(purelib) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     (wheel,) = (root / "wheel").glob("sara-*.whl")
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile",
          "--target", purelib, str(wheel)],
-        check=True, capture_output=True, timeout=300,
+        check=True, capture_output=True, timeout=COMMAND_TIMEOUT_S,
     )  # fmt: skip
     return python
 
@@ -265,8 +267,9 @@ def test_the_installed_package_runs_without_the_source_tree(image_install, tmp_p
     )
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SARA_HOME": str(tmp_path / "ws")}
     found = subprocess.run(
-        [python, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+        [python, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )  # fmt: skip
     assert found.returncode == 0, found.stderr[-3000:]
     info = json.loads(found.stdout.strip().splitlines()[-1])
     assert str(REPO) not in info["sara"] and info["spec"]
@@ -274,6 +277,6 @@ def test_the_installed_package_runs_without_the_source_tree(image_install, tmp_p
     for args in (["serve", "--help"], ["pipeline", "run", "--help"], ["keys", "create", "--help"]):
         shown = subprocess.run(
             [python, "-m", "sara.cli", *args], cwd=tmp_path, env=env, capture_output=True,
-            text=True, timeout=120,
+            text=True, timeout=COMMAND_TIMEOUT_S,
         )  # fmt: skip
         assert shown.returncode == 0, (args, shown.stderr[-2000:])

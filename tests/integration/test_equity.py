@@ -22,6 +22,11 @@ from tools.errors import InvalidInput
 
 pytestmark = pytest.mark.integration
 
+# The runaway query below runs for hours unless stopped. A bound in minutes still tells
+# "stopped" from "ran on" without depending on how soon a busy machine lets the guard act (it
+# waits timeout_s, then gives the interrupted query a grace period of seconds to end).
+RUNAWAY_STOPPED_WITHIN_S = 120
+
 Z = stats.norm.ppf(0.975)
 
 
@@ -302,7 +307,7 @@ def test_run_sql_stops_a_runaway_query(ctx):
     started = time.monotonic()
     with pytest.raises(InvalidInput, match="exceeded 1 s"):
         run_sql(SqlInput(sql=sql, timeout_s=1), ctx)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < RUNAWAY_STOPPED_WITHIN_S
     assert run_sql(SqlInput(sql="SELECT count(*) FROM meta"), ctx).rows[0][0] > 0
 
 

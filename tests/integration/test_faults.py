@@ -24,13 +24,15 @@ from pipeline import registry, warehouse
 from pipeline.faults import disk_full
 from pipeline.run import run_pipeline
 from sara.settings import Settings
+from tests.timeouts import COMMAND_TIMEOUT_S, PIPELINE_TIMEOUT_S, STOP_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 
 FAST_ENV = '["logreg"]'  # runs under test train one candidate: the faults are not in training
 STUDENT = "/v1/students/S0000010/risk"
 EQUITY = ("/v1/equity/query", {"metric": "outcome_rate", "group_by": ["Locale"]})
-RECOVERY_WAIT_S = 40  # the runtime retries a failed load every 10 s
+# The runtime retries a failed load every 10 s; the wait allows for many missed retries.
+RECOVERY_WAIT_S = 300
 
 
 def _sha(path: Path) -> str:
@@ -42,10 +44,26 @@ def _champion(settings: Settings) -> str:
     return registry.champion_info(client, settings.model_name).version
 
 
-def _cli(settings: Settings, *args: str, **popen) -> subprocess.Popen:
+# The CLI with the warehouse build held once its file is written, before the swap, until the
+# process is killed: the test kills a run in the middle of publishing however slow the machine.
+HELD_PUBLISH_CLI = """
+import threading
+from pipeline import warehouse
+build = warehouse.build
+def build_then_hold(path, tables):
+    build(path, tables)
+    threading.Event().wait()
+warehouse.build = build_then_hold
+from sara.cli import app
+app(prog_name="sara")
+"""
+
+
+def _cli(settings: Settings, *args: str, hold_publish: bool = False, **popen) -> subprocess.Popen:
     env = {**os.environ, "SARA_HOME": str(settings.home), "SARA_CANDIDATES": FAST_ENV}
+    entry = ["-c", HELD_PUBLISH_CLI] if hold_publish else ["-m", "sara.cli"]
     return subprocess.Popen(
-        [sys.executable, "-m", "sara.cli", "pipeline", "run", *args],
+        [sys.executable, *entry, "pipeline", "run", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -155,11 +173,11 @@ def test_warehouse_locked_by_another_process_is_503_then_recovers(workspace):
             ready = client.get("/ready")
             assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
             blocked = _cli(workspace)
-            out, err = blocked.communicate(timeout=900)
+            out, err = blocked.communicate(timeout=PIPELINE_TIMEOUT_S)
             assert blocked.returncode == 1, out
             assert "Traceback" not in err, err
             assert f"the warehouse {path} cannot be opened" in err
-            locker.communicate("", timeout=60)  # the writer closes and exits
+            locker.communicate("", timeout=STOP_TIMEOUT_S)  # the writer closes and exits
             _wait_served(client, published)
             assert _equity(client).status_code == 200
     finally:
@@ -176,12 +194,13 @@ def test_pipeline_killed_while_publishing_leaves_the_old_warehouse(workspace, tm
     write_cohort(new_data, 2000, 13, "realistic")  # not the workspace cohort (seed 7)
     with _app(workspace) as client:
         published = _student(client).json()
-        run = _cli(workspace, "--data", str(new_data))
+        run = _cli(workspace, "--data", str(new_data), hold_publish=True)
         staging = path.with_name(f"{path.name}{warehouse.STAGING_INFIX}{run.pid}")
-        while not staging.exists() and run.poll() is None:
+        deadline = time.monotonic() + PIPELINE_TIMEOUT_S
+        while not staging.exists() and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
         run.send_signal(signal.SIGKILL)
-        out, err = run.communicate(timeout=60)
+        out, err = run.communicate(timeout=STOP_TIMEOUT_S)
         assert run.returncode == -signal.SIGKILL, f"the run ended before publishing:\n{out}{err}"
         assert "publish …" in out
         assert staging.exists()  # killed mid-build: its temporary file is left behind
@@ -192,7 +211,7 @@ def test_pipeline_killed_while_publishing_leaves_the_old_warehouse(workspace, tm
         assert client.get("/ready").json()["status"] in ("ready", "degraded")
 
         again = _cli(workspace, "--data", str(new_data))
-        out, err = again.communicate(timeout=900)
+        out, err = again.communicate(timeout=PIPELINE_TIMEOUT_S)
         assert again.returncode == 0, err
         assert "Traceback" not in err
         assert not staging.exists()  # the killed run's leftover is cleaned
@@ -231,14 +250,16 @@ def small_disk(tmp_path):
         ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
         capture_output=True,
         text=True,
+        timeout=COMMAND_TIMEOUT_S,
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here to fill a disk: {done.stderr.strip()}")
     try:
         yield mount
     finally:
-        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], check=True)
+        umount = ["umount", str(mount)]
+        if subprocess.run(umount, capture_output=True, timeout=COMMAND_TIMEOUT_S).returncode:
+            subprocess.run(["umount", "-l", str(mount)], check=True, timeout=COMMAND_TIMEOUT_S)
 
 
 def _fill(mount: Path, leave_bytes: int) -> Path:
@@ -267,7 +288,7 @@ def test_full_disk_stops_the_run_and_keeps_serving(small_disk, tmp_path):
         filler = _fill(small_disk, 1 * 2**20)
 
         run = _cli(settings, "--data", str(new_data))
-        out, err = run.communicate(timeout=900)
+        out, err = run.communicate(timeout=PIPELINE_TIMEOUT_S)
         assert run.returncode == 1, out
         assert "Traceback" not in err + out, err
         line = next(line for line in err.splitlines() if line.startswith("error:"))
@@ -295,6 +316,6 @@ def test_full_disk_stops_the_run_and_keeps_serving(small_disk, tmp_path):
 
         filler.unlink()
         run = _cli(settings, "--data", str(new_data))
-        out, err = run.communicate(timeout=900)
+        out, err = run.communicate(timeout=PIPELINE_TIMEOUT_S)
         assert run.returncode == 0, err
         assert _student(client).status_code == 200

@@ -15,9 +15,12 @@ import yaml
 from benchmarks.http import free_port
 from monitoring.dashboards import DASHBOARD_DIR, queries, rendered
 from tests.integration.conftest import auth, sara_serve
+from tests.timeouts import HTTP_TIMEOUT_S, SERVER_START_TIMEOUT_S, STOP_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 PROMETHEUS = shutil.which("prometheus")
+# Prometheus starts, then scrapes the app every second; the test waits for a few scrapes.
+SCRAPES_BEFORE_QUERYING = 4
 
 
 def test_dashboard_files_are_generated_from_the_metric_definitions():
@@ -28,19 +31,22 @@ def test_dashboard_files_are_generated_from_the_metric_definitions():
 def _traffic(base: str, keys: dict[str, str], ctx) -> None:
     student = ctx.sql("SELECT student_id FROM scores ORDER BY risk_score DESC LIMIT 1").iloc[0, 0]
     staff = auth(keys["staff"])
-    httpx.get(f"{base}/health")
-    assert httpx.get(f"{base}/v1/students/{student}/risk", headers=staff).status_code == 200
-    assert httpx.get(f"{base}/v1/model").status_code == 401  # an error for the error panel
+    httpx.get(f"{base}/health", timeout=HTTP_TIMEOUT_S)
+    risk = httpx.get(f"{base}/v1/students/{student}/risk", headers=staff, timeout=HTTP_TIMEOUT_S)
+    assert risk.status_code == 200
+    refused = httpx.get(f"{base}/v1/model", timeout=HTTP_TIMEOUT_S)
+    assert refused.status_code == 401  # an error for the error panel
     # New records for scoring: the drift gauge's input (a random sample of the published
     # students, so the population has not shifted).
     features = ", ".join(f'"{f}"' for f in ctx.model.features)
     sample = ctx.sql(f"SELECT {features} FROM students USING SAMPLE 300 ROWS")
     records = json.loads(sample.to_json(orient="records"))
-    scored = httpx.post(f"{base}/v1/score", json={"records": records}, headers=staff, timeout=60)
+    scored = httpx.post(f"{base}/v1/score", json={"records": records}, headers=staff,
+                        timeout=HTTP_TIMEOUT_S)  # fmt: skip
     assert scored.status_code == 200, scored.text
     for question in (f"why is {student} high risk?", "what's the weather?", "plan tutoring"):
         answer = httpx.post(f"{base}/v1/chat", json={"question": question}, headers=staff,
-                            timeout=60)  # fmt: skip
+                            timeout=HTTP_TIMEOUT_S)  # fmt: skip
         assert answer.status_code == 200, answer.text
 
 
@@ -66,18 +72,19 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(
         try:
 
             def query(expr: str) -> list:
-                body = httpx.get(api, params={"query": expr}, timeout=5).json()
+                body = httpx.get(api, params={"query": expr}, timeout=HTTP_TIMEOUT_S).json()
                 assert body["status"] == "success", (expr, body)
                 return body["data"]["result"]
 
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
             samples = []
             while time.monotonic() < deadline:
                 try:
                     samples = query('count_over_time(up{job="sara"}[1m])')
                 except httpx.TransportError:
                     samples = []
-                if samples and float(samples[0]["value"][1]) >= 4 and query('up{job="sara"}'):
+                scraped = float(samples[0]["value"][1]) if samples else 0
+                if scraped >= SCRAPES_BEFORE_QUERYING and query('up{job="sara"}'):
                     break
                 assert prometheus.poll() is None, prometheus.stderr.read()
                 time.sleep(0.5)
@@ -92,4 +99,4 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(
             assert max(drift.values()) < 0.25, drift  # a sample of the reference is stable
         finally:
             prometheus.terminate()
-            prometheus.wait(timeout=30)
+            prometheus.wait(timeout=STOP_TIMEOUT_S)

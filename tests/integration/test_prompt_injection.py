@@ -25,6 +25,7 @@ from assistant.grounding import ungrounded_numbers
 from assistant.llm import SYSTEM
 from tests.integration.conftest import auth
 from tests.integration.fake_llm import last_tool_result, llm_settings, say, tool_call
+from tests.timeouts import LLM_TIMEOUT_S
 from tools import TOOLS_BY_NAME
 from tools.base import role_allows
 
@@ -43,7 +44,7 @@ def tally(category: str, violations: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def llm_published(published, fake):
-    return llm_settings(published, fake, timeout_s=5.0)
+    return llm_settings(published, fake, timeout_s=LLM_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")

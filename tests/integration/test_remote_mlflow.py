@@ -16,6 +16,7 @@ from api.runtime import Runtime
 from benchmarks.http import free_port, wait_until_up
 from pipeline.run import run_pipeline
 from sara.settings import Settings
+from tests.timeouts import SERVER_START_TIMEOUT_S, STOP_TIMEOUT_S
 from tools.context import load_context
 
 pytestmark = pytest.mark.integration
@@ -34,13 +35,13 @@ def mlflow_server(tmp_path_factory):
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/health", server, 120)
+        wait_until_up(f"{url}/health", server, SERVER_START_TIMEOUT_S)
     except RuntimeError as exc:
         server.terminate()
-        pytest.fail(f"{exc}: {server.communicate(timeout=30)[1][-3000:]}")
+        pytest.fail(f"{exc}: {server.communicate(timeout=STOP_TIMEOUT_S)[1][-3000:]}")
     yield url, root, server
     server.terminate()
-    server.wait(timeout=30)
+    server.wait(timeout=STOP_TIMEOUT_S)
 
 
 def test_pipeline_registers_and_the_app_loads_through_a_tracking_server(mlflow_server, tmp_path):
@@ -65,7 +66,7 @@ def test_pipeline_registers_and_the_app_loads_through_a_tracking_server(mlflow_s
     # The registry goes away: a starting app serves its local copy of the champion and says
     # it is degraded (MLflow's client gives up after SARA's shorter retry defaults).
     server.terminate()
-    server.wait(timeout=30)
+    server.wait(timeout=STOP_TIMEOUT_S)
     runtime = Runtime(settings)
     try:
         readiness = runtime.readiness()

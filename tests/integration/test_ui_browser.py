@@ -11,6 +11,7 @@ import pytest
 
 from api.keys import KeyStore
 from tests.integration.conftest import auth, sara_serve
+from tests.timeouts import BROWSER_TIMEOUT_MS, HTTP_TIMEOUT_S
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -26,7 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ANSWER_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +41,15 @@ def server(published, role_keys):
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (CI installs it with apt: see .ci/run)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # `expect()` has its own default (5 s), apart from the page's: an answer on a busy machine
+    # takes longer than that, and a wrong one fails just the same at the longer bound.
+    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=BROWSER_TIMEOUT_MS
+        )
         yield chromium
         chromium.close()
 
@@ -53,11 +58,12 @@ def test_sign_in_ask_follow_up_and_equity_in_a_real_browser(server, browser, rol
     from playwright.sync_api import expect
 
     staff = auth(role_keys["staff"])
-    high = httpx.get(f"{server}/v1/students", params={"level": "High", "limit": 1}, headers=staff)
+    high = httpx.get(f"{server}/v1/students", params={"level": "High", "limit": 1}, headers=staff,
+                     timeout=HTTP_TIMEOUT_S)  # fmt: skip
     student_id = high.json()["students"][0]["student_id"]
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-    page.set_default_timeout(ANSWER_MS)
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
     page.goto(f"{server}/ui/")
 
     key_box = page.get_by_label("API key")
@@ -117,7 +123,7 @@ def test_a_key_revoked_mid_session_gets_a_message_not_a_stack_trace(server, brow
     store = KeyStore(published.keys_path)
     entry, key = store.create("test-ui-revoked", "staff")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(ANSWER_MS)
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
     page.goto(f"{server}/ui/")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()

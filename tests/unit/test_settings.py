@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from sara.settings import Settings, get_settings
+from tests.timeouts import COMMAND_TIMEOUT_S
 
 
 def test_defaults_put_all_state_in_the_workspace(settings, workspace):
@@ -47,6 +48,7 @@ def test_importing_creates_no_files(tmp_path: Path):
         cwd=tmp_path,
         check=True,
         env={"SARA_HOME": str(tmp_path / "ws"), "PATH": "/usr/bin:/bin"},
+        timeout=COMMAND_TIMEOUT_S,
     )
     assert list(tmp_path.iterdir()) == []
 
