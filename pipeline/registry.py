@@ -8,10 +8,14 @@ import logging
 import os
 from dataclasses import dataclass
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from sara.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.model import RiskModel
 
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
@@ -68,7 +72,7 @@ def champion_info(client, model_name: str) -> ChampionInfo | None:
     return ChampionInfo(model_name, str(version.version), version.run_id, dict(version.tags))
 
 
-def load_version(model_name: str, version: str):
+def load_version(model_name: str, version: str) -> RiskModel:
     import mlflow.sklearn
 
     return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")

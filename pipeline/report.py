@@ -12,8 +12,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluate import Evaluation
+from data.spec import DatasetSpec
+from pipeline.champion import Decision
+from pipeline.evaluate import Evaluation, Selection
 from pipeline.metrics import pr_points, roc_points
+from pipeline.scoring import Scored
+from pipeline.steps import Dataset, SplitData
+from sara.settings import Settings
 
 METRIC_COLUMNS = [
     "roc_auc",
@@ -126,6 +131,56 @@ def write_report(folder: Path, sections: list[tuple[str, str]], images: list[Pat
     lines += ["## Charts", ""] + [f"![{p.stem}]({p.name})" for p in images]
     path = folder / "report.md"
     path.write_text("# SARA pipeline run\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_run_report(
+    settings: Settings,
+    run_id: str,
+    split: SplitData,
+    evaluations: dict[str, Evaluation],
+    selection: Selection,
+    decision: Decision,
+    scored: Scored,
+    spec: DatasetSpec,
+    dataset: Dataset,
+    timings: dict[str, float],
+) -> Path:
+    """The run's report (data, candidates, selection, fairness, timings and charts) in the
+    workspace's reports folder, also logged to the run in MLflow; returns the markdown file."""
+    import mlflow
+
+    folder = settings.reports_dir / f"pipeline-{run_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    named = {
+        (f"{k} (champion)" if k == selection.champion else k): v for k, v in evaluations.items()
+    }
+    images = plot_curves(split.y_test, named, folder)
+    champion_eval = evaluations[selection.champion]
+    if champion_eval.fairness is not None and spec.protected:
+        images.append(plot_fairness(champion_eval, spec.protected, folder))
+    mean_abs = np.abs(scored.contribs.values).mean(axis=0)
+    images.append(plot_importance(scored.contribs.features, mean_abs, folder))
+    sections = [
+        (
+            "Data",
+            f"{dataset.source}: {dataset.report.n_rows:,} rows read, "
+            f"{dataset.report.n_valid:,} valid, {dataset.report.n_quarantined:,} "
+            f"quarantined; outcome rate {dataset.y.mean():.1%}.",
+        ),
+        ("Candidates and baselines (held-out test set)", metrics_table(evaluations)),
+        ("Selection", f"{selection.reason}.\n\n{decision.reason}."),
+        (
+            "Fairness of the selected model",
+            gaps_table(champion_eval, spec.protected)
+            if champion_eval.fairness is not None
+            else "No protected attributes in the spec.",
+        ),
+        ("Timings (s)", "\n".join(f"- {k}: {v:.1f}" for k, v in timings.items())),
+    ]
+    path = write_report(folder, sections, images)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_artifacts(str(folder), artifact_path="report")
     return path
 
 

@@ -16,15 +16,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from data.spec import DatasetSpec, load_spec
-from pipeline import registry, report, tracking, warehouse
-from pipeline.evaluate import Evaluation, Selection, evaluate, select_champion
+from pipeline import registry, tracking, warehouse
+from pipeline.champion import Decision, decide
+from pipeline.evaluate import Evaluation, Selection, select_champion
 from pipeline.faults import require_free_space
 from pipeline.features import model_features
+from pipeline.registry import ChampionInfo
+from pipeline.report import write_run_report
+from pipeline.scoring import score_step
 from pipeline.steps import (
     Dataset,
     SplitData,
@@ -32,7 +36,6 @@ from pipeline.steps import (
     fingerprint,
     read_step,
     resolve_source,
-    score_step,
     split_step,
     train_step,
     validate_step,
@@ -43,11 +46,15 @@ from sara.settings import Settings
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
+# "promoted"; "kept" (the challenger was not better); "reused" (the champion was trained on this
+# data and is republished); "unchanged" (champion and warehouse already come from this data).
+Status = Literal["promoted", "kept", "reused", "unchanged"]
+T = TypeVar("T")
 
 
 @dataclass
 class PipelineResult:
-    status: str  # "promoted", "kept" (challenger not better), "reused" (same data), "unchanged"
+    status: Status
     model_version: str | None
     candidate: str | None
     reason: str
@@ -75,30 +82,80 @@ class Timer:
         self.progress(f"{name} done in {self.timings[name]:.1f} s")
 
 
-@dataclass
-class PipelineRun:
-    """What one run carries from stage to stage; ``result`` is set when the run is over."""
+@dataclass(frozen=True)
+class RunRequest:
+    """What the run was asked to do."""
 
     spec: DatasetSpec
     feature_set: str
-    data: Path | None = None
-    generate: int | None = None
-    timings: dict[str, float] = field(default_factory=dict)
+    data: Path | None = None  # None: generated, or the workspace cohort
+    generate: int | None = None  # rows to generate first
     encoding: str | None = None  # of a CSV input; None: detected
-    source: Path | None = None
-    raw: pd.DataFrame | None = None
-    dataset: Dataset | None = None
-    fp: str | None = None
-    current: object | None = None  # the champion's registry entry before this run
-    same_model: bool = False
-    split: SplitData | None = None
-    fitted: dict[str, FittedCandidate] | None = None
-    evaluations: dict[str, Evaluation] | None = None
-    selection: Selection | None = None
-    decision: Decision | None = None
-    run_id: str | None = None
-    version: str | None = None
+
+
+@dataclass
+class Ingested:
+    """Set by ingest: the input file and its rows as read (dropped once validated)."""
+
+    source: Path
+    raw: pd.DataFrame | None
+
+
+@dataclass
+class Validated:
+    """Set by validate: the valid rows, their fingerprint, and the champion before this run."""
+
+    dataset: Dataset
+    fingerprint: str
+    current: ChampionInfo | None
+    same_model: bool  # the champion was trained on this data and these settings
+
+
+@dataclass
+class Trained:
+    """Set by train: the train/test split and every fitted candidate."""
+
+    split: SplitData
+    fitted: dict[str, FittedCandidate]
+
+
+@dataclass
+class Evaluated:
+    """Set by evaluate: the test-set evaluations, the selected candidate, the promotion."""
+
+    evaluations: dict[str, Evaluation]
+    selection: Selection
+    decision: Decision
+
+
+@dataclass
+class Registered:
+    """Set by register: the MLflow run and the newly registered version (None: none was)."""
+
+    run_id: str
+    version: str | None
+
+
+@dataclass
+class PipelineRun:
+    """What one run carries from stage to stage: the request, each stage's output once it has
+    run, and ``result`` when the run is over."""
+
+    request: RunRequest
+    timings: dict[str, float] = field(default_factory=dict)
+    ingested: Ingested | None = None
+    validated: Validated | None = None
+    trained: Trained | None = None
+    evaluated: Evaluated | None = None
+    registered: Registered | None = None
     result: PipelineResult | None = None
+
+
+def _after(stage: str, output: T | None) -> T:
+    """The output of an earlier stage, which must have run."""
+    if output is None:
+        raise RuntimeError(f"the {stage} stage has not run on this pipeline run yet")
+    return output
 
 
 def start_run(
@@ -113,36 +170,41 @@ def start_run(
     feature_set = feature_set or settings.feature_set
     model_features(spec, feature_set)  # refuse an unknown feature set before any work
     settings.ensure_workspace()
-    return PipelineRun(spec, feature_set, data, generate, encoding=encoding)
+    return PipelineRun(RunRequest(spec, feature_set, data, generate, encoding))
 
 
 def ingest(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    request = run.request
     with timer.step("ingest"):
-        run.source = resolve_source(settings, run.data, run.generate)
-        run.raw = read_step(run.source, run.spec, run.encoding)
-    timer.progress(f"{len(run.raw):,} rows read from {run.source}")
+        source = resolve_source(settings, request.data, request.generate)
+        raw = read_step(source, request.spec, request.encoding)
+    run.ingested = Ingested(source, raw)
+    timer.progress(f"{len(raw):,} rows read from {source}")
 
 
 def validate(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     """Validate (the data-quality gate raises ``DataQualityError``); finish the run here when
     the champion and warehouse already come from this data and these settings."""
+    request, ingested = run.request, _after("ingest", run.ingested)
     with timer.step("validate"):
-        dataset = run.dataset = validate_step(run.raw, run.source, run.spec, settings)
-        run.raw = None
+        raw = _after("ingest", ingested.raw)
+        dataset = validate_step(raw, ingested.source, request.spec, settings)
+        ingested.raw = None
     timer.progress(
         f"{dataset.report.n_valid:,} valid rows, {dataset.report.n_quarantined:,} quarantined"
     )
-    run.fp = fingerprint(dataset, run.spec, run.feature_set, settings)
+    fp = fingerprint(dataset, request.spec, request.feature_set, settings)
     client = registry.configure(settings)
-    current = run.current = registry.champion_info(client, settings.model_name)
-    run.same_model = current is not None and current.tags.get("fingerprint") == run.fp
+    current = registry.champion_info(client, settings.model_name)
+    same_model = current is not None and current.tags.get("fingerprint") == fp
+    run.validated = Validated(dataset, fp, current, same_model)
     meta = warehouse.read_meta(settings.warehouse_path)
     # The warehouse already holds this data scored by the champion: whether that champion
     # was trained on it or kept against a challenger trained on it, a re-run changes nothing.
     if (
         current is not None
         and meta
-        and meta.get("fingerprint") == run.fp
+        and meta.get("fingerprint") == fp
         and meta.get("model_version") == str(current.version)
     ):
         run.result = PipelineResult(
@@ -151,7 +213,7 @@ def validate(run: PipelineRun, settings: Settings, timer: Timer) -> None:
             current.tags.get("candidate"),
             "the champion and warehouse already come from this data and "
             "these settings; nothing to do",
-            run.fp,
+            fp,
             timings=run.timings,
             warehouse_path=settings.warehouse_path,
             rows=len(dataset.frame),
@@ -159,81 +221,93 @@ def validate(run: PipelineRun, settings: Settings, timer: Timer) -> None:
 
 
 def train(run: PipelineRun, settings: Settings, timer: Timer) -> None:
+    request, dataset = run.request, _after("validate", run.validated).dataset
     meta = warehouse.read_meta(settings.warehouse_path) or {}
     require_free_space(
         settings.home,
         settings.warehouse_path,
-        len(run.dataset.frame),
+        len(dataset.frame),
         int(meta["rows"]) if str(meta.get("rows", "")).isdigit() else None,
     )
     with timer.step("split"):
-        run.split = split_step(run.dataset, settings)
+        split = split_step(dataset, settings)
     with timer.step("train + calibrate"):
-        run.fitted = train_step(run.split, run.spec, run.feature_set, settings, timer.progress)
+        fitted = train_step(split, request.spec, request.feature_set, settings, timer.progress)
+    run.trained = Trained(split, fitted)
 
 
 def evaluate_candidates(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     """Evaluate every candidate, select the champion and decide whether it is promoted."""
-    spec, fitted = run.spec, run.fitted
+    spec, validated = run.request.spec, _after("validate", run.validated)
+    trained = _after("train", run.trained)
+    split, fitted = trained.split, trained.fitted
     with timer.step("evaluate + fairness"):
-        run.evaluations = evaluate_step(run.split, fitted, spec, settings)
-        selection = run.selection = select_champion(
+        evaluations = evaluate_step(split, fitted, spec, settings)
+        selection = select_champion(
             fitted,
-            run.evaluations,
+            evaluations,
             spec.protected,
             settings.fairness_max_calibration_gap,
             settings.fairness_max_auc_gap,
             settings.fairness_gate_min_group,
         )
         timer.progress(f"selected {selection.champion}: {selection.reason}")
-        run.decision = _decide(
+        decision = decide(
             settings,
-            run.current,
-            run.same_model,
+            validated.current,
+            validated.same_model,
             fitted[selection.champion],
-            run.evaluations[selection.champion],
-            run.split,
+            evaluations[selection.champion],
+            split,
             spec,
         )
-        timer.progress(run.decision.reason)
+        run.evaluated = Evaluated(evaluations, selection, decision)
+        timer.progress(decision.reason)
 
 
 def register(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     """Log every candidate to MLflow and register the champion (its alias moves at publish)."""
+    validated, evaluated = _after("validate", run.validated), _after("evaluate", run.evaluated)
     with timer.step("register"):
-        run.run_id, run.version = tracking.log_runs(
+        run_id, version = tracking.log_runs(
             settings,
-            run.spec,
-            run.feature_set,
-            run.dataset,
-            run.fp,
-            run.fitted,
-            run.evaluations,
-            run.selection,
-            run.decision.promote,
-            register=not run.same_model,
+            run.request.spec,
+            run.request.feature_set,
+            validated.dataset,
+            validated.fingerprint,
+            _after("train", run.trained).fitted,
+            evaluated.evaluations,
+            evaluated.selection,
+            evaluated.decision.promote,
+            register=not validated.same_model,
         )
+    run.registered = Registered(run_id, version)
 
 
 def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     """Score and explain every student, write the report, swap in the new warehouse and move
     the champion alias together."""
-    spec, dataset, selection, decision = run.spec, run.dataset, run.selection, run.decision
-    served_version = run.version if decision.promote else run.current.version
+    spec, validated = run.request.spec, _after("validate", run.validated)
+    trained, evaluated = _after("train", run.trained), _after("evaluate", run.evaluated)
+    registered = _after("register", run.registered)
+    dataset, selection, decision = validated.dataset, evaluated.selection, evaluated.decision
+    # Not promoted: the champion there was before this run is kept or republished.
+    current = validated.current
+    served_version = registered.version if decision.promote else current and current.version
     with timer.step("explain + score"):
         scored = score_step(
-            decision.served_model or run.fitted[selection.champion].model,
+            decision.served_model or trained.fitted[selection.champion].model,
             dataset.frame,
             spec,
             settings,
         )
-    champion_eval = decision.served_eval or run.evaluations[selection.champion]
+    champion_eval = decision.served_eval or evaluated.evaluations[selection.champion]
     with timer.step("report"):
-        report_path = _write_report(
+        report_path = write_run_report(
             settings,
-            run.run_id,
-            run.split,
-            run.evaluations,
+            registered.run_id,
+            trained.split,
+            evaluated.evaluations,
             selection,
             decision,
             scored,
@@ -247,36 +321,39 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
             scored,
             spec,
             settings,
-            run.evaluations,
+            evaluated.evaluations,
             champion_eval,
             {
                 "model_name": settings.model_name,
                 "model_version": served_version,
                 "candidate": decision.served_candidate or selection.champion,
-                "fingerprint": run.fp,
+                "fingerprint": validated.fingerprint,
                 "spec": spec.name,
-                "feature_set": run.feature_set,
+                "feature_set": run.request.feature_set,
                 "data_source": dataset.source,
-                "pipeline_run_id": run.run_id,
+                "pipeline_run_id": registered.run_id,
                 "risk_medium_threshold": settings.risk_medium_threshold,
                 "risk_high_threshold": settings.risk_high_threshold,
             },
         )
         client = registry.configure(settings)
+        new_version = registered.version
         move_alias = (
-            (lambda: registry.set_champion(client, settings.model_name, run.version))
-            if decision.promote and run.version
+            (lambda: registry.set_champion(client, settings.model_name, new_version))
+            if decision.promote and new_version
             else None
         )
         warehouse.publish(settings.warehouse_path, tables, before_swap=move_alias)
-    status = "promoted" if decision.promote else ("reused" if run.same_model else "kept")
+    status: Status = (
+        "promoted" if decision.promote else ("reused" if validated.same_model else "kept")
+    )
     run.result = PipelineResult(
         status,
         served_version,
         decision.served_candidate or selection.champion,
         f"{selection.reason}. {decision.reason[:1].upper()}{decision.reason[1:]}",
-        run.fp,
-        run.run_id,
+        validated.fingerprint,
+        registered.run_id,
         champion_eval.metrics,
         run.timings,
         report_path,
@@ -352,106 +429,3 @@ def run_stage(
     STAGES[name](run, settings, Timer(progress, run.timings))
     path = Path(previous).with_name(f"{list(STAGES).index(name) + 1}-{name}.pkl")
     return save_run(run, path), run.result
-
-
-@dataclass
-class Decision:
-    promote: bool
-    reason: str
-    served_model: object | None = None
-    served_eval: Evaluation | None = None
-    served_candidate: str | None = None
-
-
-def _decide(
-    settings: Settings,
-    current,
-    same_model: bool,
-    best: FittedCandidate,
-    best_eval: Evaluation,
-    split: SplitData,
-    spec: DatasetSpec,
-) -> Decision:
-    """Champion/challenger: the new model replaces the champion unless the champion, scored on
-    the same held-out students, is better by more than the tolerance."""
-    if current is None:
-        return Decision(True, "no champion yet: the selected model becomes the champion")
-    incumbent = registry.load_version(settings.model_name, current.version)
-    candidate = current.tags.get("candidate")
-    if same_model:
-        return Decision(
-            False,
-            f"champion v{current.version} was trained on this data and these "
-            "settings; republishing it",
-            incumbent,
-            best_eval,
-            candidate,
-        )
-    if list(getattr(incumbent, "features", [])) != list(best.model.features):
-        return Decision(
-            True, f"champion v{current.version} uses other features; the new model takes over"
-        )
-    groups = split.test[spec.protected].astype(str) if spec.protected else None
-    score = incumbent.predict_proba(split.test)[:, 1]
-    incumbent_eval = evaluate(
-        f"champion v{current.version}",
-        split.y_test,
-        score,
-        groups,
-        settings.risk_high_threshold,
-        settings.min_group_size,
-    )
-    new, old = best_eval.metrics["pr_auc"], incumbent_eval.metrics["pr_auc"]
-    if new >= old - settings.champion_tolerance:
-        return Decision(
-            True,
-            f"challenger PR-AUC {new:.4f} vs champion v{current.version} "
-            f"{old:.4f} on the same test set: promoted",
-        )
-    return Decision(
-        False,
-        f"challenger PR-AUC {new:.4f} is below champion v{current.version} "
-        f"{old:.4f} by more than {settings.champion_tolerance}: champion kept",
-        incumbent,
-        incumbent_eval,
-        candidate,
-    )
-
-
-def _write_report(
-    settings, run_id, split, evaluations, selection, decision, scored, spec, dataset, timings
-) -> Path:
-    import mlflow
-
-    folder = settings.reports_dir / f"pipeline-{run_id}"
-    folder.mkdir(parents=True, exist_ok=True)
-    named = {
-        (f"{k} (champion)" if k == selection.champion else k): v for k, v in evaluations.items()
-    }
-    images = report.plot_curves(split.y_test, named, folder)
-    champion_eval = evaluations[selection.champion]
-    if champion_eval.fairness is not None and spec.protected:
-        images.append(report.plot_fairness(champion_eval, spec.protected, folder))
-    mean_abs = np.abs(scored.contribs.values).mean(axis=0)
-    images.append(report.plot_importance(scored.contribs.features, mean_abs, folder))
-    sections = [
-        (
-            "Data",
-            f"{dataset.source}: {dataset.report.n_rows:,} rows read, "
-            f"{dataset.report.n_valid:,} valid, {dataset.report.n_quarantined:,} "
-            f"quarantined; outcome rate {dataset.y.mean():.1%}.",
-        ),
-        ("Candidates and baselines (held-out test set)", report.metrics_table(evaluations)),
-        ("Selection", f"{selection.reason}.\n\n{decision.reason}."),
-        (
-            "Fairness of the selected model",
-            report.gaps_table(champion_eval, spec.protected)
-            if champion_eval.fairness is not None
-            else "No protected attributes in the spec.",
-        ),
-        ("Timings (s)", "\n".join(f"- {k}: {v:.1f}" for k, v in timings.items())),
-    ]
-    path = report.write_report(folder, sections, images)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_artifacts(str(folder), artifact_path="report")
-    return path
