@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from tools.errors import ToolError
+from tools.session import Observer, ToolEvent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -132,30 +136,23 @@ def _entry(row: dict[str, Any]) -> AuditEntry:
     return AuditEntry(**{**row, "student_ids": json.loads(row["student_ids"])})
 
 
-def student_ids_in(value: Any, id_keys: frozenset[str]) -> list[str]:
-    """Every student id in a tool's output or input: values under an id key, at any depth, and
-    the id column of tabular results (``columns`` + ``rows``)."""
-    found: list[str] = []
+def audit_observer(log: AuditLog, status_of: Callable[[ToolError], int]) -> Observer:
+    """A tool session observer that writes every student-level call to ``log``, successful or
+    not, with the HTTP status the caller got (``status_of`` maps a tool error to one)."""
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            columns = node.get("columns")
-            if isinstance(columns, list) and isinstance(node.get("rows"), list):
-                for index, name in enumerate(columns):
-                    if name in id_keys:
-                        found.extend(
-                            str(row[index]) for row in node["rows"] if isinstance(row, list)
-                        )
-            for key, child in node.items():
-                if key in id_keys and isinstance(child, str):
-                    found.append(child)
-                elif key in id_keys and isinstance(child, list):
-                    found.extend(str(c) for c in child if isinstance(c, str))
-                else:
-                    walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
+    def observe(event: ToolEvent) -> None:
+        if not event.tool.student_level:
+            return
+        status = 500 if event.failed else status_of(event.error) if event.error else 200
+        log.record(
+            key_id=event.caller.key_id,
+            key_name=event.caller.name,
+            role=event.caller.role,
+            route=event.route,
+            tool=event.tool.name,
+            status=status,
+            student_ids=event.students(),
+            detail=event.request.audit_detail() if event.request is not None else None,
+        )
 
-    walk(value)
-    return found
+    return observe

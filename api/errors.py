@@ -15,13 +15,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tools.errors import InvalidInput, NotFound, NotReady, ToolError
+from tools.errors import Forbidden, InvalidInput, NotFound, NotReady, ToolError
 
 log = logging.getLogger(__name__)
 MAX_VALUE_CHARS = 200
 # FastAPI's 400 for a body it cannot decode (bytes that are not UTF-8): bad input like any other.
 UNDECODABLE_BODY = "There was an error parsing the body"
-STATUS = {InvalidInput: 422, NotFound: 404, NotReady: 503}
+STATUS = {InvalidInput: 422, NotFound: 404, NotReady: 503, Forbidden: 403}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",

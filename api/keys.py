@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tools.base import ROLES, role_allows
+from tools.base import ROLES
+from tools.session import Caller
 
 LOCAL_ADMIN = "local-admin"
 
@@ -33,18 +34,6 @@ class ApiKey:
     hash: str
     created_at: str
     revoked: bool = False
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the key's id, name and role (never the key itself)."""
-
-    key_id: str
-    name: str
-    role: str
-
-    def can(self, role: str) -> bool:
-        return role_allows(self.role, role)
 
 
 def _digest(token: str) -> str:
@@ -91,7 +80,7 @@ class KeyStore:
     def entries(self) -> list[ApiKey]:
         return list(self._current().values())
 
-    def authenticate(self, token: str) -> Principal | None:
+    def authenticate(self, token: str) -> Caller | None:
         """The principal for a presented key, or None when it is unknown or revoked."""
         entry = self._current().get(_parse_id(token) or "")
         # Compare even when the id is unknown, so timing does not reveal which ids exist.
@@ -99,7 +88,7 @@ class KeyStore:
         matches = hmac.compare_digest(_digest(token), expected)
         if entry is None or not matches or entry.revoked:
             return None
-        return Principal(entry.id, entry.name, entry.role)
+        return Caller(entry.id, entry.name, entry.role)
 
     def create(self, name: str, role: str) -> tuple[ApiKey, str]:
         """A new key for ``role``; returns the entry and the token (shown once, never stored)."""

@@ -10,9 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 import sara
 from api import errors
+from api.audit import audit_observer
+from api.errors import status_of
 from api.metrics import MetricsMiddleware
 from api.routes import admin, chat, equity, interventions, ops, students, tool_routes
 from api.runtime import Runtime
+from monitoring.drift import observe_drift
+from monitoring.metrics import observe_tool
 from sara.settings import Settings, get_settings
 
 UI_PATH = "/ui"
@@ -26,6 +30,9 @@ Roles: **viewer** (aggregate equity only), **staff** (student-level reads), **an
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     runtime = Runtime(settings)
+    # What every tool call reports to: counted and timed, drift of served records, and the
+    # audit log of student-level reads.
+    runtime.observers += [observe_tool, observe_drift, audit_observer(runtime.audit, status_of)]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

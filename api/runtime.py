@@ -1,4 +1,5 @@
-"""The app's live state: the keys, the audit log and the tool context (model + warehouse).
+"""The app's live state: the keys, the audit log, the tool context (model + warehouse) and
+the observers every tool session reports to.
 
 The context loads in the app's lifespan and again whenever the pipeline republishes the
 warehouse (its file changes), so a server started before the first pipeline run becomes ready
@@ -15,15 +16,15 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel
 
-from api import metrics
 from api.audit import AuditLog
 from api.keys import KeyStore
 from assistant import Assistant
-from monitoring.drift import DriftMonitor
+from monitoring import metrics
 from pipeline.warehouse import WarehouseUnavailable
 from sara.settings import Settings
 from tools.context import RUN_PIPELINE, ToolContext, load_context
 from tools.errors import NotReady, ToolError
+from tools.session import Caller, Observer, ToolSession
 
 log = logging.getLogger(__name__)
 RETRY_FAILED_LOAD_S = 10.0
@@ -41,6 +42,7 @@ class Readiness(BaseModel):
 class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.observers: list[Observer] = []  # registered by the app that owns this runtime
         self.keys = KeyStore(settings.keys_path)
         self.audit = AuditLog(settings.audit_path)
         self._lock = threading.Lock()
@@ -79,22 +81,12 @@ class Runtime:
 
     @cached_property
     def assistant(self) -> Assistant:
-        """The assistant over this runtime's current context (follows reloads)."""
-        return Assistant(self.settings, self.context)
+        return Assistant(self.settings)
 
-    @property
-    def id_keys(self) -> frozenset[str]:
-        """Keys under which tool inputs and outputs carry student ids (for the audit log)."""
-        extra = {self._ctx.id_column} if self._ctx is not None else set()
-        return frozenset({"student_id", "student_ids", *extra})
-
-    def observe_inputs(self, records: list[dict]) -> None:
-        """Feed served records to the current model's drift monitor (built on first use from
-        the published students) and export the PSI per feature."""
-        if self._ctx is None:
-            return
-        monitor = self._ctx.cached("drift", DriftMonitor.from_context)
-        metrics.observe_drift(monitor.observe(records), len(records))
+    def session(self, caller: Caller, route: str, via: str = "api") -> ToolSession:
+        """Tools for one request (or one chat turn) as ``caller``, observed by the app's
+        observers; the context is taken once, at the first call."""
+        return ToolSession(self.context, caller, self.observers, route, via)
 
     def reload(self) -> Readiness:
         with self._lock:

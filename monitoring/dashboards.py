@@ -11,7 +11,7 @@ from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from api import metrics as m
+from monitoring import metrics as m
 
 DASHBOARD_DIR = Path(__file__).parent / "grafana" / "dashboards"
 DATASOURCE_UID = "sara-prometheus"

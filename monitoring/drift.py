@@ -16,10 +16,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from monitoring import metrics
+
+if TYPE_CHECKING:
+    from tools.session import ToolEvent
 
 REFERENCE_SAMPLE = 100_000
 MIN_SHARE = 1e-4
@@ -131,3 +136,14 @@ class DriftMonitor:
     @property
     def rows(self) -> int:
         return self._rows
+
+
+def observe_drift(event: ToolEvent) -> None:
+    """A tool session observer: feeds the records a successful call scored or explained to the
+    served model's drift monitor (built on first use from the published students) and exports
+    the PSI per feature."""
+    records = event.request.served_records() if event.request is not None else []
+    if not records or event.output is None:
+        return
+    monitor = event.context.cached("drift", DriftMonitor.from_context)
+    metrics.observe_drift(monitor.observe(records), len(records))

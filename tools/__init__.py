@@ -1,56 +1,66 @@
-"""The tools: typed, pure functions that every surface of SARA calls (agent, API, evals, UI).
+"""The tools: typed, pure functions that every surface of SARA calls (agent, API, evals, UI),
+always through a ``tools.session.ToolSession``.
 
-``TOOLS`` is the one registry. Adding a tool is one new module plus one line here."""
+``TOOLS`` is the one registry; each tool is also importable by its name
+(``from tools import score_students``). Adding a tool is one new module plus one line here."""
 
 from __future__ import annotations
 
+from tools import (
+    equity,
+    equity_gaps,
+    explain,
+    interventions,
+    model_card,
+    planning,
+    scoring,
+    sql_guard,
+    students,
+)
 from tools.base import Tool
-from tools.equity import EquityQueryInput, EquityQueryOutput, query_equity
-from tools.equity_summary import EquitySummaryInput, EquitySummaryOutput, equity_summary
-from tools.explain import ExplainInput, ExplainOutput, explain_student
-from tools.interventions import CompareInput, CompareOutput, compare_interventions
-from tools.model_info import ModelInfoInput, ModelInfoOutput, model_info
-from tools.planning import PlanInput, PlanOutput, plan_interventions
-from tools.scoring import ScoreInput, ScoreOutput, score_students
-from tools.sql_guard import SqlInput, SqlOutput, run_sql
-from tools.students import FindStudentsInput, FindStudentsOutput, find_students
+
+score_students = Tool(
+    "score_students", scoring.score_students, scoring.ScoreInput, scoring.ScoreOutput, "staff",
+    student_level=True,
+)  # fmt: skip
+explain_student = Tool(
+    "explain_student", explain.explain_student, explain.ExplainInput, explain.ExplainOutput,
+    "staff", student_level=True,
+)  # fmt: skip
+find_students = Tool(
+    "find_students", students.find_students, students.FindStudentsInput,
+    students.FindStudentsOutput, "staff", student_level=True,
+)  # fmt: skip
+query_equity = Tool(
+    "query_equity", equity.query_equity, equity.EquityQueryInput, equity.EquityQueryOutput,
+    "viewer",
+)  # fmt: skip
+equity_summary = Tool(
+    "equity_summary", equity_gaps.equity_summary, equity_gaps.EquitySummaryInput,
+    equity_gaps.EquitySummaryOutput, "viewer",
+)  # fmt: skip
+compare_interventions = Tool(
+    "compare_interventions", interventions.compare_interventions, interventions.CompareInput,
+    interventions.CompareOutput, "staff", student_level=True,
+)  # fmt: skip
+plan_interventions = Tool(
+    "plan_interventions", planning.plan_interventions, planning.PlanInput, planning.PlanOutput,
+    "analyst", student_level=True,
+)  # fmt: skip
+run_sql = Tool(
+    "run_sql", sql_guard.run_sql, sql_guard.SqlInput, sql_guard.SqlOutput, "analyst",
+    student_level=True,
+)  # fmt: skip
+model_info = Tool(
+    "model_info",
+    model_card.model_info,
+    model_card.ModelInfoInput,
+    model_card.ModelInfoOutput,
+    "viewer",
+)
 
 TOOLS: list[Tool] = [
-    Tool("score_students", score_students, ScoreInput, ScoreOutput, "staff", student_level=True),
-    Tool(
-        "explain_student", explain_student, ExplainInput, ExplainOutput, "staff", student_level=True
-    ),
-    Tool(
-        "find_students",
-        find_students,
-        FindStudentsInput,
-        FindStudentsOutput,
-        "staff",
-        student_level=True,
-    ),
-    Tool("query_equity", query_equity, EquityQueryInput, EquityQueryOutput, "viewer"),
-    Tool("equity_summary", equity_summary, EquitySummaryInput, EquitySummaryOutput, "viewer"),
-    Tool(
-        "compare_interventions",
-        compare_interventions,
-        CompareInput,
-        CompareOutput,
-        "staff",
-        student_level=True,
-    ),
-    Tool(
-        "plan_interventions",
-        plan_interventions,
-        PlanInput,
-        PlanOutput,
-        "analyst",
-        student_level=True,
-    ),
-    Tool("run_sql", run_sql, SqlInput, SqlOutput, "analyst", student_level=True),
-    Tool("model_info", model_info, ModelInfoInput, ModelInfoOutput, "viewer"),
-]
+    score_students, explain_student, find_students, query_equity, equity_summary,
+    compare_interventions, plan_interventions, run_sql, model_info,
+]  # fmt: skip
 TOOLS_BY_NAME: dict[str, Tool] = {tool.name: tool for tool in TOOLS}
-
-
-def get_tool(name: str) -> Tool:
-    return TOOLS_BY_NAME[name]

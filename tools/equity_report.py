@@ -1,16 +1,60 @@
-"""Rendering for equity_summary: the markdown report in plain words and the PNG charts."""
+"""The equity summary's sections (their models) and their rendering: the markdown report in
+plain words and the PNG charts."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
 
 from tools.equity import EquityRow, Scalar, value_label
 
-if TYPE_CHECKING:
-    from tools.equity_summary import AttributeSection, FairnessGap
-
 ALPHA = 0.05
+
+
+class GroupOutcome(BaseModel):
+    group: Scalar | None = Field(description="The group's value of the attribute.")
+    label: str
+    n: int
+    suppressed: bool = Field(description="Too few students: rates are None, never 0.")
+    outcome_rate: float | None
+    outcome_ci: tuple[float, float] | None = Field(description="95 % Wilson interval.")
+    mean_risk: float | None
+    mean_risk_ci: tuple[float, float] | None = Field(description="95 % t interval.")
+
+
+class FairnessGap(BaseModel):
+    metric: str = Field(description="tpr, fpr, selection_rate, calibration_gap or roc_auc.")
+    max_gap: float | None
+    worst_group: str | None
+    best_group: str | None
+
+
+class AttributeSection(BaseModel):
+    attribute: str
+    label: str
+    groups: list[GroupOutcome]
+    gap: float | None = Field(
+        description="Largest outcome-rate gap (max − min) between non-suppressed groups."
+    )
+    highest_group: str | None
+    lowest_group: str | None
+    mean_risk_gap: float | None = Field(description="Largest gap in mean predicted risk.")
+    test: str | None = Field(description="'chi-square' (of independence of outcome and "
+                             "group) or 'Fisher exact' for small 2×2 tables.")  # fmt: skip
+    chi2: float | None
+    p_value: float | None = Field(description="The test's p-value (non-suppressed groups).")
+    p_adjusted: float | None = Field(
+        description="p-value after Holm correction across the attributes tested."
+    )
+    significant: bool = Field(description="p_adjusted < 0.05.")
+    note: str | None = Field(default=None, description="Why no test was possible, or caveats.")
+    model_fairness: list[FairnessGap] | None = Field(
+        default=None,
+        description="Gaps in the model's error rates between groups, measured "
+        "on the held-out test set (whole population only).",
+    )
+    chart: str | None = None
 
 
 def ci_of(row: EquityRow) -> tuple[float, float] | None:

@@ -33,3 +33,9 @@ class NotFound(ToolError):
 
 class NotReady(ToolError):
     code = "not_ready"
+
+
+class Forbidden(ToolError):
+    """The caller's role is below the tool's."""
+
+    code = "forbidden"

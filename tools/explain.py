@@ -14,7 +14,7 @@ from data.spec import DatasetSpec
 from pipeline.model import RISK_LEVELS, risk_levels
 from pipeline.phrases import format_value
 from pipeline.scoring import score_step
-from tools.base import ToolInput, ToolOutput, stamp
+from tools.base import ToolInput, ToolOutput, record_ids, stamp
 from tools.context import ToolContext
 from tools.scoring import records_frame
 
@@ -32,6 +32,12 @@ class ExplainInput(ToolInput):
         if (self.student_id is None) == (self.record is None):
             raise ValueError("give exactly one of student_id or record")
         return self
+
+    def students_asked(self, id_column: str) -> list[str]:
+        return [self.student_id] if self.student_id else record_ids([self.record], id_column)
+
+    def served_records(self) -> list[dict[str, Any]]:
+        return [self.record] if self.record else []
 
 
 class Contribution(BaseModel):
@@ -66,6 +72,9 @@ class ExplainOutput(ToolOutput):
     contributions: list[Contribution]
     top_risk_factors: list[str]
     counterfactual: Counterfactual
+
+    def students_read(self, id_column: str) -> list[str]:
+        return [self.student_id] if self.student_id else []
 
 
 def _direction(value: float) -> str:

@@ -129,6 +129,9 @@ class CohortSelection(ToolInput):
             raise ValueError("filters: give at least one column, or all_students: true")
         return self
 
+    def students_asked(self, id_column: str) -> list[str]:
+        return list(self.student_ids or [])
+
     def describe(self) -> str:
         if self.student_ids is not None:
             return f"{len(self.student_ids)} listed student(s)"

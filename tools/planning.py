@@ -128,6 +128,9 @@ class PlanOutput(ToolOutput):
     assignments: list[Assignment]
     caveat: str = MODEL_CAVEAT
 
+    def students_read(self, id_column: str) -> list[str]:
+        return [a.student_id for a in self.assignments]
+
 
 def _group_key(value: Any) -> str:
     try:

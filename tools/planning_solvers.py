@@ -148,15 +148,6 @@ def _minimise_dual(lagrangian: _Lagrangian, iterations: int = 60) -> tuple[np.nd
     return z * scale, value
 
 
-def dual_bound(problem: Problem) -> float:
-    """Upper bound on the optimum: the Lagrangian dual of the LP relaxation (the LP bound
-    itself when the minimisation converges)."""
-    lagrangian = _Lagrangian(problem)
-    if not np.isfinite(lagrangian.w).any():
-        return 0.0
-    return _minimise_dual(lagrangian)[1]
-
-
 def solve_exact(problem: Problem, time_limit: float = 10.0) -> Solution:
     """Mixed-integer optimum (HiGHS branch and bound). If the time limit stops the search
     before optimality is proven, the better of its best plan and the greedy plan is returned,

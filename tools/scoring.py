@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from data.validate import SchemaMismatchError, check_value, validate_frame
 from pipeline.features import Encoder, compile_encoder
 from pipeline.scoring import Scored, score_step
-from tools.base import ToolInput, ToolOutput, stamp
+from tools.base import ToolInput, ToolOutput, record_ids, stamp
 from tools.context import ToolContext, require_known
 from tools.errors import InvalidInput
 
@@ -39,6 +39,12 @@ class ScoreInput(ToolInput):
             raise ValueError(f"at most {MAX_BATCH:,} students per call")
         return self
 
+    def students_asked(self, id_column: str) -> list[str]:
+        return list(self.student_ids or record_ids(self.records or [], id_column))
+
+    def served_records(self) -> list[dict[str, Any]]:
+        return list(self.records or [])
+
 
 class RiskFactor(BaseModel):
     feature: str
@@ -57,6 +63,12 @@ class StudentScore(BaseModel):
 class ScoreOutput(ToolOutput):
     students: list[StudentScore]
     thresholds: dict[str, float]
+
+    def students_read(self, id_column: str) -> list[str]:
+        return [s.student_id for s in self.students if s.student_id is not None]
+
+    def served_scores(self) -> list[tuple[float, str]]:
+        return [(s.risk_score, s.risk_level) for s in self.students]
 
 
 def _check_columns(present: list[str], ctx: ToolContext) -> None:

@@ -113,12 +113,21 @@ class SqlInput(ToolInput):
         default=5.0, gt=0, le=60, description="Stop the query after this many seconds."
     )
 
+    def audit_detail(self) -> str | None:
+        return self.sql
+
 
 class SqlOutput(ToolOutput):
     columns: list[str]
     rows: list[list[Any]] = Field(description="Rows as JSON-safe values (NaN becomes null).")
     row_count: int
     truncated: bool = Field(description="True when the query had more rows than max_rows.")
+
+    def students_read(self, id_column: str) -> list[str]:
+        """The values of every result column that holds student ids."""
+        keys = {"student_id", id_column}
+        at = [i for i, name in enumerate(self.columns) if name in keys]
+        return [str(row[i]) for row in self.rows for i in at if row[i] is not None]
 
 
 def _refuse(reason: str, sql: str) -> InvalidInput:

@@ -43,6 +43,9 @@ class FindStudentsOutput(ToolOutput):
     total: int = Field(description="Students matching the filters.")
     students: list[StudentRow]
 
+    def students_read(self, id_column: str) -> list[str]:
+        return [s.student_id for s in self.students]
+
 
 DETAIL_COLUMNS = ("Grade", "SchoolType", "Locale")
 

@@ -9,13 +9,15 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api import metrics
-from api.deps import Caller, Staff
+from api.deps import RuntimeDep, Staff
 from api.errors import ApiError, documented
 from api.runtime import Runtime
 from assistant import Answer, ConversationState
 from assistant.core import MAX_QUESTION_CHARS
+from monitoring import metrics
+from tools.session import Caller, ToolSession
 
+UI_ROUTE = "/ui"  # the audit log's and metrics' name for questions asked in the chat UI
 router = APIRouter(prefix="/v1", tags=["assistant"], responses=documented(401, 403, 422, 503))
 
 
@@ -31,44 +33,45 @@ class ChatRequest(BaseModel):
     )
 
 
-def answer_for(caller: Caller, question: str, state: ConversationState | None) -> Answer:
-    """Ask the assistant as this caller: tools run with the caller's role, audited and counted
-    like direct calls. The one path for the API and the UI."""
+def answer_for(runtime: Runtime, session: ToolSession, question: str,
+               state: ConversationState | None) -> Answer:  # fmt: skip
+    """Ask the assistant in this session: its tools run with the caller's role, observed
+    (audited, counted) like direct calls and counted as the assistant's. The one path for the
+    API and the UI."""
     started = time.perf_counter()
-    chat_caller = Caller(caller.principal, caller.runtime, caller.route, via="assistant")
-    answer = caller.runtime.assistant.ask(
-        question, state, role=caller.principal.role, execute=chat_caller.run
-    )
+    answer = runtime.assistant.ask(question, state, session.via_surface("assistant"))
     metrics.observe_chat(answer, time.perf_counter() - started)
     return answer
 
 
 @router.post("/chat", response_model=Answer)
-async def chat(request: ChatRequest, caller: Staff) -> Answer:
+async def chat(request: ChatRequest, session: Staff, runtime: RuntimeDep) -> Answer:
     """Ask SARA in plain language. Send back `state` from the answer as `conversation` to ask a
     follow-up ("and what would help her?")."""
-    return await run_in_threadpool(answer_for, caller, request.question, request.conversation)
+    return await run_in_threadpool(
+        answer_for, runtime, session, request.question, request.conversation
+    )
 
 
 class ChatService:
-    """What the chat UI calls: sign in with an API key, then ask as that key's principal.
+    """What the chat UI calls: sign in with an API key, then ask as that key's caller.
     The UI holds no logic: every answer comes from ``answer_for``."""
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
 
-    def _principal(self, key: str):
-        """The key's principal when it is valid with at least the staff role, else None."""
-        principal = self.runtime.keys.authenticate((key or "").strip())
-        return principal if principal is not None and principal.can("staff") else None
+    def _caller(self, key: str) -> Caller | None:
+        """The key's caller when it is valid with at least the staff role, else None."""
+        caller = self.runtime.keys.authenticate((key or "").strip())
+        return caller if caller is not None and caller.can("staff") else None
 
     def sign_in(self, key: str) -> tuple[str, str] | None:
         """(key name, role) for a valid key with at least the staff role, else None."""
-        principal = self._principal(key)
-        return (principal.name, principal.role) if principal else None
+        caller = self._caller(key)
+        return (caller.name, caller.role) if caller else None
 
     def ask(self, key: str, question: str, state: ConversationState | None) -> Answer:
-        principal = self._principal(key)
-        if principal is None:
+        caller = self._caller(key)
+        if caller is None:
             raise ApiError(401, "sign in with a valid API key (staff role or higher)")
-        return answer_for(Caller(principal, self.runtime, "/ui"), question, state)
+        return answer_for(self.runtime, self.runtime.session(caller, UI_ROUTE), question, state)

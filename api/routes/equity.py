@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 
-from api.deps import Viewer, query_filters
+import tools
+from api.deps import RuntimeDep, Viewer, query_filters
 from api.errors import ApiError, documented
 from api.render import report_html
 from tools.equity import EquityQueryInput, EquityQueryOutput
-from tools.equity_summary import EquitySummaryOutput
+from tools.equity_gaps import EquitySummaryInput, EquitySummaryOutput
 
 router = APIRouter(prefix="/v1/equity", tags=["equity"], responses=documented(401, 403, 422, 503))
 CHART_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.png$")
@@ -20,10 +21,10 @@ MEDIA = ("application/json", "text/markdown", "text/html")
 
 
 @router.post("/query", response_model=EquityQueryOutput)
-def equity_query(request: EquityQueryInput, caller: Viewer):
+def equity_query(request: EquityQueryInput, session: Viewer):
     """A metric (outcome rate, mean risk, share high, TPR/FPR, a column mean) by up to two
     groups, with confidence intervals; small groups suppressed."""
-    return caller.run("query_equity", request)
+    return session.run(tools.query_equity, request)
 
 
 @router.get(
@@ -41,7 +42,7 @@ def equity_query(request: EquityQueryInput, caller: Viewer):
 )
 def equity_summary(
     request: Request,
-    caller: Viewer,
+    session: Viewer,
     attributes: Annotated[
         list[str] | None,
         Query(description="Columns to compare groups on (repeatable); default: all."),
@@ -51,8 +52,9 @@ def equity_summary(
     `Accept: text/markdown` for the report, `Accept: text/html` for a printable page with
     charts. Other query parameters filter the population, e.g. `school_type=Public`."""
     media = _negotiate(request.headers.get("accept", ""))
-    filters = query_filters(request, caller.runtime, {"attributes"})
-    out = caller.run("equity_summary", {"filters": filters, "attributes": attributes})
+    filters = query_filters(request, session, {"attributes"})
+    asked = EquitySummaryInput.parse({"filters": filters, "attributes": attributes})
+    out = session.run(tools.equity_summary, asked)
     if media == "text/markdown":
         return PlainTextResponse(out.markdown, media_type="text/markdown; charset=utf-8")
     if media == "text/html":
@@ -70,9 +72,9 @@ def equity_summary(
         **documented(404),
     },
 )
-def equity_chart(name: str, caller: Viewer) -> FileResponse:
+def equity_chart(name: str, session: Viewer, runtime: RuntimeDep) -> FileResponse:
     """A chart PNG named in an equity summary's `charts`."""
-    folder = (caller.runtime.settings.reports_dir / "equity").resolve()
+    folder = (runtime.settings.reports_dir / "equity").resolve()
     path = (folder / name).resolve()
     if not CHART_NAME.match(name) or path.parent != folder or not path.is_file():
         raise ApiError(404, f"no chart named {name!r}", field="name", value=name)

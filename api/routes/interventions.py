@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+import tools
 from api.deps import Analyst, Staff
 from api.errors import documented
 from tools.interventions import CompareInput, CompareOutput
@@ -17,12 +18,12 @@ router = APIRouter(
 
 
 @router.post("/compare", response_model=CompareOutput)
-def compare(request: CompareInput, caller: Staff):
+def compare(request: CompareInput, session: Staff):
     """How each intervention would change the risk of a cohort of students."""
-    return caller.run("compare_interventions", request)
+    return session.run(tools.compare_interventions, request)
 
 
 @router.post("/plan", response_model=PlanOutput)
-def plan(request: PlanInput, caller: Analyst):
+def plan(request: PlanInput, session: Analyst):
     """Which students should get which intervention within a budget (and capacities)."""
-    return caller.run("plan_interventions", request)
+    return session.run(tools.plan_interventions, request)

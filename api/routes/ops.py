@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from api import metrics
 from api.deps import RuntimeDep
 from api.runtime import Readiness
+from monitoring import metrics
 
 router = APIRouter(tags=["operations"])
 

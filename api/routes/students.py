@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+import tools
 from api.deps import Staff, query_filters
 from api.errors import documented
-from tools.explain import ExplainOutput
-from tools.scoring import MAX_BATCH, ScoreOutput
-from tools.students import MAX_OFFSET, FindStudentsOutput
+from tools.explain import ExplainInput, ExplainOutput
+from tools.scoring import MAX_BATCH, ScoreInput, ScoreOutput
+from tools.students import MAX_OFFSET, FindStudentsInput, FindStudentsOutput
 
 router = APIRouter(prefix="/v1", tags=["students"], responses=documented(401, 403, 404, 422, 503))
 
@@ -46,10 +47,10 @@ class ScoreRequest(BaseModel):
 
 
 @router.get("/students/{student_id}/risk", response_model=StudentRisk)
-async def student_risk(student_id: str, caller: Staff) -> StudentRisk:
+async def student_risk(student_id: str, session: Staff) -> StudentRisk:
     """The student's risk score, level and top risk factors."""
     # On the event loop: a published score is an in-memory lookup, cheaper than a thread hop.
-    out = caller.run("score_students", {"student_ids": [student_id]})
+    out = session.run(tools.score_students, ScoreInput.parse({"student_ids": [student_id]}))
     student = out.students[0]
     return StudentRisk(
         student_id=student_id,
@@ -62,26 +63,25 @@ async def student_risk(student_id: str, caller: Staff) -> StudentRisk:
 
 
 @router.get("/students/{student_id}/explanation", response_model=ExplainOutput)
-def student_explanation(student_id: str, caller: Staff):
+def student_explanation(student_id: str, session: Staff):
     """Why the student has this score: every factor's contribution and what would change it."""
-    return caller.run("explain_student", {"student_id": student_id})
+    return session.run(tools.explain_student, ExplainInput.parse({"student_id": student_id}))
 
 
 @router.post("/score", response_model=ScoreOutput)
-def score(request: ScoreRequest, caller: Staff):
+def score(request: ScoreRequest, session: Staff):
     """Score one raw record, a batch of records, or students in the warehouse by id."""
-    payload = (
-        {"records": [request.record]}
-        if request.record
-        else request.model_dump(include={"records", "student_ids"}, exclude_none=True)
+    records = [request.record] if request.record else request.records
+    asked = ScoreInput.parse(
+        {"records": records} if records else {"student_ids": request.student_ids}
     )
-    return caller.run("score_students", payload)
+    return session.run(tools.score_students, asked)
 
 
 @router.get("/students", response_model=FindStudentsOutput)
 def list_students(
     request: Request,
-    caller: Staff,
+    session: Staff,
     limit: Annotated[int, Query(ge=1, le=500, description="Students per page.")] = 50,
     offset: Annotated[
         int, Query(ge=0, le=MAX_OFFSET, description="Skip this many (for paging).")
@@ -89,5 +89,6 @@ def list_students(
 ):
     """Students by descending risk. Any other query parameter filters on a column, e.g.
     `level=High`, `school_type=Public`, `Grade=9,10` (names ignore case and underscores)."""
-    filters = query_filters(request, caller.runtime, {"limit", "offset"})
-    return caller.run("find_students", {"filters": filters, "limit": limit, "offset": offset})
+    filters = query_filters(request, session, {"limit", "offset"})
+    asked = FindStudentsInput.parse({"filters": filters, "limit": limit, "offset": offset})
+    return session.run(tools.find_students, asked)

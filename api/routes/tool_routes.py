@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from api.deps import Caller, caller_for
+from api.deps import session_for
 from api.errors import documented
 from tools import TOOLS
 from tools.base import Tool
+from tools.session import ToolSession
 
 router = APIRouter(
     prefix="/v1/tools", tags=["tools"], responses=documented(401, 403, 404, 422, 503)
@@ -19,9 +20,10 @@ router = APIRouter(
 
 def _endpoint(tool: Tool):
     def endpoint(
-        payload: tool.input_model, caller: Annotated[Caller, Depends(caller_for(tool.role))]
+        payload: tool.input_model,
+        session: Annotated[ToolSession, Depends(session_for(tool.role))],
     ):
-        return caller.run(tool.name, payload)
+        return session.run(tool, payload)
 
     return endpoint
 

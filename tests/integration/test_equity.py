@@ -17,7 +17,7 @@ from scipy import stats
 from pipeline.run import run_pipeline
 from sara.settings import Settings
 from tools.equity import EquityQueryInput, SqlInput, query_equity, run_sql
-from tools.equity_summary import EquitySummaryInput, equity_summary
+from tools.equity_gaps import EquitySummaryInput, equity_summary
 from tools.errors import InvalidInput
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ import pytest
 
 from tools.errors import InvalidInput, NotFound
 from tools.explain import ExplainInput, explain_student
-from tools.model_info import ModelInfoInput, model_info
+from tools.model_card import ModelInfoInput, model_info
 from tools.students import FindStudentsInput, find_students
 
 pytestmark = pytest.mark.integration

@@ -8,6 +8,7 @@ from tools import TOOLS, TOOLS_BY_NAME
 from tools.base import ToolOutput
 from tools.context import load_context
 from tools.errors import InvalidInput, NotReady
+from tools.session import LOCAL, ToolSession
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,8 @@ def test_bad_arguments_name_the_field_value_and_rule():
 
 
 def test_tools_run_from_raw_arguments_and_stamp_their_outputs(ctx):
-    out = TOOLS_BY_NAME["score_students"].run(ctx, {"student_ids": ["S0000003"]})
+    session = ToolSession(lambda: ctx, LOCAL)
+    out = session.run(TOOLS_BY_NAME["score_students"], {"student_ids": ["S0000003"]})
     assert out.model_version == ctx.model_version
     assert out.data_timestamp == ctx.meta["built_at"]
 

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from scipy.stats import chi2_contingency, fisher_exact
 
 from data.spec import DatasetSpec, Role
@@ -25,7 +25,15 @@ from tools.equity import (
     compute_equity,
     value_label,
 )
-from tools.equity_report import ALPHA, ci_of, outcome_chart, render_markdown
+from tools.equity_report import (
+    ALPHA,
+    AttributeSection,
+    FairnessGap,
+    GroupOutcome,
+    ci_of,
+    outcome_chart,
+    render_markdown,
+)
 from tools.errors import InvalidInput
 
 EXTRA_ATTRIBUTES = ("SES_Quartile", "InternetAccess", "Locale", "SchoolType")
@@ -45,51 +53,6 @@ class EquitySummaryInput(ToolInput):
         description="Columns to compare groups on (protected, context or actionable). Default: "
         "the protected columns plus SES_Quartile, InternetAccess, Locale and SchoolType.",
     )
-
-
-class GroupOutcome(BaseModel):
-    group: Scalar | None = Field(description="The group's value of the attribute.")
-    label: str
-    n: int
-    suppressed: bool = Field(description="Too few students: rates are None, never 0.")
-    outcome_rate: float | None
-    outcome_ci: tuple[float, float] | None = Field(description="95 % Wilson interval.")
-    mean_risk: float | None
-    mean_risk_ci: tuple[float, float] | None = Field(description="95 % t interval.")
-
-
-class FairnessGap(BaseModel):
-    metric: str = Field(description="tpr, fpr, selection_rate, calibration_gap or roc_auc.")
-    max_gap: float | None
-    worst_group: str | None
-    best_group: str | None
-
-
-class AttributeSection(BaseModel):
-    attribute: str
-    label: str
-    groups: list[GroupOutcome]
-    gap: float | None = Field(
-        description="Largest outcome-rate gap (max − min) between non-suppressed groups."
-    )
-    highest_group: str | None
-    lowest_group: str | None
-    mean_risk_gap: float | None = Field(description="Largest gap in mean predicted risk.")
-    test: str | None = Field(description="'chi-square' (of independence of outcome and "
-                             "group) or 'Fisher exact' for small 2×2 tables.")  # fmt: skip
-    chi2: float | None
-    p_value: float | None = Field(description="The test's p-value (non-suppressed groups).")
-    p_adjusted: float | None = Field(
-        description="p-value after Holm correction across the attributes tested."
-    )
-    significant: bool = Field(description="p_adjusted < 0.05.")
-    note: str | None = Field(default=None, description="Why no test was possible, or caveats.")
-    model_fairness: list[FairnessGap] | None = Field(
-        default=None,
-        description="Gaps in the model's error rates between groups, measured "
-        "on the held-out test set (whole population only).",
-    )
-    chart: str | None = None
 
 
 class EquitySummaryOutput(ToolOutput):
