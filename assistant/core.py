@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 from assistant import guard
 from assistant.grounding import ungrounded_ids, ungrounded_numbers
 from assistant.lexicon import Lexicon, build_lexicon
 from assistant.offline import OfflineBackend
 from assistant.render import render_calls
-from assistant.runner import Execute, ToolRunner, direct
 from assistant.scope import MAX_QUESTION_CHARS, check_conversation
 from assistant.types import Answer, ConversationState
 from sara.settings import Settings
 from tools.context import ToolContext
 from tools.errors import InvalidInput
 from tools.interventions import load_catalogue
+from tools.session import ToolSession
 
 log = logging.getLogger(__name__)
-__all__ = ["MAX_QUESTION_CHARS", "Assistant", "ask", "check_question", "lexicon_of"]
+__all__ = ["MAX_QUESTION_CHARS", "Assistant", "check_question", "lexicon_of"]
 
 
 def lexicon_of(ctx: ToolContext) -> Lexicon:
@@ -60,26 +59,26 @@ def check_question(question: object) -> str:
 
 
 class Assistant:
-    """Answers questions over the tools of the context that ``context()`` returns."""
+    """Answers questions with the tools of a ``ToolSession``: the session's caller and role
+    decide what may run, its context (taken once per turn) what the numbers come from, and its
+    observers see every call (audit, metrics), whichever surface asked."""
 
-    def __init__(self, settings: Settings, context: Callable[[], ToolContext]):
-        self.settings, self.context = settings, context
+    def __init__(self, settings: Settings):
+        self.settings = settings
 
     def ask(
         self,
         question: str,
-        conversation: ConversationState | None = None,
+        conversation: ConversationState | None,
+        session: ToolSession,
         *,
-        role: str = "staff",
-        execute: Execute | None = None,
         backend: str | None = None,
     ) -> Answer:
         started = time.perf_counter()
         question = check_question(question)
-        ctx = self.context()
-        state = check_conversation(conversation or ConversationState(), lexicon_of(ctx))
-        runner = ToolRunner(execute or direct(ctx), role)
-        offline = OfflineBackend(lexicon_of(ctx))
+        lexicon = lexicon_of(session.context)
+        state = check_conversation(conversation or ConversationState(), lexicon)
+        offline = OfflineBackend(lexicon)
         cleaned, injected, demand = guard.strip_injection(question)
         refusal = (
             guard.check_request(cleaned.lower())
@@ -104,9 +103,9 @@ class Assistant:
         elif (backend or self.settings.assistant_backend) == "llm":
             from assistant.llm import LlmBackend
 
-            answer = LlmBackend(self.settings, offline).answer(cleaned, state, runner)
+            answer = LlmBackend(self.settings, offline).answer(cleaned, state, session)
         else:
-            answer = offline.answer(cleaned, state, runner)
+            answer = offline.answer(cleaned, state, session)
         answer = self._grounded(answer, offline.lexicon)
         log.info(
             "chat answered",
@@ -135,19 +134,3 @@ class Assistant:
         )
         text = render_calls(answer.tool_calls, lexicon)
         return answer.model_copy(update={"text": text, "grounding_replaced": True})
-
-
-_default: Assistant | None = None
-
-
-def ask(question: str, conversation: ConversationState | None = None) -> Answer:
-    """Ask the assistant of the default workspace (settings from the environment)."""
-    global _default
-    if _default is None:
-        from sara.settings import get_settings
-        from tools.context import load_context
-
-        settings = get_settings()
-        ctx = load_context(settings)
-        _default = Assistant(settings, lambda: ctx)
-    return _default.ask(question, conversation)

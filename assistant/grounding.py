@@ -79,7 +79,7 @@ def ungrounded_numbers(text: str, calls: list[ToolCall]) -> list[str]:
         {
             round(n, 10)
             for call in calls
-            for n in (*numbers_in(call.output or {}), *numbers_in(call.arguments))
+            for n in (*numbers_in(call.data()), *numbers_in(call.arguments))
         }
     )
     missing = []
@@ -97,7 +97,7 @@ def ungrounded_ids(text: str, calls: list[ToolCall], prefix: str) -> list[str]:
     seen = {
         found.upper()
         for call in calls
-        for source in (call.arguments, call.output or {})
+        for source in (call.arguments, call.data())
         for found in pattern.findall(json.dumps(source, default=str))
     }
     return list(dict.fromkeys(m for m in pattern.findall(text) if m.upper() not in seen))

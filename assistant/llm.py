@@ -6,7 +6,7 @@ the first step, so the model must look the numbers up, then "auto". Arguments ar
 against the tool's own input model before anything runs; a bad call is sent back to the model
 once. A call that reaches outside the question (a student it did not ask about, a list of
 other students) is refused the same way (``assistant.scope``); a tool the caller's role does
-not allow is refused by the runner. Any LLM error, timeout, malformed reply or an answer
+not allow is refused by the tool session. Any LLM error, timeout, malformed reply or an answer
 without a successful tool call hands the turn to the offline backend, and the answer says why
 in ``fallback_reason``. The answer's text is plain: images, links and HTML are removed, since
 a followed instruction could use them to send data elsewhere."""
@@ -22,13 +22,13 @@ from typing import Any
 from assistant.offline import OfflineBackend, follow_ups
 from assistant.planner import Plan
 from assistant.render import chart_for, student_card
-from assistant.runner import ToolRunner
 from assistant.scope import TurnScope
-from assistant.types import Answer, ConversationState, LlmCall
+from assistant.types import Answer, ConversationState, LlmCall, ToolCall
 from sara.settings import Settings
-from tools import TOOLS_BY_NAME
+from tools import TOOLS, TOOLS_BY_NAME
 from tools.base import Tool
 from tools.errors import ToolError
+from tools.session import ToolSession
 
 log = logging.getLogger(__name__)
 MAX_STEPS = 4
@@ -102,8 +102,8 @@ class LlmBackend:
     def __init__(self, settings: Settings, offline: OfflineBackend):
         self.settings, self.offline = settings, offline
 
-    def answer(self, question: str, state: ConversationState, runner: ToolRunner) -> Answer:
-        refusal = self.offline.refusal(question, state, runner)
+    def answer(self, question: str, state: ConversationState, session: ToolSession) -> Answer:
+        refusal = self.offline.refusal(question, state, session)
         if refusal is not None:
             return refusal.model_copy(update={"backend": self.name})
         if not (self.settings.llm_base_url and self.settings.llm_model):
@@ -111,23 +111,24 @@ class LlmBackend:
                 "the LLM backend is not configured (set SARA_LLM_BASE_URL and SARA_LLM_MODEL)",
                 question,
                 state,
-                runner,
+                session,
             )
         usage: list[LlmCall] = []
+        calls: list[ToolCall] = []
         try:
-            text = self._run(question, state, runner, usage)
+            text = self._run(question, state, session, calls, usage)
         except LlmFailure as exc:
-            answer = self._fallback(str(exc), question, state, runner)
+            answer = self._fallback(str(exc), question, state, session)
         except Exception as exc:  # the client's errors: connection, timeout, HTTP status, parsing
             log.warning("LLM call failed", extra={"error": type(exc).__name__})
             answer = self._fallback(
                 f"the LLM call failed ({type(exc).__name__}: {str(exc)[:200]})",
                 question,
                 state,
-                runner,
+                session,
             )
         else:
-            answer = self._answer(text, state, runner)
+            answer = self._answer(text, state, calls)
         return answer.model_copy(update={"llm_calls": usage})
 
     def _model(self):
@@ -144,12 +145,19 @@ class LlmBackend:
         )
 
     def _run(
-        self, question: str, state: ConversationState, runner: ToolRunner, usage: list[LlmCall]
+        self,
+        question: str,
+        state: ConversationState,
+        session: ToolSession,
+        calls: list[ToolCall],
+        usage: list[LlmCall],
     ) -> str:
-        """The tool-calling loop; each request to the endpoint is appended to ``usage``."""
+        """The tool-calling loop; each tool call is appended to ``calls``, each request to the
+        endpoint to ``usage``."""
         from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 
-        model, tools = self._model(), [openai_tool(t) for t in runner.tools]
+        model = self._model()
+        tools = [openai_tool(t) for t in session.allowed(TOOLS)]
         parsed, plan = self.offline._read(question, state)
         scope = TurnScope.of(parsed, plan.intents, state)
         context = _context(state)
@@ -175,11 +183,11 @@ class LlmBackend:
                 )
             )
             messages.append(reply)
-            calls, invalid = reply.tool_calls, reply.invalid_tool_calls
-            if not calls and not invalid:
-                if not runner.calls:
+            asked, invalid = reply.tool_calls, reply.invalid_tool_calls
+            if not asked and not invalid:
+                if not calls:
                     raise LlmFailure("the model answered without calling a tool")
-                if not any(c.output is not None for c in runner.calls):
+                if not any(c.output is not None for c in calls):
                     raise LlmFailure("none of the model's tool calls succeeded")
                 text = reply.content if isinstance(reply.content, str) else str(reply.content)
                 if quotes_instructions(text):
@@ -194,17 +202,18 @@ class LlmBackend:
                         tool_call_id=bad.get("id") or "invalid",
                     )
                 )
-            for call in calls:
+            for call in asked:
                 problem = self._check(call["name"], call["args"]) or scope.problem(
-                    call["name"], call["args"], runner.calls, self.offline.lexicon.spec.id_column
+                    call["name"], call["args"], calls, self.offline.lexicon.spec.id_column
                 )
                 if problem:
                     bad_calls += 1
                     content = f"error: {problem}"
                 else:
-                    record = runner.call(call["name"], call["args"])
+                    record = ToolCall.run(session, TOOLS_BY_NAME[call["name"]], call["args"])
+                    calls.append(record)
                     content = json.dumps(
-                        record.output if record.output is not None else {"error": record.error},
+                        record.data() if record.output is not None else {"error": record.error},
                         default=str,
                     )
                 messages.append(
@@ -238,8 +247,7 @@ class LlmBackend:
                 )
         return None
 
-    def _answer(self, text: str, state: ConversationState, runner: ToolRunner) -> Answer:
-        calls = runner.calls
+    def _answer(self, text: str, state: ConversationState, calls: list[ToolCall]) -> Answer:
         intents = list(dict.fromkeys(INTENT_OF_TOOL.get(c.name, c.name) for c in calls))
         new = state.model_copy(deep=True)
         new.turns += 1
@@ -264,16 +272,16 @@ class LlmBackend:
             tool_calls=calls,
             chart=chart_for(calls, self.offline.lexicon),
             student=student_card(calls),
-            report_markdown=summary["markdown"] if summary else None,
-            follow_ups=follow_ups(plan, runner),
+            report_markdown=summary.markdown if summary else None,
+            follow_ups=follow_ups(plan, calls),
             backend=self.name,
             state=new,
         )
 
     def _fallback(
-        self, reason: str, question: str, state: ConversationState, runner: ToolRunner
+        self, reason: str, question: str, state: ConversationState, session: ToolSession
     ) -> Answer:
         # The reason's head only: an endpoint's error text may echo the prompt's student data.
         log.info("LLM fallback to offline", extra={"reason": reason.split(" (")[0][:80]})
-        answer = self.offline.answer(question, state, ToolRunner(runner.execute, runner.role))
+        answer = self.offline.answer(question, state, session)
         return answer.model_copy(update={"backend": "offline", "fallback_reason": reason})

@@ -5,13 +5,14 @@ same tool calls and the same words."""
 
 from __future__ import annotations
 
+import tools
 from assistant import guard
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse, Parser
 from assistant.planner import CLARIFY, Plan, Planner
 from assistant.render import chart_for, render_call, render_calls, student_card
-from assistant.runner import ToolRunner
-from assistant.types import Answer, ConversationState
+from assistant.types import Answer, ConversationState, ToolCall
+from tools.session import ToolSession
 
 CAPABILITIES = (
     "I'm SARA. Ask me, for example:\n"
@@ -25,7 +26,7 @@ CAPABILITIES = (
 )
 
 
-def follow_ups(plan: Plan, runner: ToolRunner) -> list[str]:
+def follow_ups(plan: Plan, calls: list[ToolCall]) -> list[str]:
     """Next questions that make sense after this answer."""
     student = plan.student_ids[0] if plan.student_ids else None
     out: list[str] = []
@@ -38,9 +39,9 @@ def follow_ups(plan: Plan, runner: ToolRunner) -> list[str]:
                 "Compare tutoring and mentoring for the high-risk students",
             ]
         elif intent == "find":
-            listed = next((c.output for c in runner.calls if c.name == "find_students"), None)
-            if listed and listed["students"]:
-                out.append(f"Why is {listed['students'][0]['student_id']} high risk?")
+            listed = next((c.output for c in calls if c.name == "find_students"), None)
+            if listed and listed.students:
+                out.append(f"Why is {listed.students[0].student_id} high risk?")
             out += ["What would help them?", "How does risk differ by locale?"]
         elif intent in ("equity", "fairness"):
             out += [
@@ -49,7 +50,7 @@ def follow_ups(plan: Plan, runner: ToolRunner) -> list[str]:
                 "Summarise equity for all students",
             ]
         elif intent == "compare":
-            asked = runner.calls[-1].arguments.get("interventions") if runner.calls else None
+            asked = calls[-1].arguments.get("interventions") if calls else None
             other = next(
                 (
                     n
@@ -92,9 +93,9 @@ def next_state(
         new.student_id = plan.student_ids[0]
     steps = plan.steps
     if any(s.intent not in ("explain", "score", "help_student", "model") for s in steps):
-        equity = next((s for s in steps if s.tool == "query_equity"), None)
+        equity = next((s for s in steps if s.tool is tools.query_equity), None)
         new.filters = (equity.arguments["filters"] if equity else plan.filters) or None
-    equity = next((s for s in steps if s.tool == "query_equity"), None)
+    equity = next((s for s in steps if s.tool is tools.query_equity), None)
     if equity:
         new.group_by, new.metric = equity.arguments["group_by"], equity.arguments["metric"]
     if interventions:
@@ -117,20 +118,22 @@ class OfflineBackend:
             parsed = self.parser.parse(f"{state.pending.question} {question}")
         return parsed, self.planner.plan(parsed, state)
 
-    def refusal(self, question: str, state: ConversationState, runner: ToolRunner) -> Answer | None:
+    def refusal(
+        self, question: str, state: ConversationState, session: ToolSession
+    ) -> Answer | None:
         """The refusal this question gets (certainty, protected targeting), else None; the LLM
         backend asks this first so both backends refuse the same things."""
-        return self._refusal(*self._read(question, state), state, runner)
+        return self._refusal(*self._read(question, state), state, session)
 
     def _refusal(
-        self, parsed: Parse, plan: Plan, state: ConversationState, runner: ToolRunner
+        self, parsed: Parse, plan: Plan, state: ConversationState, session: ToolSession
     ) -> Answer | None:
         certainty = guard.certainty_refusal(parsed.text)
         if certainty:
             students = parsed.student_ids or (
                 [state.student_id] if parsed.student_ref and state.student_id else []
             )
-            return self._certainty(certainty, students, state, runner)
+            return self._certainty(certainty, students, state, session)
         if plan.refusal:
             return Answer(
                 text=plan.refusal.message,
@@ -144,9 +147,9 @@ class OfflineBackend:
             )
         return None
 
-    def answer(self, question: str, state: ConversationState, runner: ToolRunner) -> Answer:
+    def answer(self, question: str, state: ConversationState, session: ToolSession) -> Answer:
         parsed, plan = self._read(question, state)
-        refused = self._refusal(parsed, plan, state, runner)
+        refused = self._refusal(parsed, plan, state, session)
         if refused is not None:
             return refused
         if parsed.problems:  # never answer a question with one of its conditions dropped
@@ -177,7 +180,7 @@ class OfflineBackend:
                 outcome="answered",
                 intents=plan.intents,
                 state=next_state(plan, state, None, None, True),
-                follow_ups=follow_ups(plan, runner),
+                follow_ups=follow_ups(plan, []),
             )
         if plan.clarify:
             return Answer(
@@ -186,17 +189,16 @@ class OfflineBackend:
                 intents=plan.intents,
                 state=next_state(plan, state, None, None, False),
             )
-        denied = [s.tool for s in plan.steps if not runner.can(s.tool)]
+        denied = [s.tool for s in plan.steps if not session.can(s.tool)]
         if denied:
             return Answer(
-                text=f"That needs the {self._need(denied[0])} role (the {denied[0]} tool); you "
-                f"are signed in with the {runner.role} role.",
+                text=f"That needs the {denied[0].role} role (the {denied[0].name} tool); you "
+                f"are signed in with the {session.role} role.",
                 outcome="refused",
                 intents=plan.intents,
                 state=next_state(plan, state, None, None, False),
             )
-        for step in plan.steps:
-            runner.call(step.tool, step.arguments)
+        calls = [ToolCall.run(session, step.tool, step.request) for step in plan.steps]
         interventions = next(
             (
                 s.arguments.get("interventions")
@@ -206,23 +208,14 @@ class OfflineBackend:
             None,
         )
         after = next_state(plan, state, parsed.budget, interventions, True)
-        listed = next(
-            (c.output for c in runner.calls if c.name == "find_students" and c.output), None
-        )
+        listed = next((c.output for c in calls if c.name == "find_students" and c.output), None)
         if listed:
-            after.listed = [s["student_id"] for s in listed["students"]][:50]
+            after.listed = [s.student_id for s in listed.students][:50]
         elif not any(step.arguments.get("student_ids") == state.listed for step in plan.steps):
             after.listed = None
-        return self.compose(runner, plan, after)
+        return self.compose(calls, plan, after)
 
-    @staticmethod
-    def _need(tool: str) -> str:
-        from tools import TOOLS_BY_NAME
-
-        return TOOLS_BY_NAME[tool].role
-
-    def compose(self, runner: ToolRunner, plan: Plan, state: ConversationState) -> Answer:
-        calls = runner.calls
+    def compose(self, calls: list[ToolCall], plan: Plan, state: ConversationState) -> Answer:
         summary = next((c.output for c in calls if c.name == "equity_summary" and c.output), None)
         failed = all(c.error for c in calls) and calls
         return Answer(
@@ -232,8 +225,8 @@ class OfflineBackend:
             tool_calls=calls,
             chart=chart_for(calls, self.lexicon),
             student=student_card(calls),
-            report_markdown=summary["markdown"] if summary else None,
-            follow_ups=follow_ups(plan, runner),
+            report_markdown=summary.markdown if summary else None,
+            follow_ups=follow_ups(plan, calls),
             state=state,
         )
 
@@ -242,15 +235,16 @@ class OfflineBackend:
         refusal: guard.Refusal,
         students: list[str],
         state: ConversationState,
-        runner: ToolRunner,
+        session: ToolSession,
     ) -> Answer:
-        text = refusal.message
-        if students and runner.can("score_students"):
-            call = runner.call("score_students", {"student_ids": students[:3]})
-            text += "\n\nWhat SARA can say: " + render_call(call, self.lexicon)
+        text, calls = refusal.message, []
+        if students and session.can(tools.score_students):
+            asked = {"student_ids": students[:3]}
+            calls.append(ToolCall.run(session, tools.score_students, asked))
+            text += "\n\nWhat SARA can say: " + render_call(calls[0], self.lexicon)
         new = state.model_copy(update={"turns": state.turns + 1, "pending": None})
         if students:
             new.student_id = students[0]
         return Answer(
-            text=text, outcome="refused", intents=["certainty"], tool_calls=runner.calls, state=new
+            text=text, outcome="refused", intents=["certainty"], tool_calls=calls, state=new
         )

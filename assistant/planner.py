@@ -7,10 +7,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import tools
 from assistant import guard
+from assistant.intents import choose_intents
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse
-from assistant.types import ConversationState, Pending
+from assistant.types import ConversationState, Pending, arguments_of
+from tools.base import Tool, ToolInput
+from tools.errors import InvalidInput
 
 STUDENT_INTENTS = ("explain", "score", "help_student")
 FOLLOW_MARKERS = re.compile(
@@ -35,9 +39,24 @@ CLARIFY = {
 
 @dataclass
 class Step:
-    tool: str
-    arguments: dict[str, Any]
+    """One tool call the plan makes: the tool, its typed input and the intent it serves. When
+    the question's words do not make a valid input, ``request`` keeps the raw arguments, and
+    running the step reports the tool's own error (field, value, rule)."""
+
+    tool: Tool
+    request: ToolInput | dict[str, Any]
     intent: str
+
+    @classmethod
+    def of(cls, tool: Tool, arguments: dict[str, Any], intent: str) -> Step:
+        try:
+            return cls(tool, tool.parse(arguments), intent)
+        except InvalidInput:
+            return cls(tool, arguments, intent)
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return arguments_of(self.request)
 
 
 @dataclass
@@ -50,63 +69,6 @@ class Plan:
     student_ids: list[str] = field(default_factory=list)
     filters: dict[str, list[Any]] = field(default_factory=dict)
     note: str | None = None
-
-
-def _intents(parsed: Parse, students: list[str], cohort: bool) -> list[str]:
-    cues = parsed.intents
-    out: list[str] = []
-    if "capabilities" in cues and not parsed.has_slots and len(cues) == 1:
-        return ["capabilities"]
-    if "plan" in cues or parsed.budget:
-        out.append("plan")
-    if "fairness" in cues or {"tpr", "fpr"} & set(parsed.metrics):
-        out.append("fairness")
-    if students or parsed.student_ref:
-        if "explain" in cues or ("score" not in cues and "help" not in cues and not out):
-            out.append("explain")
-        elif "score" in cues:
-            out.append("score")
-        if "help" in cues or (parsed.interventions and "plan" not in out):
-            out.append("help_student")
-        if "find" in cues and parsed.filters:
-            out.append("find")  # "score S1 and S2, then the 5 riskiest in town schools"
-        return out
-    about_interventions = re.search(
-        r"\b(?:interventions?|programs?|programmes?|options?|supports?)\b", parsed.text
-    )
-    wants_compare = (
-        parsed.interventions or "help" in cues or ("compare" in cues and about_interventions)
-    )
-    if wants_compare and "plan" not in out:
-        out.append("compare")
-    groups = parsed.group_by or [c for c in parsed.mentioned_columns if c not in parsed.filters]
-    compares_groups = "compare" in cues and not wants_compare and (groups or parsed.filters)
-    numeric_mentions = [c for c in parsed.mentioned_columns if c in parsed.numeric_columns]
-    if "summary" in cues and not ("equity" in cues and groups):
-        out.append("summary")
-    elif (
-        ("equity" in cues or "explain" in cues or compares_groups
-         or ((parsed.metrics or numeric_mentions) and parsed.group_by))
-        and ("fairness" not in out or "outcome_rate" in parsed.metrics)
-        and (groups or (parsed.filters and not ({"find"} & cues)) or "equity" in cues)
-        and not (parsed.interventions and not parsed.group_by)
-    ):  # fmt: skip
-        out.append("equity")
-    if (
-        "find" in cues
-        and "plan" not in out
-        and "compare" not in out
-        and not ("equity" in out and parsed.group_by)
-    ):
-        if "equity" in out and parsed.counts and not parsed.group_by:
-            out.remove("equity")  # "how many high-risk students in grade 9": a count, not a gap
-        out.append("find")
-    strong_model = re.search(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b", parsed.text)
-    if "model" in cues and (not out or (strong_model and "fairness" in out)):
-        out.append("model")
-    if not out and "score" in cues and cohort:
-        out.append("equity")
-    return out
 
 
 class Planner:
@@ -130,7 +92,8 @@ class Planner:
             and parsed.intents <= {"explain", "score", "help"}
         ):
             students = [state.student_id]  # "why?" right after a student's score
-        intents = _intents(parsed, students, bool(parsed.filters))
+        about_students = bool(students or parsed.student_ref)
+        intents = choose_intents(parsed, about_students, bool(parsed.filters))
         family = {"equity": "groups", "fairness": "groups"}
         marked = FOLLOW_MARKERS.search(parsed.text) and (
             {family.get(i, i) for i in intents} <= {family.get(i, i) for i in state.intents}
@@ -219,27 +182,30 @@ class Planner:
                 return self._need(plan, "student", parsed.text)
             if intent == "explain":
                 plan.steps += [
-                    Step("explain_student", {"student_id": s}, intent) for s in plan.student_ids[:3]
+                    Step.of(tools.explain_student, {"student_id": s}, intent)
+                    for s in plan.student_ids[:3]
                 ]
             elif intent == "score":
-                plan.steps.append(Step("score_students", {"student_ids": plan.student_ids}, intent))
+                plan.steps.append(
+                    Step.of(tools.score_students, {"student_ids": plan.student_ids}, intent)
+                )
             elif intent == "help_student":
                 if "explain" not in plan.intents:
                     plan.steps += [
-                        Step("explain_student", {"student_id": s}, intent)
+                        Step.of(tools.explain_student, {"student_id": s}, intent)
                         for s in plan.student_ids[:3]
                     ]
                 args: dict[str, Any] = {"student_ids": plan.student_ids}
                 if interventions:
                     args["interventions"] = interventions
-                plan.steps.append(Step("compare_interventions", args, intent))
+                plan.steps.append(Step.of(tools.compare_interventions, args, intent))
             elif intent == "compare":
                 scope = self._scope(parsed, plan, state, follow_up)
                 if scope is None:
                     return self._need(plan, "scope", parsed.text)
                 plan.steps.append(
-                    Step(
-                        "compare_interventions",
+                    Step.of(
+                        tools.compare_interventions,
                         {**scope, **({"interventions": interventions} if interventions else {})},
                         intent,
                     )
@@ -258,10 +224,10 @@ class Planner:
                     args["capacity"] = parsed.capacity
                 if parsed.objective:
                     args["objective"] = parsed.objective
-                plan.steps.append(Step("plan_interventions", args, intent))
+                plan.steps.append(Step.of(tools.plan_interventions, args, intent))
             elif intent == "find":
                 args = {"filters": plan.filters, "limit": parsed.limit or 10}
-                plan.steps.append(Step("find_students", args, intent))
+                plan.steps.append(Step.of(tools.find_students, args, intent))
             elif intent in ("equity", "fairness"):
                 if not self._equity(parsed, state, plan, intent, follow_up):
                     return None
@@ -269,9 +235,9 @@ class Planner:
                 args = {"filters": plan.filters}
                 if parsed.group_by:
                     args["attributes"] = parsed.group_by
-                plan.steps.append(Step("equity_summary", args, intent))
+                plan.steps.append(Step.of(tools.equity_summary, args, intent))
             elif intent == "model":
-                plan.steps.append(Step("model_info", {}, intent))
+                plan.steps.append(Step.of(tools.model_info, {}, intent))
         return None
 
     def _equity(
@@ -302,7 +268,7 @@ class Planner:
             filters.pop("risk_level")  # "share at High risk" is the metric, not a filter
         if intent == "fairness":
             if not groups:
-                plan.steps.append(Step("model_info", {}, intent))
+                plan.steps.append(Step.of(tools.model_info, {}, intent))
                 return True
             metrics = ["tpr", "fpr"]
         else:
@@ -322,8 +288,8 @@ class Planner:
             )
         for metric in metrics[:3]:
             plan.steps.append(
-                Step(
-                    "query_equity",
+                Step.of(
+                    tools.query_equity,
                     {"metric": metric, "group_by": groups, "filters": filters},
                     intent,
                 )

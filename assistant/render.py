@@ -1,4 +1,5 @@
-"""Answers written from tool outputs: one template per tool, and the chart and student card.
+"""Answers written from tool outputs (the tools' own typed models): one template per tool, and
+the chart and student card.
 
 Every number in a sentence is a tool output (or argument) formatted for people — a share as a
 percentage, money with separators — never computed here; the grounding guard checks that."""
@@ -9,8 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 from assistant.types import Chart, StudentCard, ToolCall
+from tools.equity import EquityQueryOutput
+from tools.equity_gaps import EquitySummaryOutput
+from tools.explain import Counterfactual, ExplainOutput
+from tools.interventions import CompareOutput
+from tools.model_card import ModelInfoOutput
+from tools.planning import PlanOutput
+from tools.scoring import ScoreOutput
+from tools.sql_guard import SqlOutput
+from tools.students import FindStudentsOutput
 
-Out = dict[str, Any]
 FAIRNESS_NAMES = {"calibration_gap": "calibration", "roc_auc": "ROC-AUC",
                   "tpr": "true positive rate", "fpr": "false positive rate"}  # fmt: skip
 
@@ -60,74 +69,72 @@ def scope_text(arguments: dict[str, Any], labels: Callable[[str], str]) -> str:
     return "students with " + " and ".join(parts)
 
 
-def _score(call: ToolCall, out: Out, labels) -> str:
+def _score(call: ToolCall, out: ScoreOutput, labels) -> str:
     lines = []
-    for s in out["students"]:
-        factors = "; ".join(s["top_risk_factors"]) or "no single factor stands out"
+    for s in out.students:
+        factors = "; ".join(s.top_risk_factors) or "no single factor stands out"
         lines.append(
-            f"**{s['student_id']}** has an estimated risk of {pct(s['risk_score'])} "
-            f"(**{s['risk_level']}**). Main risk factors: {factors}."
+            f"**{s.student_id}** has an estimated risk of {pct(s.risk_score)} "
+            f"(**{s.risk_level}**). Main risk factors: {factors}."
         )
     return "\n".join(lines)
 
 
-def _explain(call: ToolCall, out: Out, labels, focus: list[str] | None = None) -> str:
-    sid, contributions = out["student_id"], out["contributions"]
+def _explain(call: ToolCall, out: ExplainOutput, labels, focus: list[str] | None = None) -> str:
+    sid, contributions = out.student_id, out.contributions
     if focus:
-        picked = [c for c in contributions if c["feature"] in focus]
+        picked = [c for c in contributions if c.feature in focus]
         if picked:
             return "\n".join(
-                f"**{sid}**: {c['label']} is {c['value']}; it {c['direction']} "
-                f"(contribution {c['contribution']:+.2f} on the log-odds scale)."
+                f"**{sid}**: {c.label} is {c.value}; it {c.direction} "
+                f"(contribution {c.contribution:+.2f} on the log-odds scale)."
                 for c in picked
             )
-    raising = [c for c in contributions if c["contribution"] > 0][:3]
-    lowering = [c for c in contributions if c["contribution"] < 0][:2]
+    raising = [c for c in contributions if c.contribution > 0][:3]
+    lowering = [c for c in contributions if c.contribution < 0][:2]
     lines = [
-        f"**{sid}** is at **{out['risk_level']}** risk (estimated {pct(out['risk_score'])}).",
-        "Why: " + ("; ".join(out["top_risk_factors"]) or "no single factor stands out") + ".",
+        f"**{sid}** is at **{out.risk_level}** risk (estimated {pct(out.risk_score)}).",
+        "Why: " + ("; ".join(out.top_risk_factors) or "no single factor stands out") + ".",
     ]
     if raising:
         lines.append(
             "Largest pushes up (exact SHAP, log-odds): "
-            + "; ".join(f"{c['label']} {c['value']} ({c['contribution']:+.2f})" for c in raising)
+            + "; ".join(f"{c.label} {c.value} ({c.contribution:+.2f})" for c in raising)
             + "."
         )
     if lowering:
         lines.append(
             "Working in their favour: "
-            + "; ".join(f"{c['label']} {c['value']} ({c['contribution']:+.2f})" for c in lowering)
+            + "; ".join(f"{c.label} {c.value} ({c.contribution:+.2f})" for c in lowering)
             + "."
         )
-    lines.append(counterfactual_text(out["counterfactual"]))
+    lines.append(counterfactual_text(out.counterfactual))
     return "\n\n".join(lines)
 
 
-def counterfactual_text(cf: Out) -> str:
-    if not cf.get("found"):
-        return cf.get("note") or "No small change of the actionable factors lowers the level."
-    changes = ", ".join(
-        f"{c['label']} from {c['current']} to {c['proposed']}" for c in cf["changes"]
-    )
+def counterfactual_text(cf: Counterfactual) -> str:
+    if not cf.found:
+        return cf.note or "No small change of the actionable factors lowers the level."
+    changes = ", ".join(f"{c.label} from {c.current} to {c.proposed}" for c in cf.changes)
     return (
         f"Smallest change that would lower the level: {changes} (risk would be "
-        f"{pct(cf['new_risk_score'])}, {cf['new_risk_level']}). {cf.get('note') or ''}"
+        f"{pct(cf.new_risk_score)}, {cf.new_risk_level}). {cf.note or ''}"
     ).strip()
 
 
-def _find(call: ToolCall, out: Out, labels) -> str:
+def _find(call: ToolCall, out: FindStudentsOutput, labels) -> str:
     scope = scope_text(call.arguments, labels)
-    if not out["students"]:
+    if not out.students:
         return f"No students match {scope}."
     rows = [
-        f"| {s['student_id']} | {pct(s['risk_score'])} | {s['risk_level']} | "
-        f"{'; '.join(s['top_risk_factors'])} |"
-        for s in out["students"]
+        f"| {s.student_id} | {pct(s.risk_score)} | {s.risk_level} | "
+        f"{'; '.join(s.top_risk_factors)} |"
+        for s in out.students
     ]
     return "\n".join(
         [
             f"Highest-risk {'students' if scope == 'all students' else scope} "
-            f"({count(out['total'])} in all, highest first):",
+            f"({count(out.total)} in all, highest first):",
             "",
             "| student | risk | level | main factors |",
             "|---|---|---|---|",
@@ -136,134 +143,132 @@ def _find(call: ToolCall, out: Out, labels) -> str:
     )
 
 
-def _equity(call: ToolCall, out: Out, labels) -> str:
-    column = out["metric"].removeprefix("mean:")
-    share = column == out["metric"] or column in getattr(labels, "percent_columns", ())
+def _equity(call: ToolCall, out: EquityQueryOutput, labels) -> str:
+    column = out.metric.removeprefix("mean:")
+    share = column == out.metric or column in getattr(labels, "percent_columns", ())
     show = pct if share else (lambda v: "n/a" if v is None else f"{v:.2f}")
-    by = " and ".join(labels(c) for c in out["group_by"])
-    scope = scope_text({"filters": out.get("filters")}, labels)
-    level = pct(out["confidence"], 0)
-    lines = [f"{out['metric_description']} By {by}, {scope} ({level} intervals):"]
-    for row in out["rows"]:
-        if row["suppressed"]:
-            lines.append(f"- {row['label']}: too few students to show (n = {row['n']}).")
+    by = " and ".join(labels(c) for c in out.group_by)
+    scope = scope_text({"filters": out.filters}, labels)
+    level = pct(out.confidence, 0)
+    lines = [f"{out.metric_description} By {by}, {scope} ({level} intervals):"]
+    for row in out.rows:
+        if row.suppressed:
+            lines.append(f"- {row.label}: too few students to show (n = {row.n}).")
         else:
             lines.append(
-                f"- {row['label']}: {show(row['value'])} "
-                f"({show(row['ci_low'])} to {show(row['ci_high'])}; n = {count(row['n'])})"
+                f"- {row.label}: {show(row.value)} "
+                f"({show(row.ci_low)} to {show(row.ci_high)}; n = {count(row.n)})"
             )
-    overall = out["overall"]
+    overall = out.overall
     lines.append("")
-    lines.append(f"Overall: {show(overall['value'])} (n = {count(overall['n'])}).")
-    shown = [r for r in out["rows"] if not r["suppressed"] and r["value"] is not None]
+    lines.append(f"Overall: {show(overall.value)} (n = {count(overall.n)}).")
+    shown = [r for r in out.rows if not r.suppressed and r.value is not None]
     if len(shown) > 1:
-        top = max(shown, key=lambda r: r["value"])
-        low = min(shown, key=lambda r: r["value"])
-        lines.append(f"Highest: {top['label']}; lowest: {low['label']}.")
+        top = max(shown, key=lambda r: r.value)
+        low = min(shown, key=lambda r: r.value)
+        lines.append(f"Highest: {top.label}; lowest: {low.label}.")
     return "\n".join(lines)
 
 
-def _summary(call: ToolCall, out: Out, labels) -> str:
-    scope = scope_text({"filters": out.get("filters")}, labels)
+def _summary(call: ToolCall, out: EquitySummaryOutput, labels) -> str:
+    scope = scope_text({"filters": out.filters}, labels)
     lines = [
-        f"Equity summary for {scope} ({count(out['n_students'])} students; outcome "
-        f"{out['outcome']}, overall rate {pct(out['overall_outcome_rate'])}):"
+        f"Equity summary for {scope} ({count(out.n_students)} students; outcome "
+        f"{out.outcome}, overall rate {pct(out.overall_outcome_rate)}):"
     ]
-    for a in out["attributes"]:
-        if a.get("gap") is None:
-            lines.append(f"- {a['label']}: {a.get('note') or 'not enough students to compare'}.")
+    for a in out.attributes:
+        if a.gap is None:
+            lines.append(f"- {a.label}: {a.note or 'not enough students to compare'}.")
             continue
-        verdict = "a significant gap" if a["significant"] else "no significant gap"
+        verdict = "a significant gap" if a.significant else "no significant gap"
         lines.append(
-            f"- {a['label']}: {verdict}; highest {a['highest_group']}, lowest "
-            f"{a['lowest_group']}, {a['gap'] * 100:.1f} percentage points apart "
-            f"({p_text(a['p_adjusted'])})."
+            f"- {a.label}: {verdict}; highest {a.highest_group}, lowest "
+            f"{a.lowest_group}, {a.gap * 100:.1f} percentage points apart "
+            f"({p_text(a.p_adjusted)})."
         )
     lines += ["", "The full report with charts is ready to download."]
     return "\n".join(lines)
 
 
-def _compare(call: ToolCall, out: Out, labels) -> str:
+def _compare(call: ToolCall, out: CompareOutput, labels) -> str:
     lines = [
         f"Interventions for {scope_text(call.arguments, labels)} "
-        f"({students(out['n_students'])}), "
+        f"({students(out.n_students)}), "
         "best first by the model's what-if:"
     ]
-    by_name = {r["name"]: r for r in out["results"]}
-    for name in out["ranking"]:
+    by_name = {r.name: r for r in out.results}
+    for name in out.ranking:
         r = by_name[name]
-        moved = r["cost_per_student_out_of_high"]
+        moved = r.cost_per_student_out_of_high
         lines.append(
-            f"- **{r['title']}**: mean risk {pct(r['mean_risk_before'])} → "
-            f"{pct(r['mean_risk_after'])} (down {abs(r['expected_change']) * 100:.1f} points"
-            f"{interval_text(r['change_ci95'])}); "
-            f"{count(r['students_out_of_high'])} leave High; "
-            f"cost {money(r['cost_total'])}"
+            f"- **{r.title}**: mean risk {pct(r.mean_risk_before)} → "
+            f"{pct(r.mean_risk_after)} (down {abs(r.expected_change) * 100:.1f} points"
+            f"{interval_text(r.change_ci95)}); "
+            f"{count(r.students_out_of_high)} leave High; "
+            f"cost {money(r.cost_total)}"
             + (f", {money(moved)} per student moved out of High." if moved else ".")
         )
-    if out["results"]:
+    if out.results:
         lines.append("")
-        lines.append(
-            f"Caveat: {out['results'][0]['caveat']}. {by_name[out['ranking'][0]]['evidence']}"
-        )
+        lines.append(f"Caveat: {out.results[0].caveat}. {by_name[out.ranking[0]].evidence}")
     return "\n".join(lines)
 
 
-def _plan(call: ToolCall, out: Out, labels) -> str:
-    t, naive = out["totals"], out["naive"]
+def _plan(call: ToolCall, out: PlanOutput, labels) -> str:
+    t, naive = out.totals, out.naive
     chosen = call.arguments.get("filters") or call.arguments.get("student_ids")
     scope = scope_text(call.arguments, labels) if chosen else "the students at High or Medium risk"
     parts = ", ".join(
-        f"{b['intervention'].replace('_', ' ')} for {count(b['students'])} ({money(b['cost'])})"
-        for b in out["by_intervention"]
+        f"{b.intervention.replace('_', ' ')} for {count(b.students)} ({money(b.cost)})"
+        for b in out.by_intervention
     )
     return "\n".join(
         [
             f"Plan for {scope} "
-            f"({count(out['n_students'])} students) within "
-            f"{money(out['budget'])} a year: treat {count(t['students_treated'])} students for "
-            f"{money(t['cost'])}: {parts or 'nobody can be treated within this budget'}.",
-            f"Expected: risk reduction {t['expected_risk_reduction']:.1f} (sum of risk drops), "
-            f"{count(t['expected_students_out_of_high'])} students out of High.",
-            f"Highest-risk-first instead: {count(naive['students_treated'])} students, risk "
-            f"reduction {naive['expected_risk_reduction']:.1f}, "
-            f"{count(naive['expected_students_out_of_high'])} out of High.",
-            f"Method: {out['method']} (optimality gap {pct(out['optimality_gap'])}).",
+            f"({count(out.n_students)} students) within "
+            f"{money(out.budget)} a year: treat {count(t.students_treated)} students for "
+            f"{money(t.cost)}: {parts or 'nobody can be treated within this budget'}.",
+            f"Expected: risk reduction {t.expected_risk_reduction:.1f} (sum of risk drops), "
+            f"{count(t.expected_students_out_of_high)} students out of High.",
+            f"Highest-risk-first instead: {count(naive.students_treated)} students, risk "
+            f"reduction {naive.expected_risk_reduction:.1f}, "
+            f"{count(naive.expected_students_out_of_high)} out of High.",
+            f"Method: {out.method} (optimality gap {pct(out.optimality_gap)}).",
         ]
     ).replace("\n", "\n\n")
 
 
-def _model(call: ToolCall, out: Out, labels) -> str:
-    m = out["metrics"].get("champion", {})
+def _model(call: ToolCall, out: ModelInfoOutput, labels) -> str:
+    m = out.metrics.get("champion", {})
     baselines = [
         f"{name}: ROC-AUC {v['roc_auc']:.3f}"
-        for name, v in out["metrics"].items()
+        for name, v in out.metrics.items()
         if name != "champion"
     ]
     fairness = [
         f"{f['attribute']} {FAIRNESS_NAMES.get(f['metric'], f['metric'])} gap "
         f"{f['max_gap']:.3f} (worst {f['worst_group']})"
-        for f in out["fairness"]
+        for f in out.fairness
     ]
     lines = [
-        f"The model in service is **{out['model_name']}** version {out['model_version']} "
-        f"({out['candidate']}, loaded from the {out['loaded_from']}), trained on "
-        f"{count(out['students'])} students to predict {out['outcome']} "
-        f"(rate {pct(out['outcome_rate'])}) from the {out['feature_set']} feature set.",
+        f"The model in service is **{out.model_name}** version {out.model_version} "
+        f"({out.candidate}, loaded from the {out.loaded_from}), trained on "
+        f"{count(out.students)} students to predict {out.outcome} "
+        f"(rate {pct(out.outcome_rate)}) from the {out.feature_set} feature set.",
         f"Accuracy on held-out students: ROC-AUC {m.get('roc_auc', 0):.3f}, PR-AUC "
         f"{m.get('pr_auc', 0):.3f}, Brier {m.get('brier', 0):.3f}"
         + (f"; beside {'; '.join(baselines)}." if baselines else "."),
-        f"Never used as inputs: {', '.join(out['never_inputs'])}.",
+        f"Never used as inputs: {', '.join(out.never_inputs)}.",
         ("Fairness across groups: " + "; ".join(fairness) + ".") if fairness else "",
-        "Limits: " + " ".join(out["limits"]),
+        "Limits: " + " ".join(out.limits),
     ]
     return "\n\n".join(line for line in lines if line)
 
 
-def _sql(call: ToolCall, out: Out, labels) -> str:
-    columns = out.get("columns") or []
-    rows = out.get("rows") or []
-    head = f"The query returned {count(out.get('row_count', len(rows)))} rows."
+def _sql(call: ToolCall, out: SqlOutput, labels) -> str:
+    columns = out.columns or []
+    rows = out.rows or []
+    head = f"The query returned {count(out.row_count)} rows."
     if not columns:
         return head
     table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -289,9 +294,11 @@ def render_call(
 ) -> str:
     if call.error:
         return f"I couldn't answer that: {call.error}."
+    if call.output is None:
+        return f"I couldn't answer that: {call.name} returned nothing."
     if call.name == "explain_student":
-        return _explain(call, call.output or {}, labels, focus)
-    return TEMPLATES[call.name](call, call.output or {}, labels)
+        return _explain(call, call.output, labels, focus)
+    return TEMPLATES[call.name](call, call.output, labels)
 
 
 def render_calls(
@@ -308,62 +315,62 @@ def chart_for(calls: list[ToolCall], labels: Callable[[str], str]) -> Chart | No
         if not out:
             continue
         if call.name == "query_equity":
-            rows = [r for r in out["rows"] if not r["suppressed"] and r["value"] is not None]
-            column = out["metric"].removeprefix("mean:")
-            share = column == out["metric"] or column in getattr(labels, "percent_columns", ())
+            rows = [r for r in out.rows if not r.suppressed and r.value is not None]
+            column = out.metric.removeprefix("mean:")
+            share = column == out.metric or column in getattr(labels, "percent_columns", ())
             return Chart(
-                title=out["metric_description"],
-                x_label=" × ".join(labels(c) for c in out["group_by"]),
-                labels=[" · ".join(str(v) for v in r["group"].values()) for r in rows],
-                values=[r["value"] for r in rows],
-                ci_low=[r["ci_low"] for r in rows],
-                ci_high=[r["ci_high"] for r in rows],
+                title=out.metric_description,
+                x_label=" × ".join(labels(c) for c in out.group_by),
+                labels=[" · ".join(str(v) for v in r.group.values()) for r in rows],
+                values=[r.value for r in rows],
+                ci_low=[r.ci_low for r in rows],
+                ci_high=[r.ci_high for r in rows],
                 value_format="percent" if share else "number",
             )
         if call.name == "explain_student":
-            top = out["contributions"][:8]
+            top = out.contributions[:8]
             return Chart(
-                title=f"Why {out['student_id']} is at {out['risk_level']} risk (SHAP, log-odds)",
-                labels=[f"{c['label']} = {c['value']}" for c in top],
-                values=[c["contribution"] for c in top],
+                title=f"Why {out.student_id} is at {out.risk_level} risk (SHAP, log-odds)",
+                labels=[f"{c.label} = {c.value}" for c in top],
+                values=[c.contribution for c in top],
                 value_format="signed",
             )
         if call.name == "compare_interventions":
-            results = out["results"]
+            results = out.results
             return Chart(
                 title=f"Change in mean risk: {scope_text(call.arguments, labels)}",
-                labels=[r["title"] for r in results],
-                values=[r["expected_change"] for r in results],
-                ci_low=[r["change_ci95"][0] for r in results],
-                ci_high=[r["change_ci95"][1] for r in results],
+                labels=[r.title for r in results],
+                values=[r.expected_change for r in results],
+                ci_low=[r.change_ci95[0] for r in results],
+                ci_high=[r.change_ci95[1] for r in results],
                 value_format="points",
             )
         if call.name == "find_students":
             return Chart(
                 title="Estimated risk, highest first",
-                labels=[s["student_id"] for s in out["students"]],
-                values=[s["risk_score"] for s in out["students"]],
+                labels=[s.student_id for s in out.students],
+                values=[s.risk_score for s in out.students],
                 value_format="percent",
             )
-        if call.name == "equity_summary" and out["attributes"]:
-            with_gap = [a for a in out["attributes"] if a.get("gap") is not None]
+        if call.name == "equity_summary" and out.attributes:
+            with_gap = [a for a in out.attributes if a.gap is not None]
             if with_gap:
-                a = max(with_gap, key=lambda a: a["gap"])
-                groups = [g for g in a["groups"] if not g["suppressed"]]
+                a = max(with_gap, key=lambda a: a.gap)
+                groups = [g for g in a.groups if not g.suppressed]
                 return Chart(
-                    title=f"Outcome rate by {a['label']} (largest gap)",
-                    x_label=a["label"],
-                    labels=[g["label"] for g in groups],
-                    values=[g["outcome_rate"] for g in groups],
-                    ci_low=[g["outcome_ci"][0] for g in groups],
-                    ci_high=[g["outcome_ci"][1] for g in groups],
+                    title=f"Outcome rate by {a.label} (largest gap)",
+                    x_label=a.label,
+                    labels=[g.label for g in groups],
+                    values=[g.outcome_rate for g in groups],
+                    ci_low=[g.outcome_ci[0] for g in groups],
+                    ci_high=[g.outcome_ci[1] for g in groups],
                     value_format="percent",
                 )
-        if call.name == "plan_interventions" and out["by_intervention"]:
+        if call.name == "plan_interventions" and out.by_intervention:
             return Chart(
                 title="Students per intervention in the plan",
-                labels=[b["intervention"].replace("_", " ") for b in out["by_intervention"]],
-                values=[b["students"] for b in out["by_intervention"]],
+                labels=[b.intervention.replace("_", " ") for b in out.by_intervention],
+                values=[b.students for b in out.by_intervention],
             )
     return None
 
@@ -373,10 +380,10 @@ def student_card(calls: list[ToolCall]) -> StudentCard | None:
         if call.name == "explain_student" and call.output:
             out = call.output
             return StudentCard(
-                student_id=out["student_id"],
-                risk_score=out["risk_score"],
-                risk_level=out["risk_level"],
-                top_risk_factors=out["top_risk_factors"],
-                counterfactual=counterfactual_text(out["counterfactual"]),
+                student_id=out.student_id,
+                risk_score=out.risk_score,
+                risk_level=out.risk_level,
+                top_risk_factors=out.top_risk_factors,
+                counterfactual=counterfactual_text(out.counterfactual),
             )
     return None

@@ -126,7 +126,7 @@ class TurnScope:
         for where, sid in _record_ids(name, args, id_column):
             if sid is not None and not (isinstance(sid, str) and ID_TOKEN.fullmatch(sid)):
                 return f"{where}: {str(sid)[:80]!r} {ID_RULE}"
-        returned = [json.dumps(c.output) for c in calls if c.output is not None]
+        returned = [json.dumps(c.data()) for c in calls if c.output is not None]
         for sid in _named(args):
             if sid not in self.students and not any(f'"{sid}"' in out for out in returned):
                 return (

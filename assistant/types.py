@@ -5,21 +5,62 @@ as JSON; the API is stateless because the client hands the state back with its n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
+
+from tools import TOOLS_BY_NAME
+from tools.base import Tool, ToolInput, ToolOutput
+from tools.errors import ToolError
+from tools.session import ToolSession
 
 Outcome = Literal["answered", "clarified", "refused", "error"]
 Scalar = str | int | float | bool
 
 
 class ToolCall(BaseModel):
-    """One tool run in this turn: what was asked and what came back (or the error)."""
+    """One tool run in this turn: what was asked and what came back (the tool's own output
+    model), or the error."""
 
     name: str
     arguments: dict[str, Any]
-    output: dict[str, Any] | None = None
+    output: SerializeAsAny[ToolOutput] | None = None
     error: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_output(cls, data: Any) -> Any:
+        """An output given as JSON becomes the named tool's output model again."""
+        if isinstance(data, dict) and isinstance(data.get("output"), dict):
+            tool = TOOLS_BY_NAME.get(str(data.get("name")))
+            if tool is not None:
+                data = {**data, "output": tool.output_model.model_validate(data["output"])}
+        return data
+
+    @classmethod
+    def run(
+        cls, session: ToolSession, tool: Tool, request: ToolInput | Mapping[str, Any]
+    ) -> ToolCall:
+        """Run one tool in ``session``; a tool error (bad input, a role too low, an unknown
+        student) becomes the call's ``error``, its message naming the field, value and rule."""
+        call = cls(name=tool.name, arguments=arguments_of(request))
+        try:
+            call.output = session.run(tool, request)
+        except ToolError as exc:
+            call.error = exc.message
+        return call
+
+    def data(self) -> dict[str, Any]:
+        """The output as JSON-ready data (empty when the call failed)."""
+        return self.output.model_dump(mode="json") if self.output is not None else {}
+
+
+def arguments_of(request: ToolInput | Mapping[str, Any]) -> dict[str, Any]:
+    """A request as the arguments it was given with (JSON-ready)."""
+    if isinstance(request, ToolInput):
+        return request.model_dump(mode="json", exclude_unset=True)
+    return dict(request)
 
 
 class Chart(BaseModel):

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant import Assistant
-from assistant.runner import direct
 from evals.gold import GoldItem, Resolver, resolved
 from evals.scoring import ItemResult, metrics, score
 from sara.settings import Settings
 from tools.context import ToolContext
+from tools.session import Caller, ToolEvent, ToolSession
 
 REPORTS_DIR = Path(__file__).parent / "reports"
 # TalkToModel (Slack et al., 2023), exact-match parse accuracy of its best parser (fine-tuned
@@ -34,29 +34,27 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-class Timed:
-    """Wraps tool execution to add up the time spent inside tools."""
+class ToolTime:
+    """A tool session observer adding up the time spent inside tools."""
 
-    def __init__(self, ctx: ToolContext):
-        self.run, self.seconds = direct(ctx), 0.0
+    def __init__(self) -> None:
+        self.seconds = 0.0
 
-    def __call__(self, name: str, arguments: dict):
-        started = time.perf_counter()
-        try:
-            return self.run(name, arguments)
-        finally:
-            self.seconds += time.perf_counter() - started
+    def __call__(self, event: ToolEvent) -> None:
+        self.seconds += event.seconds
 
 
 def run_item(sara: Assistant, ctx: ToolContext, item: GoldItem, resolver: Resolver,
              backend: str | None, role: str) -> ItemResult:  # fmt: skip
     gold = resolved(item, resolver)
+    caller = Caller("eval", "evaluation harness", role)  # type: ignore[arg-type]
     state = None
     for turn in gold.turns:
-        state = sara.ask(turn, state, role=role, backend=backend).state
-    timed = Timed(ctx)
+        state = sara.ask(turn, state, ToolSession(lambda: ctx, caller), backend=backend).state
+    timed = ToolTime()
+    session = ToolSession(lambda: ctx, caller, [timed], via="assistant")
     started = time.perf_counter()
-    answer = sara.ask(gold.question, state, role=role, execute=timed, backend=backend)
+    answer = sara.ask(gold.question, state, session, backend=backend)
     elapsed = (time.perf_counter() - started) * 1000
     return score(gold, answer, resolver, round(elapsed, 2), round(timed.seconds * 1000, 2))
 
@@ -72,7 +70,7 @@ def run_eval(
 ) -> dict[str, Any]:
     """Ask every item ``k`` times; returns the report (metrics per set and overall, and every
     item's result). ``pass^k`` counts an item as passed when all k runs were correct."""
-    sara = Assistant(settings, lambda: ctx)
+    sara = Assistant(settings)
     resolver = Resolver(ctx)
     items = [item for group in sets.values() for item in group]
     runs: list[list[ItemResult]] = []

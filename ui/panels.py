@@ -56,7 +56,7 @@ def tool_calls_markdown(calls: list[ToolCall]) -> str:
         if call.error:
             result = f"**Error:** {call.error}"
         else:
-            result = f"**Returned:** {output_summary(call.output)}"
+            result = f"**Returned:** {output_summary(call.data())}"
         sections.append(f"**{number}. `{call.name}`**\n\n```json\n{arguments}\n```\n\n{result}")
     return "\n\n".join(sections)
 

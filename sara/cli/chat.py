@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
 from sara.cli.common import console, err, fail
 from sara.settings import get_settings
+
+CHAT_ROUTE = "sara chat"  # how the audit log names reads made from the terminal
 
 
 def chat_command(
@@ -29,10 +32,13 @@ def chat_command(
     """Ask SARA in plain language, in the terminal (the same assistant as /v1/chat and /ui)."""
     from rich.markdown import Markdown
 
+    from api.audit import AuditLog, audit_observer
+    from api.errors import status_of
     from assistant import Assistant, ConversationState
     from tools.base import ROLES
     from tools.context import load_context
     from tools.errors import ToolError
+    from tools.session import LOCAL, ToolSession
 
     if backend not in (None, "offline", "llm"):
         raise fail(f"--backend: {backend!r} is not one of offline, llm")
@@ -44,13 +50,17 @@ def chat_command(
         ctx = load_context(settings)
     except ToolError as exc:
         raise fail(exc.message) from None
-    sara = Assistant(settings, lambda: ctx)
+    sara = Assistant(settings)
     state = ConversationState()
+    caller = replace(LOCAL, role=role)
+    # The terminal reads student data too: its reads go to the same audit log as the API's.
+    observers = [audit_observer(AuditLog(settings.audit_path), status_of)]
 
     def answer(text: str) -> None:
         nonlocal state
         try:
-            reply = sara.ask(text, state, role=role, backend=backend)
+            session = ToolSession(lambda: ctx, caller, observers, CHAT_ROUTE, "assistant")
+            reply = sara.ask(text, state, session, backend=backend)
         except ToolError as exc:
             err.print(f"[red]{exc.message}[/]", highlight=False)
             return

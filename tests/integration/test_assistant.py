@@ -4,15 +4,16 @@ warehouse, not from the tools under test."""
 
 import pytest
 
-from assistant import Assistant, ConversationState
+from assistant import ConversationState
 from assistant.grounding import ungrounded_numbers
+from tests.integration.asking import Asker
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def sara(published, ctx):
-    return Assistant(published, lambda: ctx)
+    return Asker(published, ctx)
 
 
 def top(ctx, where: str = "TRUE", params=None) -> str:
@@ -77,7 +78,7 @@ def test_highest_risk_students_in_a_group_match_sql(sara, ctx):
         "WHERE t.\"Locale\" = 'Rural' AND t.\"SchoolType\" = 'Public' "
         "ORDER BY s.risk_score DESC, s.student_id LIMIT 5"
     )["student_id"].tolist()
-    assert [s["student_id"] for s in call.output["students"]] == expected
+    assert [s["student_id"] for s in call.data()["students"]] == expected
     assert all(s in answer.text for s in expected)
     assert answer.state.listed == expected
 
@@ -127,7 +128,7 @@ def test_compositional_compare_for_a_stacked_cohort(sara, ctx):
         'SELECT count(*) FROM scores s JOIN students t ON t."StudentID" = s.student_id '
         "WHERE s.risk_level = 'High' AND t.\"Race\" = 'Hispanic' AND t.\"Locale\" = 'Rural'"
     ).iloc[0, 0]
-    assert call.output["n_students"] == n and f"({n} students)" in answer.text
+    assert call.output.n_students == n and f"({n} students)" in answer.text
 
 
 def test_plan_under_a_budget_and_clarifying_the_missing_budget(sara):
@@ -151,12 +152,12 @@ def test_summary_and_model_questions(sara):
     summary = ask(sara, "Summarise equity for public schools")
     assert tools_of(summary) == ["equity_summary"]
     assert summary.tool_calls[0].arguments == {"filters": {"SchoolType": ["Public"]}}
-    compared = [a["attribute"] for a in summary.tool_calls[0].output["attributes"]]
+    compared = [a["attribute"] for a in summary.tool_calls[0].data()["attributes"]]
     assert "SchoolType" not in compared  # nothing to compare within one school type
     assert summary.report_markdown.startswith("# Equity summary")
     model = ask(sara, "what model is this and how good is it?")
     assert tools_of(model) == ["model_info"]
-    auc = model.tool_calls[0].output["metrics"]["champion"]["roc_auc"]
+    auc = model.tool_calls[0].output.metrics["champion"]["roc_auc"]
     assert f"{auc:.3f}" in model.text
 
 

@@ -9,9 +9,9 @@ import re
 import pytest
 from prometheus_client import REGISTRY
 
-from api import metrics
-from assistant import Assistant
 from assistant.grounding import ungrounded_numbers
+from monitoring import metrics
+from tests.integration.asking import Asker
 from tests.integration.fake_llm import (
     Stall,
     fail,
@@ -31,7 +31,7 @@ TIMEOUT_UNDER_TEST_S = 1.5
 
 @pytest.fixture(scope="module")
 def sara(published, ctx, fake):
-    return Assistant(llm_settings(published, fake, timeout_s=LLM_TIMEOUT_S), lambda: ctx)
+    return Asker(llm_settings(published, fake, timeout_s=LLM_TIMEOUT_S), ctx)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_malformed_arguments_twice_fall_back_to_offline(sara, fake, student):
 
 def test_timeout_falls_back_without_waiting_for_the_reply(published, ctx, fake, student):
     settings = llm_settings(published, fake, timeout_s=TIMEOUT_UNDER_TEST_S)
-    impatient = Assistant(settings, lambda: ctx)
+    impatient = Asker(settings, ctx)
     stalled = Stall()
     fake.play(stalled)
     try:
@@ -176,6 +176,6 @@ def test_refusals_do_not_reach_the_llm(sara, fake):
 
 def test_not_configured_falls_back(published, ctx):
     settings = published.model_copy(update={"assistant_backend": "llm", "llm_base_url": None})
-    answer = Assistant(settings, lambda: ctx).ask("what model is this?")
+    answer = Asker(settings, ctx).ask("what model is this?")
     assert answer.backend == "offline" and "not configured" in answer.fallback_reason
     assert answer.tool_calls[0].name == "model_info"

@@ -3,13 +3,14 @@ a correct answer in other words — and the fast gate of the gold sets must hold
 
 import pytest
 
+import tools
 from assistant import Answer
 from assistant.grounding import ungrounded_numbers
 from assistant.types import ToolCall
 from evals.gold import Fact, GoldCall, GoldItem, Resolver, load_sets, resolved
 from evals.harness import run_eval
 from evals.scoring import normalise, score
-from tools import get_tool
+from tools.session import LOCAL, ToolSession
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,8 @@ def explained(ctx, resolver):
         resolver,
     )  # fmt: skip
     student = item.tools[0].arguments["student_id"]
-    output = get_tool("explain_student").run(ctx, {"student_id": student}).model_dump(mode="json")
+    explained = ToolSession(lambda: ctx, LOCAL).run(tools.explain_student, {"student_id": student})
+    output = explained.model_dump(mode="json")
     call = ToolCall(name="explain_student", arguments={"student_id": student}, output=output)
     return item, call, output
 

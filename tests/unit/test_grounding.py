@@ -4,13 +4,26 @@ import pytest
 
 from assistant.grounding import numbers_in_text, ungrounded_numbers
 from assistant.types import ToolCall
+from tools.base import ToolOutput
+
+
+class Figures(ToolOutput):
+    """A tool output with a number of each kind the guard reads."""
+
+    risk: float
+    n: int
+    cost: float
+    change: float
+    phrase: str
+
 
 CALLS = [
     ToolCall(
         name="compare_interventions",
         arguments={"budget": 50000, "student_ids": ["S0000042"]},
-        output={"risk": 0.9782, "n": 1135, "cost": 2810.53, "change": -0.09609,
-                "phrase": "Low attendance (56 %)", "at": "2026-11-27T21:26:48+00:00"},
+        output=Figures(risk=0.9782, n=1135, cost=2810.53, change=-0.09609,
+                       phrase="Low attendance (56 %)", model_version="3",
+                       data_timestamp="2026-11-27T21:26:48+00:00"),
     )
 ]  # fmt: skip
 

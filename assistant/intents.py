@@ -1,0 +1,175 @@
+"""Which intents a question has: a table of named rules over what the parser read.
+
+Rules run in order; each sees the question's cues and the intents chosen so far, and adds its
+intent (or, for a ``drop`` rule, removes it) when it applies. A question about a student goes
+through ``STUDENT_RULES``, any other through ``GROUP_RULES``; "what can you do?" alone is the
+capabilities intent and nothing else."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from assistant.parser import Parse
+
+ABOUT_INTERVENTIONS = re.compile(r"\b(?:interventions?|programs?|programmes?|options?|supports?)\b")
+STRONG_MODEL = re.compile(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b")
+
+
+@dataclass(frozen=True)
+class Cues:
+    """What the rules read: the parse, and whether it is about named students or a cohort."""
+
+    parsed: Parse
+    about_students: bool = False
+    cohort: bool = False
+
+    @property
+    def words(self) -> set[str]:
+        return self.parsed.intents
+
+    @cached_property
+    def groups(self) -> list[str]:
+        """The columns to compare groups on: named as a breakdown, or mentioned, not filtered."""
+        p = self.parsed
+        return p.group_by or [c for c in p.mentioned_columns if c not in p.filters]
+
+    @cached_property
+    def wants_compare(self) -> bool:
+        """Interventions named, help asked for, or "compare" said about interventions."""
+        p = self.parsed
+        about = bool(ABOUT_INTERVENTIONS.search(p.text))
+        return bool(p.interventions) or "help" in self.words or ("compare" in self.words and about)
+
+    @property
+    def compares_groups(self) -> bool:
+        p = self.parsed
+        return "compare" in self.words and not self.wants_compare and bool(self.groups or p.filters)
+
+    @property
+    def numeric_mentions(self) -> list[str]:
+        p = self.parsed
+        return [c for c in p.mentioned_columns if c in p.numeric_columns]
+
+
+@dataclass(frozen=True)
+class IntentRule:
+    name: str
+    intent: str
+    when: Callable[[Cues, list[str]], bool]
+    drop: bool = False
+
+    def apply(self, cues: Cues, chosen: list[str]) -> None:
+        if self.drop:
+            if self.intent in chosen and self.when(cues, chosen):
+                chosen.remove(self.intent)
+        elif self.intent not in chosen and self.when(cues, chosen):
+            chosen.append(self.intent)
+
+
+def _plan(c: Cues, out: list[str]) -> bool:
+    return "plan" in c.words or bool(c.parsed.budget)
+
+
+def _fairness(c: Cues, out: list[str]) -> bool:
+    return "fairness" in c.words or bool({"tpr", "fpr"} & set(c.parsed.metrics))
+
+
+def _explain_student(c: Cues, out: list[str]) -> bool:
+    return "explain" in c.words or ("score" not in c.words and "help" not in c.words and not out)
+
+
+def _score_student(c: Cues, out: list[str]) -> bool:
+    return "score" in c.words and "explain" not in out
+
+
+def _help_student(c: Cues, out: list[str]) -> bool:
+    return "help" in c.words or (bool(c.parsed.interventions) and "plan" not in out)
+
+
+def _find_beside_students(c: Cues, out: list[str]) -> bool:
+    # "score S1 and S2, then the 5 riskiest in town schools"
+    return "find" in c.words and bool(c.parsed.filters)
+
+
+def _compare(c: Cues, out: list[str]) -> bool:
+    return c.wants_compare and "plan" not in out
+
+
+def _summary(c: Cues, out: list[str]) -> bool:
+    return "summary" in c.words and not ("equity" in c.words and c.groups)
+
+
+def _equity(c: Cues, out: list[str]) -> bool:
+    p = c.parsed
+    asked = (
+        "equity" in c.words
+        or "explain" in c.words
+        or c.compares_groups
+        or bool((p.metrics or c.numeric_mentions) and p.group_by)
+    )
+    scoped = bool(c.groups) or bool(p.filters and "find" not in c.words) or "equity" in c.words
+    return (
+        "summary" not in out
+        and asked
+        and ("fairness" not in out or "outcome_rate" in p.metrics)
+        and scoped
+        and not (p.interventions and not p.group_by)
+    )
+
+
+def _lists(c: Cues, out: list[str]) -> bool:
+    return "find" in c.words and "plan" not in out and "compare" not in out
+
+
+def _count_not_gap(c: Cues, out: list[str]) -> bool:
+    # "how many high-risk students in grade 9": a count, not a gap
+    return _lists(c, out) and c.parsed.counts and not c.parsed.group_by
+
+
+def _find(c: Cues, out: list[str]) -> bool:
+    return _lists(c, out) and not ("equity" in out and c.parsed.group_by)
+
+
+def _model(c: Cues, out: list[str]) -> bool:
+    strong = bool(STRONG_MODEL.search(c.parsed.text))
+    return "model" in c.words and (not out or (strong and "fairness" in out))
+
+
+def _cohort_scores(c: Cues, out: list[str]) -> bool:
+    # "scores of the rural students": their risk as a group
+    return not out and "score" in c.words and c.cohort
+
+
+STUDENT_RULES: tuple[IntentRule, ...] = (
+    IntentRule("plan cue or budget", "plan", _plan),
+    IntentRule("fairness cue or error-rate metric", "fairness", _fairness),
+    IntentRule("explain the student", "explain", _explain_student),
+    IntentRule("score the student", "score", _score_student),
+    IntentRule("help the student", "help_student", _help_student),
+    IntentRule("a list beside the students", "find", _find_beside_students),
+)
+GROUP_RULES: tuple[IntentRule, ...] = (
+    IntentRule("plan cue or budget", "plan", _plan),
+    IntentRule("fairness cue or error-rate metric", "fairness", _fairness),
+    IntentRule("compare interventions", "compare", _compare),
+    IntentRule("equity summary", "summary", _summary),
+    IntentRule("equity by group", "equity", _equity),
+    IntentRule("a count is not a gap", "equity", _count_not_gap, drop=True),
+    IntentRule("list students", "find", _find),
+    IntentRule("the model", "model", _model),
+    IntentRule("scores of a cohort", "equity", _cohort_scores),
+)
+
+
+def choose_intents(parsed: Parse, about_students: bool, cohort: bool) -> list[str]:
+    """The intents of a question, in the order the rules chose them."""
+    if "capabilities" in parsed.intents and not parsed.has_slots and len(parsed.intents) == 1:
+        return ["capabilities"]
+    cues = Cues(parsed, about_students, cohort)
+    chosen: list[str] = []
+    for rule in STUDENT_RULES if about_students else GROUP_RULES:
+        rule.apply(cues, chosen)
+    return chosen
