@@ -22,7 +22,7 @@ def ingest(
     """Load ``source``, validate it, and write the quarantine files when any row fails.
 
     Raises ``DataLoadError`` (unreadable source) or ``SchemaMismatchError`` (wrong columns)."""
-    frame = read_table(source, table=table, encoding=encoding, id_column=spec.id_column)
+    frame = read_table(source, table=table, encoding=encoding, id_column=spec.id_parts)
     return check(frame, spec, source_stem(source), quarantine_dir)
 
 

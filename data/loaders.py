@@ -4,6 +4,7 @@ dataset. Every failure is a ``DataLoadError`` whose message tells the user what 
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -34,10 +35,11 @@ def read_table(
     *,
     table: str | None = None,
     encoding: str | None = None,
-    id_column: str | None = None,
+    id_column: str | Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read ``source`` into a DataFrame. ``table`` picks a DuckDB table; ``encoding`` overrides
-    CSV encoding detection; ``id_column`` is read as text so ids keep their leading zeros."""
+    CSV encoding detection; ``id_column`` (one column, or the parts of a composite id) is read
+    as text so ids keep their leading zeros."""
     text = str(source)
     if text.startswith(HF_PREFIX):
         return _read_hugging_face(text.removeprefix(HF_PREFIX))
@@ -155,10 +157,14 @@ def _csv_format(path: Path, encoding: str | None) -> tuple[str, str]:
 
 
 def _read_csv(
-    path: Path, encoding: str | None, id_column: str | None, nrows: int | None = None
+    path: Path,
+    encoding: str | None,
+    id_column: str | Sequence[str] | None,
+    nrows: int | None = None,
 ) -> pd.DataFrame:
     encoding, delimiter = _csv_format(path, encoding)
-    dtype = {id_column: "string"} if id_column else None
+    id_columns = [id_column] if isinstance(id_column, str) else list(id_column or [])
+    dtype = dict.fromkeys(id_columns, "string") or None
     try:
         frame = pd.read_csv(
             path,

@@ -1,12 +1,16 @@
-"""The dataset spec: every column's type, allowed values and role, the outcome rule and the
-feature sets. Loaded from YAML; the invariants (no leakage, no protected inputs by default)
-are enforced when the spec is built, so an unsafe spec cannot exist."""
+"""The dataset spec: every column's type, allowed values, role and the words staff use for it,
+the row key (one id column, a composite id, or generated ids), the outcome rule and the
+feature sets. Loaded from YAML; the invariants (no leakage, no protected inputs by default,
+a readable outcome rule on declared values) are enforced when the spec is built, so an unsafe
+spec cannot exist."""
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import re
 from enum import StrEnum
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -14,8 +18,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
+from data.ids import REPEAT_MARK, UNSAFE_ID
 from sara.errors import UserError
 
 BUILTIN_SPEC = "student_performance"
@@ -36,6 +50,9 @@ class Role(StrEnum):
 
 DType = Literal["int", "float", "category", "bool", "string"]
 
+TRUE_WORDS = {"1", "true", "yes", "y", "t"}
+FALSE_WORDS = {"0", "false", "no", "n", "f"}
+
 _OPERATORS = {
     "<": operator.lt,
     "<=": operator.le,
@@ -44,68 +61,270 @@ _OPERATORS = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+)\s*$")
+RULE_FORMS = (
+    "write conditions like: GPA < 2.0 | result == Fail | result in [Fail, Withdrawn] | "
+    "result not in [Pass] | repeated == true, joined by and / or, with parentheses"
+)
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<op><=|>=|==|!=|<|>)
+      | (?P<punct>[()\[\],])
+      | "(?P<dq>[^"]*)" | '(?P<sq>[^']*)' | `(?P<name>[^`]+)`
+      | (?P<word>[^\s()\[\],'"`<>=!]+)
+    )""",
+    re.VERBOSE,
+)
+_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_KEYWORDS = {"and", "or", "not", "in"}
 
 
 class Condition(BaseModel):
+    """One comparison of an outcome rule. ``kind`` is what the value is: a number (``GPA <
+    2.0``), ``true``/``false`` (``repeated == true``) or text (``result == Fail``, ``result in
+    [Fail, Withdrawn]``); ``values`` holds it as written, one for a comparison, one or more for
+    ``in`` / ``not in``."""
+
     model_config = ConfigDict(frozen=True)
     column: str
-    op: str
-    value: float
+    op: Literal["<", "<=", ">", ">=", "==", "!=", "in", "not in"]
+    kind: Literal["number", "bool", "text"]
+    values: tuple[str, ...]
+    text: str
 
     def evaluate(self, frame: pd.DataFrame) -> np.ndarray:
-        values = pd.to_numeric(frame[self.column], errors="coerce").to_numpy(dtype=float)
-        return _OPERATORS[self.op](values, self.value)
+        """Where the condition holds. A missing value never satisfies it (not even ``!=``)."""
+        column = frame[self.column]
+        if self.kind == "text":
+            text = column.astype("string").str.strip()
+            present = text.notna().to_numpy(dtype=bool)
+            hit = text.isin(self.values).to_numpy(dtype=bool)
+            return present & (~hit if self.op in ("!=", "not in") else hit)
+        if self.kind == "bool":
+            values = _truth_values(column)
+            target = 1.0 if self.values[0].lower() == "true" else 0.0
+        else:
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            target = float(self.values[0])
+        return ~np.isnan(values) & _OPERATORS[self.op](values, target)
 
     def __str__(self) -> str:
-        return f"{self.column} {self.op} {self.value:g}"
+        return self.text
+
+
+class Clause(BaseModel):
+    """Conditions (or nested clauses) joined by one connective."""
+
+    model_config = ConfigDict(frozen=True)
+    connective: Literal["and", "or"]
+    parts: tuple[Condition | Clause, ...]
+
+    def evaluate(self, frame: pd.DataFrame) -> np.ndarray:
+        combine = np.logical_and if self.connective == "and" else np.logical_or
+        result = self.parts[0].evaluate(frame)
+        for part in self.parts[1:]:
+            result = combine(result, part.evaluate(frame))
+        return result
+
+
+def _truth_values(column: pd.Series) -> np.ndarray:
+    """A yes/no column as 1.0 / 0.0 / NaN, typed (0/1, booleans) or as words (yes, false…)."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    words = column.astype("string").str.strip().str.lower()
+    return np.where(words.isin(TRUE_WORDS), 1.0, np.where(words.isin(FALSE_WORDS), 0.0, np.nan))
+
+
+def conditions_of(node: Condition | Clause) -> list[Condition]:
+    """Every condition of a parsed rule, in the order written."""
+    if isinstance(node, Condition):
+        return [node]
+    return [c for part in node.parts for c in conditions_of(part)]
+
+
+class _RuleParser:
+    """Recursive descent over ``rule := term (or term)*``, ``term := factor (and factor)*``,
+    ``factor := ( rule ) | condition``: ``and`` binds tighter than ``or``."""
+
+    def __init__(self, rule: str):
+        self.rule = rule
+        self.tokens: list[tuple[str, str, int, int]] = []  # (kind, text, start, end)
+        position = 0
+        while position < len(rule):
+            if not rule[position:].strip():
+                break
+            match = _TOKEN.match(rule, position)
+            if match is None:
+                start = len(rule) - len(rule[position:].lstrip())
+                self.fail(start, "not a column, operator or value")
+            kind = match.lastgroup
+            quoted = kind in ("dq", "sq", "name")
+            start = match.start(kind) - (1 if quoted else 0)
+            self.tokens.append((kind, match[kind], start, match.end()))
+            position = match.end()
+        self.at = 0
+
+    def fail(self, start: int | None, reason: str) -> None:
+        if start is None:  # the rule stopped early: show its last word
+            shown = self.rule.strip().split()[-1] if self.rule.strip() else ""
+            reason = f"{reason}, but the rule ends after it"
+        else:
+            shown = self.rule[start:].strip()
+        where = "" if shown == self.rule.strip() else f" in {self.rule!r}"
+        raise ValueError(f"cannot read {shown!r}{where} ({reason}); {RULE_FORMS}")
+
+    def peek(self) -> tuple[str, str, int, int] | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def keyword(self, word: str) -> bool:
+        token = self.peek()
+        if token and token[0] == "word" and token[1].lower() == word:
+            self.at += 1
+            return True
+        return False
+
+    def punct(self, char: str) -> bool:
+        token = self.peek()
+        if token and token[0] == "punct" and token[1] == char:
+            self.at += 1
+            return True
+        return False
+
+    def expect_punct(self, char: str, reason: str) -> None:
+        if not self.punct(char):
+            token = self.peek()
+            self.fail(token[2] if token else None, reason)
+
+    def parse(self) -> Condition | Clause:
+        if not self.tokens:
+            raise ValueError(f"outcome.rule is empty; {RULE_FORMS}")
+        node = self.disjunction()
+        token = self.peek()
+        if token is not None:
+            self.fail(token[2], "expected 'and', 'or' or the end of the rule")
+        return node
+
+    def disjunction(self) -> Condition | Clause:
+        parts = [self.conjunction()]
+        while self.keyword("or"):
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else Clause(connective="or", parts=tuple(parts))
+
+    def conjunction(self) -> Condition | Clause:
+        parts = [self.factor()]
+        while self.keyword("and"):
+            parts.append(self.factor())
+        return parts[0] if len(parts) == 1 else Clause(connective="and", parts=tuple(parts))
+
+    def factor(self) -> Condition | Clause:
+        if self.punct("("):
+            node = self.disjunction()
+            self.expect_punct(")", "expected ')' to close the parenthesis")
+            return node
+        return self.condition()
+
+    def condition(self) -> Condition:
+        token = self.peek()
+        if token is None:
+            self.fail(None, "expected a condition")
+        kind, column, start, _ = token
+        if kind not in ("word", "name") or (kind == "word" and column.lower() in _KEYWORDS):
+            self.fail(start, "expected a column name")
+        self.at += 1
+        after = self.peek()
+        if after is not None and after[0] == "op":
+            self.at += 1
+            value_kind, value = self.value(list_item=False)
+            op, values = after[1], (value,)
+        elif self.keyword("in"):
+            op, values, value_kind = "in", self.value_list(), "text"
+        elif self.keyword("not"):
+            if not self.keyword("in"):
+                nxt = self.peek()
+                self.fail(nxt[2] if nxt else None, "expected 'in' after 'not'")
+            op, values, value_kind = "not in", self.value_list(), "text"
+        else:
+            self.fail(
+                after[2] if after else None,
+                f"expected <, <=, >, >=, ==, !=, in or not in after {column}",
+            )
+        text = self.rule[start : self.tokens[self.at - 1][3]]
+        if value_kind != "number" and op in ("<", "<=", ">", ">="):
+            self.fail(start, f"{op} compares numbers")
+        return Condition(column=column, op=op, kind=value_kind, values=values, text=text)
+
+    def value(self, list_item: bool) -> tuple[Literal["number", "bool", "text"], str]:
+        token = self.peek()
+        if token is None:
+            self.fail(None, "expected a value")
+        kind, text, start, _ = token
+        if kind in ("dq", "sq"):
+            self.at += 1
+            return "text", text
+        if kind != "word":
+            self.fail(start, "expected a value")
+        self.at += 1
+        if list_item:
+            return "text", text
+        if _NUMBER.fullmatch(text):
+            return "number", text
+        if text.lower() in ("true", "false"):
+            return "bool", text.lower()
+        return "text", text
+
+    def value_list(self) -> tuple[str, ...]:
+        self.expect_punct("[", "expected a list in brackets, e.g. [Fail, Withdrawn]")
+        values = [self.value(list_item=True)[1]]
+        while self.punct(","):
+            values.append(self.value(list_item=True)[1])
+        self.expect_punct("]", "expected ',' or ']' in the list")
+        return tuple(values)
+
+
+@lru_cache(maxsize=256)
+def parse_rule(rule: str) -> Condition | Clause:
+    """The parsed outcome rule; ``ValueError`` (showing the unreadable text and every accepted
+    form) when it cannot be read. Parsed trees are immutable, so each rule is parsed once."""
+    return _RuleParser(rule).parse()
 
 
 class OutcomeSpec(BaseModel):
-    """The outcome is a rule on outcome-source columns, e.g. ``GPA < 2.0``; conditions may be
-    joined by a single kind of connective (``or`` / ``and``)."""
+    """The outcome is a rule on outcome-source columns: conditions such as ``GPA < 2.0``,
+    ``result == Fail``, ``result in [Fail, Withdrawn]``, ``result not in [Pass]`` or
+    ``repeated == true``, joined by ``and`` / ``or`` (``and`` binds tighter) with parentheses.
+    A value is a number, ``true``/``false``, or text (a bare word, or quoted: ``'<HS'``); a
+    column whose name has spaces is written in backticks (`` `final result` == Fail ``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str = "at_risk"
     rule: str
     description: str = ""
 
-    @property
-    def connective(self) -> Literal["or", "and"]:
-        return "and" if re.search(r"\band\b", self.rule) else "or"
-
-    @property
-    def conditions(self) -> tuple[Condition, ...]:
-        parts = re.split(r"\b(?:and|or)\b", self.rule)
-        parsed = []
-        for part in parts:
-            match = _CONDITION.match(part)
-            if not match:
-                raise SpecError(
-                    f"outcome.rule: cannot read {part.strip()!r} in {self.rule!r}; "
-                    "write conditions like 'GPA < 2.0' joined by 'or' or 'and'"
-                )
-            parsed.append(Condition(column=match[1], op=match[2], value=float(match[3])))
-        return tuple(parsed)
-
     @field_validator("rule")
     @classmethod
-    def _one_connective(cls, rule: str) -> str:
-        if re.search(r"\band\b", rule) and re.search(r"\bor\b", rule):
-            raise ValueError(f"outcome.rule {rule!r} mixes 'and' and 'or'; use one connective")
+    def _readable(cls, rule: str) -> str:
+        parse_rule(rule)
         return rule
 
+    @property
+    def tree(self) -> Condition | Clause:
+        """The parsed rule."""
+        return parse_rule(self.rule)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the rule reads, each once, in the order written."""
+        return list(dict.fromkeys(c.column for c in conditions_of(self.tree)))
+
     def label(self, frame: pd.DataFrame) -> np.ndarray:
-        """The outcome (1 = at risk) for each row of ``frame``."""
-        masks = [c.evaluate(frame) for c in self.conditions]
-        combine = np.logical_and if self.connective == "and" else np.logical_or
-        result = masks[0]
-        for mask in masks[1:]:
-            result = combine(result, mask)
-        return result.astype(np.int8)
+        """The outcome (1 = at risk) for each row of ``frame`` as int8. A missing value in a
+        column the rule reads makes each condition on it false (0) for that row, whatever the
+        operator; the other conditions still count."""
+        return self.tree.evaluate(frame).astype(np.int8)
 
 
 class ColumnSpec(BaseModel):
+    """One column: its type, allowed values, role, and the words people use for it."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
     dtype: DType
@@ -124,6 +343,62 @@ class ColumnSpec(BaseModel):
     # below the average (or to 0 / no), "high" above it (or to 1 / yes); {value} is filled in.
     phrases: dict[Literal["low", "high"], str] = Field(default_factory=dict)
     description: str = ""
+    # Other words staff use for this column (e.g. "deprivation", "imd").
+    synonyms: tuple[str, ...] = ()
+    # A stored value -> the words for it (e.g. R -> rural); keys are declared categories,
+    # whole numbers within min/max, or true/false, by dtype.
+    value_labels: dict[str, str] = Field(default_factory=dict)
+    # Include this column (not protected) in equity summaries, beside the protected ones.
+    equity: bool = False
+
+    @field_validator("synonyms")
+    @classmethod
+    def _synonyms(cls, synonyms: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        cleaned = tuple(s.strip() for s in synonyms)
+        if any(not s for s in cleaned):
+            raise ValueError(f"column {info.data.get('name')}: synonyms must not be empty words")
+        return cleaned
+
+    @field_validator("value_labels", mode="before")
+    @classmethod
+    def _label_keys_as_text(cls, labels: object) -> object:
+        # YAML reads `1:` as a number and `true:` as a boolean; the keys are stored values as
+        # text, so "1" and "true".
+        if not isinstance(labels, dict):
+            return labels
+        return {(str(k).lower() if isinstance(k, bool) else str(k)): v for k, v in labels.items()}
+
+    @field_validator("value_labels")
+    @classmethod
+    def _label_keys(cls, labels: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        if not labels:
+            return labels
+        name, dtype = info.data.get("name"), info.data.get("dtype")
+        out = {}
+        for key, words in labels.items():
+            if dtype == "category":
+                categories = info.data.get("categories") or ()
+                if key not in categories:
+                    raise ValueError(
+                        f"column {name}: value_labels key {key!r} is not one of its "
+                        f"categories ({', '.join(categories)})"
+                    )
+                out[key] = words
+            elif dtype == "int":
+                out[_int_label_key(name, key, info.data.get("min"), info.data.get("max"))] = words
+            elif dtype == "bool":
+                if key.strip().lower() not in ("true", "false"):
+                    raise ValueError(
+                        f"column {name}: value_labels key {key!r} must be true or false "
+                        "(a yes/no column)"
+                    )
+                out[key.strip().lower()] = words
+            else:
+                raise ValueError(
+                    f"column {name}: value_labels only apply to category, int or bool columns "
+                    f"(it is {dtype}; key {key!r})"
+                )
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
@@ -137,6 +412,17 @@ class ColumnSpec(BaseModel):
             raise ValueError(f"column {self.name}: monotone only applies to numeric columns")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"column {self.name}: min {self.min} is above max {self.max}")
+        if self.role == Role.ID and self.dtype != "string":
+            raise ValueError(
+                f"column {self.name}: an id column must have dtype string (it has "
+                f"{self.dtype}): ids are kept as text, with their leading zeros"
+            )
+        if self.equity and self.role in (Role.ID, Role.OUTCOME_SOURCE, Role.EXCLUDED):
+            raise ValueError(
+                f"column {self.name}: equity: true is refused on a column with role "
+                f"{self.role.value!r}; equity summaries group by context, actionable or "
+                "protected columns"
+            )
         return self
 
     @property
@@ -148,18 +434,84 @@ class ColumnSpec(BaseModel):
         return self.dtype in ("int", "float", "bool")
 
 
-class DatasetSpec(BaseModel):
-    """A dataset's contract. Construction refuses leaky or unsafe feature sets."""
+def _int_label_key(name: str | None, key: str, low: float | None, high: float | None) -> str:
+    """A value_labels key of an int column, as the whole number it names ("01" -> "1")."""
+    if not re.fullmatch(r"\s*-?\d+\s*", key):
+        raise ValueError(f"column {name}: value_labels key {key!r} must be a whole number")
+    number = int(key)
+    if (low is not None and number < low) or (high is not None and number > high):
+        limits = ", ".join(f"{n} {v:g}" for n, v in (("min", low), ("max", high)) if v is not None)
+        raise ValueError(f"column {name}: value_labels key {key!r} is outside {limits}")
+    return str(number)
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+def _unsafe_text(what: str, value: str, also: str = "") -> None:
+    """Refuse a spec value that would end up inside ids (a prefix, a separator)."""
+    bad = UNSAFE_ID.search(value) or (also and also in value)
+    if bad:
+        raise ValueError(
+            f"{what} {value!r} is refused: ids appear in URL paths, so they must not contain "
+            f"'/'{f' or {also!r}' if also else ''} or control characters"
+        )
+
+
+class DatasetSpec(BaseModel):
+    """A dataset's contract. Construction refuses leaky or unsafe feature sets.
+
+    Rows are identified by one string column, ``key_column``: the id column itself when one
+    is declared (``id_column: StudentID``); ``key_name`` (default ``record_id``) when the id is
+    composite (``id_column: [id_student, code_module, code_presentation]``, the parts joined
+    by ``key_separator``) or when no id column is declared (ids are then generated as
+    ``id_prefix`` + row number). ``id_column`` (a property) is that same single key column;
+    the declared parts are ``id_parts``."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True
+    )
     name: str
     description: str = ""
-    id_column: str | None = None
+    id_parts: tuple[str, ...] = Field(default=(), alias="id_column")
     id_prefix: str = "S"
+    key_name: str = "record_id"
+    key_separator: str = ":"
+    repeated_ids: Literal["reject", "enrolments"] = "reject"
     outcome: OutcomeSpec
     allow_protected_features: bool = False
     columns: tuple[ColumnSpec, ...] = Field(min_length=1)
     feature_sets: dict[str, tuple[str, ...]] = Field(min_length=1)
+    # The intervention catalogue's YAML; relative paths are read from the spec's folder.
+    interventions: str | None = None
+
+    @field_validator("id_parts", mode="before")
+    @classmethod
+    def _id_parts(cls, value: object) -> object:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError(
+                "id_column is an empty list; name the id column(s), or leave id_column out "
+                "to have ids generated"
+            )
+        return value
+
+    @field_serializer("id_parts")
+    def _id_column_as_written(self, parts: tuple[str, ...]) -> str | list[str] | None:
+        return parts[0] if len(parts) == 1 else (list(parts) or None)
+
+    @field_validator("interventions")
+    @classmethod
+    def _interventions_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("interventions is empty; give the catalogue's path or leave it out")
+        path = Path(value.strip()).expanduser()
+        base = (info.context or {}).get("base_dir")
+        if base is not None and not path.is_absolute():
+            path = (Path(base) / path).resolve()
+        return str(path)
 
     @model_validator(mode="after")
     def _contract(self) -> DatasetSpec:
@@ -168,26 +520,8 @@ class DatasetSpec(BaseModel):
         if dupes:
             raise ValueError(f"columns declared twice: {', '.join(dupes)}")
         by_name = {c.name: c for c in self.columns}
-        ids = [c.name for c in self.columns if c.role == Role.ID]
-        if len(ids) > 1:
-            raise ValueError(f"only one id column is allowed, found {', '.join(ids)}")
-        if self.id_column is not None and ids != [self.id_column]:
-            raise ValueError(f"id_column {self.id_column!r} must be declared with role 'id'")
-        if self.id_column is None and ids:
-            raise ValueError(f"column {ids[0]} has role 'id' but id_column is not set")
-        for cond in self.outcome.conditions:
-            column = by_name.get(cond.column)
-            if column is None:
-                raise ValueError(
-                    f"outcome.rule uses {cond.column!r}, which is not a declared column"
-                )
-            if column.role != Role.OUTCOME_SOURCE:
-                raise ValueError(
-                    f"outcome.rule uses {cond.column!r}; it must have role 'outcome_source' "
-                    f"(it has {column.role.value!r}) so it can never be a model input"
-                )
-            if not column.is_numeric:
-                raise ValueError(f"outcome.rule column {cond.column!r} must be numeric")
+        self._check_ids(by_name)
+        self._check_outcome(by_name)
         for set_name, features in self.feature_sets.items():
             if not features:
                 raise ValueError(f"feature set {set_name!r} is empty")
@@ -211,6 +545,76 @@ class DatasetSpec(BaseModel):
                         "set allow_protected_features: true to use it deliberately"
                     )
         return self
+
+    def _check_ids(self, by_name: dict[str, ColumnSpec]) -> None:
+        parts = self.id_parts
+        repeated = sorted({p for p in parts if parts.count(p) > 1})
+        if repeated:
+            raise ValueError(f"id_column names {', '.join(repeated)} more than once")
+        for part in parts:
+            column = by_name.get(part)
+            if column is None:
+                raise ValueError(f"id_column names {part!r}, which is not a declared column")
+            if column.role != Role.ID:
+                raise ValueError(f"id_column {part!r} must be declared with role 'id'")
+            if len(parts) > 1 and not column.required:
+                raise ValueError(
+                    f"column {part}: a part of a composite id_column must be required "
+                    "(a row without it has no key)"
+                )
+        for column in self.columns:
+            if column.role == Role.ID and column.name not in parts:
+                where = "is not in id_column" if parts else "id_column is not set"
+                raise ValueError(f"column {column.name} has role 'id' but {where}")
+        _unsafe_text("id_prefix", self.id_prefix)
+        if not self.key_separator:
+            raise ValueError("key_separator is empty; the default is ':'")
+        _unsafe_text("key_separator", self.key_separator, also=REPEAT_MARK)
+        if not self.key_name.strip():
+            raise ValueError("key_name is empty; the default is 'record_id'")
+        if self.key_is_derived and self.key_name in by_name:
+            raise ValueError(
+                f"key_name {self.key_name!r} is also a declared column; the row key is a column "
+                "of its own, so choose another key_name"
+            )
+
+    def _check_outcome(self, by_name: dict[str, ColumnSpec]) -> None:
+        for cond in conditions_of(self.outcome.tree):
+            column = by_name.get(cond.column)
+            if column is None:
+                raise ValueError(
+                    f"outcome.rule uses {cond.column!r}, which is not a declared column"
+                )
+            if column.role != Role.OUTCOME_SOURCE:
+                raise ValueError(
+                    f"outcome.rule uses {cond.column!r}; it must have role 'outcome_source' "
+                    f"(it has {column.role.value!r}) so it can never be a model input"
+                )
+            problem = _condition_problem(cond, column)
+            if problem:
+                raise ValueError(f"outcome.rule condition {cond.text!r}: {problem}")
+
+    @property
+    def key_is_derived(self) -> bool:
+        """Whether the key column is built by validation (composite id, or no id column) rather
+        than read from a declared column."""
+        return len(self.id_parts) != 1
+
+    @property
+    def key_column(self) -> str:
+        """The one string column that identifies a row in the validated frame and the
+        warehouse: the id column when single, else ``key_name``."""
+        return self.id_parts[0] if len(self.id_parts) == 1 else self.key_name
+
+    @property
+    def id_column(self) -> str:
+        """The row key column (same as ``key_column``); never None."""
+        return self.key_column
+
+    @property
+    def equity_columns(self) -> list[str]:
+        """Non-protected columns declared ``equity: true``, for equity summaries."""
+        return [c.name for c in self.columns if c.equity and c.role != Role.PROTECTED]
 
     def column(self, name: str) -> ColumnSpec:
         for column in self.columns:
@@ -247,17 +651,59 @@ class DatasetSpec(BaseModel):
             ) from None
 
 
+def _condition_problem(cond: Condition, column: ColumnSpec) -> str | None:
+    """Why ``cond`` cannot apply to ``column`` (its dtype, its categories), or None."""
+    name, dtype = column.name, column.dtype
+    if dtype in ("int", "float"):
+        if cond.kind != "number":
+            return f"{name} is a {dtype} column: compare it with a number, e.g. {name} < 2.0"
+        return None
+    if dtype == "bool":
+        if cond.kind != "bool" or cond.op not in ("==", "!="):
+            return f"{name} is a yes/no column: write {name} == true or {name} == false"
+        return None
+    if cond.kind == "number":
+        return (
+            f"{name} is a {dtype} column and {cond.values[0]} a number: quote it to compare "
+            f"text, e.g. {name} == '{cond.values[0]}'"
+        )
+    if cond.kind == "bool":
+        return (
+            f"{name} is a {dtype} column; true/false only compare yes/no columns: quote it to "
+            f"compare text, e.g. {name} == '{cond.values[0]}'"
+        )
+    if dtype == "category":
+        unknown = [v for v in cond.values if v not in column.categories]
+        if unknown:
+            return (
+                f"{', '.join(repr(v) for v in unknown)} is not a category of {name} "
+                f"(categories: {', '.join(column.categories)})"
+            )
+    return None
+
+
+def spec_hash(text: str) -> str:
+    """The sha256 (hex) of a spec's YAML text: names one version of a spec."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def load_spec(path: str | Path | None = None) -> DatasetSpec:
-    """Load a spec from YAML; ``None`` gives the built-in public-schema spec."""
+    """Load a spec from YAML; ``None`` gives the built-in public-schema spec. A relative
+    ``interventions`` path is resolved from the spec file's folder."""
     if path is None:
-        text = resources.files("data.specs").joinpath(f"{BUILTIN_SPEC}.yaml").read_text("utf-8")
-        source = f"built-in spec {BUILTIN_SPEC}"
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise SpecError(f"spec file {path} does not exist")
-        text = path.read_text("utf-8")
-        source = str(path)
+        specs = resources.files("data.specs")
+        text = specs.joinpath(f"{BUILTIN_SPEC}.yaml").read_text("utf-8")
+        base_dir = Path(str(specs)) if isinstance(specs, Path) else None
+        return load_spec_text(text, f"built-in spec {BUILTIN_SPEC}", base_dir)
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file {path} does not exist")
+    return load_spec_text(path.read_text("utf-8"), str(path), path.resolve().parent)
+
+
+def load_spec_text(text: str, source: str, base_dir: Path | None = None) -> DatasetSpec:
+    """Build a spec from its YAML ``text``; ``source`` names it in error messages, and a
+    relative ``interventions`` path is resolved from ``base_dir`` (kept as written when None)."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -267,10 +713,11 @@ def load_spec(path: str | Path | None = None) -> DatasetSpec:
             f"{source} must be a YAML mapping with name, outcome, columns, feature_sets"
         )
     try:
-        return DatasetSpec.model_validate(raw)
+        return DatasetSpec.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise SpecError(f"{source} breaks the data contract: {problems}") from None

@@ -2,28 +2,31 @@
 
 Wrong or missing columns stop the whole table with one message. Otherwise each bad value
 becomes an issue (row, column, value, rule), its row goes to quarantine, and the valid rows
-go on typed. Nothing is dropped silently: valid + quarantined = rows read."""
+go on typed. Nothing is dropped silently: valid + quarantined = rows read.
+
+Every valid row carries the spec's key column (``spec.key_column``), a string that identifies
+it: the id column, or the parts of a composite id joined, or generated ids. How repeated ids
+are handled is the spec's ``repeated_ids``: rejected (quarantined after their first row), or
+numbered as enrolments (``id#2``, ``id#3``, … in file order)."""
 
 from __future__ import annotations
 
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from data.ids import student_ids
-from data.spec import ColumnSpec, DatasetSpec
+from data.ids import RULE_ID_CHARS, enrolment_ids, id_text, student_ids, unsafe_ids
+from data.spec import FALSE_WORDS, TRUE_WORDS, ColumnSpec, DatasetSpec
 from sara.errors import UserError
 
 ISSUE_COLUMNS = ["row", "student_id", "column", "value", "rule"]
 ROW = "_row"
-TRUE_WORDS = {"1", "true", "yes", "y", "t"}
-FALSE_WORDS = {"0", "false", "no", "n", "f"}
 RULE_MISSING = "required: value is missing"
 RULE_NUMBER = "must be a number"
 RULE_BOOL = "must be 0/1 (or true/false)"
@@ -66,6 +69,13 @@ class ValidationReport:
     issues: pd.DataFrame
     ids_assigned: int = 0
     files: dict[str, str] = field(default_factory=dict)
+    # Rows whose id an earlier row already had, and how many distinct ids that is; with
+    # repeated_ids "enrolments" those rows were kept and numbered, else quarantined.
+    repeated_rows: int = 0
+    repeated_ids: int = 0
+    repeated_example: str | None = None
+    repeated_policy: Literal["reject", "enrolments"] = "reject"
+    composite_key: bool = False
 
     @property
     def n_valid(self) -> int:
@@ -78,6 +88,25 @@ class ValidationReport:
     @property
     def share_quarantined(self) -> float:
         return self.n_quarantined / self.n_rows if self.n_rows else 0.0
+
+    @property
+    def repeated_ids_advice(self) -> str:
+        """What to do when rows were quarantined for repeating an id ('' when none were), e.g.
+        "412 rows repeat 198 ids (e.g. '11391'); declare a composite id_column (e.g. student
+        × course × term) or set repeated_ids: enrolments to keep every row"."""
+        if not self.repeated_rows or self.repeated_policy != "reject":
+            return ""
+        rows = "1 row repeats" if self.repeated_rows == 1 else f"{self.repeated_rows:,} rows repeat"
+        ids = "1 id" if self.repeated_ids == 1 else f"{self.repeated_ids:,} ids"
+        fix = (
+            "add a part to the composite id_column (e.g. term)"
+            if self.composite_key
+            else "declare a composite id_column (e.g. student × course × term)"
+        )
+        return (
+            f"{rows} {ids} (e.g. {self.repeated_example!r}); {fix} or set repeated_ids: "
+            "enrolments to keep every row"
+        )
 
     def issues_by_rule(self) -> pd.DataFrame:
         """Issue counts per column and rule, with one example value each."""
@@ -102,16 +131,20 @@ def check_columns(
     the column names given) are exactly the spec's."""
     columns = list(frame.columns) if isinstance(frame, pd.DataFrame) else list(frame)
     present = set(columns)
-    # The id column may be absent: ingest assigns ids to students without one.
+    optional = _optional_id(spec)
     missing = [
-        c.name
-        for c in spec.columns
-        if c.required and c.name not in present and c.name != spec.id_column
+        c.name for c in spec.columns if c.required and c.name not in present and c.name != optional
     ]
     declared = set(spec.column_names)
     unexpected = [str(c) for c in columns if c not in declared]
     if missing or unexpected:
         raise SchemaMismatchError(spec, missing, unexpected, source)
+
+
+def _optional_id(spec: DatasetSpec) -> str | None:
+    """The id column a table may leave out: a single declared one (ids are then generated).
+    The parts of a composite id are always needed."""
+    return spec.id_parts[0] if len(spec.id_parts) == 1 else None
 
 
 def _issue_frame(rows: np.ndarray, column: str, rule: str) -> pd.DataFrame:
@@ -121,6 +154,8 @@ def _issue_frame(rows: np.ndarray, column: str, rule: str) -> pd.DataFrame:
 def _coerce(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Turn raw values into the spec's types; values that cannot be converted become issues."""
     coerced, issues = {}, []
+    if spec.key_column in frame.columns and spec.key_column not in spec.column_names:
+        coerced[spec.key_column] = frame[spec.key_column]
     for col in spec.columns:
         if col.name not in frame.columns:
             continue
@@ -218,7 +253,7 @@ def build_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
             "float64" if col.is_numeric else None,
             checks=checks,
             nullable=not col.required,
-            required=col.required and col.name != spec.id_column,
+            required=col.required and col.name != _optional_id(spec),
         )
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
@@ -243,30 +278,83 @@ def _pandera_issues(coerced: pd.DataFrame, schema: pa.DataFrameSchema) -> list[p
 
 
 def assign_ids(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, int]:
-    """Give every student without an id a stable one: prefix + row number (``S0000001``)."""
-    if spec.id_column is None:
-        return frame, 0
+    """Put the spec's key column (``spec.key_column``) in ``frame``; returns the frame and how
+    many ids were generated. Ids are text, verbatim but for surrounding whitespace.
+
+    - one id column: students without an id get prefix + row number (``S0000001``);
+    - a composite id: the parts (each kept as a column) joined by ``key_separator`` into
+      ``key_name``, placed first; a row missing a part has no key (the part is reported missing);
+    - no id column: ``key_name``, placed first, holds prefix + row number for every row.
+
+    A spec narrowed to a few columns (scoring records) may leave the parts out: the key column
+    is then read like a single id column when the frame has it, else generated."""
     frame = frame.copy(deep=False)
-    if spec.id_column not in frame.columns:
+    key, parts = spec.key_column, spec.id_parts
+    if len(parts) > 1 and all(part in frame.columns for part in parts):
+        texts = []
+        for part in parts:
+            frame[part] = id_text(frame[part])
+            texts.append(frame[part])
+        keys = texts[0].str.cat(texts[1:], sep=spec.key_separator)
+        _put_first(frame, key, keys)
+        return frame, 0
+    if key not in frame.columns:
         ids = student_ids(range(1, len(frame) + 1), len(frame), spec.id_prefix)
-        frame.insert(0, spec.id_column, pd.array(ids, dtype="string"))
+        _put_first(frame, key, pd.Series(ids, index=frame.index, dtype="string"))
         return frame, len(frame)
-    current = frame[spec.id_column].astype("string").str.strip()
-    missing = (current.isna() | (current == "")).to_numpy()
+    current = id_text(frame[key])
+    missing = current.isna().to_numpy()
     if missing.any():
         rows = np.flatnonzero(missing)
         current = current.copy()
         current.iloc[rows] = student_ids(rows + 1, len(frame), spec.id_prefix)
-    frame[spec.id_column] = current
+    frame[key] = current
     return frame, int(missing.sum())
 
 
-def _duplicate_id_issues(ids: pd.Series) -> list[pd.DataFrame]:
-    dup = ids.duplicated(keep="first").to_numpy()
+def _put_first(frame: pd.DataFrame, name: str, values: pd.Series) -> None:
+    if name in frame.columns:
+        del frame[name]
+    frame.insert(0, name, values)
+
+
+def _id_issues(frame: pd.DataFrame, spec: DatasetSpec) -> list[pd.DataFrame]:
+    """Ids (or parts of a composite id) holding '/' or a control character; with a composite
+    id, parts holding the key separator (the key would be ambiguous)."""
+    composite = len(spec.id_parts) > 1 and all(p in frame.columns for p in spec.id_parts)
+    # Without an id column every key is generated from the (checked) prefix.
+    names = spec.id_parts if composite else [spec.key_column] if spec.id_parts else []
+    issues = []
+    for part in names:
+        ids = frame[part]
+        unsafe = unsafe_ids(ids)
+        if unsafe.any():
+            issues.append(_issue_frame(np.flatnonzero(unsafe), part, RULE_ID_CHARS))
+        if composite:
+            sep = spec.key_separator
+            holds = ids.str.contains(sep, regex=False).fillna(False).to_numpy(dtype=bool)
+            holds &= ~unsafe
+            if holds.any():
+                rule = f"id part must not contain the key separator {sep!r}"
+                issues.append(_issue_frame(np.flatnonzero(holds), part, rule))
+    return issues
+
+
+def _repeats(ids: pd.Series) -> tuple[np.ndarray, int]:
+    """Which rows repeat an id an earlier row has (missing ids never do), and how many
+    distinct ids are repeated."""
+    repeat = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+    return repeat, int(ids[repeat].nunique())
+
+
+def _duplicate_id_issues(ids: pd.Series, dup: np.ndarray | None = None) -> list[pd.DataFrame]:
+    """Each row repeating an earlier row's id (``dup``, when already known), with that row."""
+    if dup is None:
+        dup, _ = _repeats(ids)
     if not dup.any():
         return []
-    firsts = ids[~dup]
-    first_row = pd.Series(firsts.index.to_numpy(), index=firsts.to_numpy())
+    first = ~dup & ids.notna().to_numpy()
+    first_row = pd.Series(np.flatnonzero(first), index=ids[first].to_numpy())
     rows = np.flatnonzero(dup)
     first_seen = first_row.loc[ids.iloc[rows].to_numpy()].to_numpy() + 1
     rules = [f"id must be unique (first seen on row {r})" for r in first_seen]
@@ -281,8 +369,17 @@ def validate_frame(
     check_columns(frame, spec)
     frame = frame.reset_index(drop=True)
     frame, assigned = assign_ids(frame, spec)
+    key = spec.key_column
     schema = build_schema(spec)
-    issues = _duplicate_id_issues(frame[spec.id_column]) if spec.id_column else []
+    issues = _id_issues(frame, spec)
+    repeated, n_repeated = _repeats(frame[key])
+    example = frame[key].iloc[np.flatnonzero(repeated)[0]] if repeated.any() else None
+    if spec.repeated_ids == "enrolments" and repeated.any():
+        frame[key] = enrolment_ids(frame[key])
+        # A numbered id may collide with a real one (a file holding both "7" twice and "7#2").
+        issues += _duplicate_id_issues(frame[key])
+    else:
+        issues += _duplicate_id_issues(frame[key], repeated)
     bad = np.zeros(len(frame), dtype=bool)
     for found in issues:
         bad[found["row"].to_numpy(dtype="int64")] = True
@@ -303,7 +400,7 @@ def validate_frame(
     # A value that could not be converted is reported once, not again as "missing".
     table = table.drop_duplicates(subset=["row", "column"], keep="first")
     rows = table["row"].to_numpy(dtype="int64")
-    ids = frame[spec.id_column].iloc[rows].to_numpy(dtype=object) if spec.id_column else None
+    ids = frame[key].iloc[rows].to_numpy(dtype=object)
     table = (
         table.assign(student_id=ids, value=_raw_values(frame, table), row=rows + 1)
         .sort_values(["row", "column"], kind="stable")[ISSUE_COLUMNS]
@@ -319,6 +416,11 @@ def validate_frame(
         quarantined=quarantined.reset_index(drop=True),
         issues=table,
         ids_assigned=assigned,
+        repeated_rows=int(repeated.sum()),
+        repeated_ids=n_repeated,
+        repeated_example=None if example is None else str(example),
+        repeated_policy=spec.repeated_ids,
+        composite_key=len(spec.id_parts) > 1,
     )
 
 
@@ -334,6 +436,8 @@ def _raw_values(frame: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
 
 def _typed(valid: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     out = {}
+    if spec.key_column in valid.columns and spec.key_column not in spec.column_names:
+        out[spec.key_column] = valid[spec.key_column].astype("string")
     for col in spec.columns:
         if col.name not in valid.columns:
             continue

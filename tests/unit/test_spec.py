@@ -66,10 +66,7 @@ def mutate(raw, **changes):
         ),
         (lambda s: s["outcome"].update(rule="Shoe_Size < 2"), "not a declared column"),
         (lambda s: s["outcome"].update(rule="GPA is low"), "cannot read"),
-        (
-            lambda s: s["outcome"].update(rule="GPA < 2 or GPA > 3.9 and GPA < 4"),
-            "mixes 'and' and 'or'",
-        ),
+        (lambda s: s["outcome"].update(rule="GPA < 2 or"), "cannot read 'or'"),
         (
             lambda s: s["columns"].append({"name": "Age", "dtype": "int", "role": "context"}),
             "declared twice",
@@ -167,3 +164,86 @@ def test_another_districts_schema_works_without_code_changes(tmp_path):
     assert list(report.valid["pupil"]) == ["P0000001", "P0000002"]
     assert set(report.issues["column"]) == {"days_absent", "campus"}
     np.testing.assert_array_equal(spec.outcome.label(report.valid), [0, 1])
+
+
+ENROLMENTS = {
+    "name": "enrolments",
+    "id_column": ["id_student", "code_module", "code_presentation"],
+    "outcome": {"rule": "final_result in [Fail, Withdrawn]"},
+    "columns": [
+        {"name": "id_student", "dtype": "string", "role": "id"},
+        {"name": "code_module", "dtype": "string", "role": "id"},
+        {"name": "code_presentation", "dtype": "string", "role": "id"},
+        {"name": "clicks", "dtype": "int", "min": 0, "role": "actionable"},
+        {
+            "name": "final_result",
+            "dtype": "category",
+            "categories": ["Pass", "Fail", "Withdrawn", "Distinction"],
+            "role": "outcome_source",
+        },
+    ],
+    "feature_sets": {"early": ["clicks"]},
+}
+
+
+def test_the_row_key_is_one_string_column_whatever_the_ids(tmp_path, raw):
+    builtin = load_spec()
+    assert builtin.id_parts == ("StudentID",)
+    assert builtin.key_column == builtin.id_column == "StudentID"
+    composite = load_spec(write(tmp_path, ENROLMENTS))
+    assert composite.id_parts == ("id_student", "code_module", "code_presentation")
+    assert composite.key_column == composite.id_column == "record_id"
+    assert (composite.key_separator, composite.repeated_ids) == (":", "reject")
+    named = load_spec(write(tmp_path, {**ENROLMENTS, "key_name": "enrolment_id"}))
+    assert named.id_column == "enrolment_id"
+    single_in_a_list = copy.deepcopy(raw)
+    single_in_a_list["id_column"] = ["StudentID"]
+    assert load_spec(write(tmp_path, single_in_a_list)).id_column == "StudentID"
+    no_id = copy.deepcopy(raw)
+    del no_id["id_column"]
+    no_id["columns"] = [c for c in no_id["columns"] if c["role"] != "id"]
+    spec = load_spec(write(tmp_path, no_id))
+    assert spec.id_parts == () and spec.key_column == spec.id_column == "record_id"
+
+
+def id_change(**changes):
+    def change(spec):
+        spec.update(copy.deepcopy(ENROLMENTS))
+        for key, value in changes.items():
+            if key == "columns":
+                value(spec["columns"])
+            else:
+                spec[key] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (id_change(id_column=["id_student", "clicks"]), "id_column 'clicks' must be declared "
+         "with role 'id'"),
+        (id_change(id_column=["id_student", "term"]), "id_column names 'term', which is not a "
+         "declared column"),
+        (id_change(id_column=["id_student", "id_student"]), "id_column names id_student more "
+         "than once"),
+        (id_change(id_column=["id_student", "code_module"]), "column code_presentation has role "
+         "'id' but is not in id_column"),
+        (id_change(id_column=[]), "id_column is an empty list"),
+        (id_change(columns=lambda cols: cols[1].update(required=False)), "column code_module: a "
+         "part of a composite id_column must be required"),
+        (id_change(columns=lambda cols: cols[0].update(dtype="int")), "column id_student: an id "
+         "column must have dtype string (it has int)"),
+        (id_change(key_separator="/"), "key_separator '/' is refused: ids appear in URL paths"),
+        (id_change(key_separator="#"), "key_separator '#' is refused"),
+        (id_change(key_separator=""), "key_separator is empty"),
+        (id_change(id_prefix="S/"), "id_prefix 'S/' is refused"),
+        (id_change(key_name="clicks"), "key_name 'clicks' is also a declared column"),
+        (id_change(repeated_ids="merge"), "repeated_ids: Input should be 'reject' or 'enrolments'"),
+    ],
+)  # fmt: skip
+def test_bad_id_declarations_are_refused(tmp_path, raw, change, message):
+    change(raw)
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, raw))
+    assert message in str(info.value)

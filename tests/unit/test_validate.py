@@ -1,5 +1,6 @@
 """Every validation rule, each with input that breaks it; nothing is dropped silently."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -142,3 +143,200 @@ def test_checking_one_value_applies_the_frames_rules_with_the_same_words():
         assert rule == frame_rule, (column, value)
         if rule is None:
             assert typed == report.valid[column].iloc[0], (column, value)
+
+
+# Ids as districts have them -------------------------------------------------------------
+
+PARTS = ["id_student", "code_module", "code_presentation"]
+
+
+def enrolment_spec(ids: list[str] = PARTS, **changes):
+    """A spec with id columns ``ids`` (composite when several, none when empty)."""
+    from data.spec import load_spec_text
+
+    id_column = f"id_column: [{', '.join(ids)}]\n" if ids else ""
+    id_columns = "".join(f"  - {{name: {name}, dtype: string, role: id}}\n" for name in ids)
+    text = (
+        f"name: enrolments\n{id_column}id_prefix: E\n"
+        'outcome: {rule: "final_result in [Fail, Withdrawn]"}\n'
+        f"columns:\n{id_columns}"
+        "  - {name: clicks, dtype: int, min: 0, role: actionable}\n"
+        "  - {name: final_result, dtype: category, categories: [Pass, Fail, Withdrawn], "
+        "role: outcome_source}\n"
+        "feature_sets: {early: [clicks]}\n"
+    )
+    text += "".join(f"{k}: {v}\n" for k, v in changes.items())
+    return load_spec_text(text, "enrolment spec", None)
+
+
+def enrolments(students, modules, terms) -> pd.DataFrame:
+    n = len(students)
+    return pd.DataFrame(
+        {
+            "id_student": students,
+            "code_module": modules,
+            "code_presentation": terms,
+            "clicks": list(range(10, 10 + n)),
+            "final_result": (["Pass", "Fail", "Withdrawn"] * n)[:n],
+        }
+    )
+
+
+def test_a_composite_id_becomes_one_key_column_first_and_the_parts_stay():
+    frame = enrolments(
+        [" 0048213 ", "0048213", "A-17"], ["AAA", "BBB", "AAA"], ["2013J", "2013J", "2014B"]
+    )
+    report = validate_frame(frame, enrolment_spec())
+    assert report.n_valid == 3 and report.ids_assigned == 0
+    valid = report.valid
+    assert list(valid.columns)[:4] == [
+        "record_id",
+        "id_student",
+        "code_module",
+        "code_presentation",
+    ]
+    assert valid["record_id"].tolist() == [
+        "0048213:AAA:2013J",
+        "0048213:BBB:2013J",
+        "A-17:AAA:2014B",
+    ]
+    assert valid["record_id"].dtype == "string"
+    assert valid["id_student"].tolist() == ["0048213", "0048213", "A-17"]
+    np.testing.assert_array_equal(enrolment_spec().outcome.label(valid), [0, 1, 1])
+
+
+def test_key_name_and_separator_come_from_the_spec():
+    spec = enrolment_spec(key_name="enrolment", key_separator="'|'")
+    report = validate_frame(enrolments(["1"], ["AAA"], ["2013J"]), spec)
+    assert report.valid["enrolment"].tolist() == ["1|AAA|2013J"]
+
+
+def test_a_composite_part_that_is_missing_or_unsafe_is_a_row_issue():
+    frame = enrolments(
+        ["1", None, "3/4", "5", "6:7", "8"], ["AAA"] * 6, ["2013J", "2013J", "2013J", "", "x", "\t"]
+    )
+    report = validate_frame(frame, enrolment_spec())
+    rules = report.issues[["row", "column", "rule"]].values.tolist()
+    assert rules == [
+        [2, "id_student", "required: value is missing"],
+        [3, "id_student", "id must not contain '/' or control characters"],
+        [4, "code_presentation", "required: value is missing"],
+        [5, "id_student", "id part must not contain the key separator ':'"],
+        [6, "code_presentation", "required: value is missing"],
+    ]
+    assert report.n_valid + report.n_quarantined == report.n_rows == 6
+    assert report.valid["record_id"].tolist() == ["1:AAA:2013J"]
+
+
+def test_a_composite_part_missing_from_the_table_is_a_missing_column():
+    frame = enrolments(["1"], ["AAA"], ["2013J"]).drop(columns=["code_module"])
+    with pytest.raises(SchemaMismatchError, match="missing column"):
+        validate_frame(frame, enrolment_spec())
+
+
+REPEATS = (["1", "2", "1", "3", "1", "2"], ["AAA"] * 6, ["2013J"] * 6)
+
+
+def test_repeated_ids_are_rejected_by_default_and_the_report_says_why():
+    report = validate_frame(enrolments(*REPEATS), enrolment_spec())
+    assert report.n_valid + report.n_quarantined == report.n_rows == 6
+    assert report.quarantined["_row"].tolist() == [3, 5, 6]
+    assert report.issues["rule"].tolist() == [
+        "id must be unique (first seen on row 1)",
+        "id must be unique (first seen on row 1)",
+        "id must be unique (first seen on row 2)",
+    ]
+    assert set(report.issues["column"]) == {"record_id"}
+    assert report.issues["student_id"].tolist() == ["1:AAA:2013J", "1:AAA:2013J", "2:AAA:2013J"]
+    assert (report.repeated_rows, report.repeated_ids) == (3, 2)
+    assert report.repeated_ids_advice == (
+        "3 rows repeat 2 ids (e.g. '1:AAA:2013J'); add a part to the composite id_column "
+        "(e.g. term) or set repeated_ids: enrolments to keep every row"
+    )
+
+
+def test_repeated_single_ids_advise_a_composite_id(spec, good):
+    frame = broken(good, 9, "StudentID", good.loc[2, "StudentID"])
+    report = validate_frame(frame, spec)
+    assert (report.repeated_rows, report.repeated_ids) == (1, 1)
+    assert report.repeated_ids_advice.startswith(
+        f"1 row repeats 1 id (e.g. {good.loc[2, 'StudentID']!r}); declare a composite "
+        "id_column (e.g. student × course × term) or set repeated_ids: enrolments"
+    )
+    assert validate_frame(good, spec).repeated_ids_advice == ""
+
+
+def test_repeated_ids_as_enrolments_keep_every_row_numbered_in_file_order():
+    report = validate_frame(enrolments(*REPEATS), enrolment_spec(repeated_ids="enrolments"))
+    assert report.n_valid == report.n_rows == 6 and report.n_quarantined == 0
+    assert report.valid["record_id"].tolist() == [
+        "1:AAA:2013J", "2:AAA:2013J", "1:AAA:2013J#2", "3:AAA:2013J", "1:AAA:2013J#3",
+        "2:AAA:2013J#2",
+    ]  # fmt: skip
+    assert report.valid["id_student"].tolist() == REPEATS[0]
+    assert (report.repeated_rows, report.repeated_ids) == (3, 2)
+    assert report.repeated_ids_advice == ""
+
+
+def test_a_numbered_enrolment_that_collides_with_a_real_id_is_still_caught():
+    spec = enrolment_spec(["id_student"], repeated_ids="enrolments")
+    frame = pd.DataFrame(
+        {"id_student": ["7", "7", "7#2"], "clicks": [1, 2, 3], "final_result": ["Pass"] * 3}
+    )
+    report = validate_frame(frame, spec)
+    assert report.valid["id_student"].tolist() == ["7", "7#2"]
+    assert report.issues["rule"].tolist() == ["id must be unique (first seen on row 2)"]
+    assert report.n_valid + report.n_quarantined == 3
+
+
+def test_ids_are_kept_verbatim_but_for_surrounding_spaces(spec, good):
+    frame = good.head(6).copy()
+    frame["StudentID"] = [" 000123", "48213 ", "ab-12-x", "Ünï 7", "S 1", "12.50"]
+    report = validate_frame(frame, spec)
+    assert report.valid["StudentID"].tolist() == [
+        "000123", "48213", "ab-12-x", "Ünï 7", "S 1", "12.50"
+    ]  # fmt: skip
+    assert report.ids_assigned == 0
+
+
+def test_numeric_ids_read_as_numbers_keep_their_digits(spec, good):
+    frame = good.head(3).copy()
+    frame["StudentID"] = [48213.0, np.nan, 7.0]
+    assert validate_frame(frame, spec).valid["StudentID"].tolist() == ["48213", "S0000002", "7"]
+    frame["StudentID"] = [48213, 5, 7]
+    assert validate_frame(frame, spec).valid["StudentID"].tolist() == ["48213", "5", "7"]
+
+
+def test_ids_with_a_slash_or_control_characters_are_row_issues(spec, good):
+    frame = good.head(5).copy()
+    frame["StudentID"] = ["a/b", "ok-1", "bell\x07", "new\nline", "ok-2"]
+    report = validate_frame(frame, spec)
+    assert report.issues[["row", "column", "rule"]].values.tolist() == [
+        [r, "StudentID", "id must not contain '/' or control characters"] for r in (1, 3, 4)
+    ]
+    assert report.valid["StudentID"].tolist() == ["ok-1", "ok-2"]
+    assert report.n_valid + report.n_quarantined == 5
+
+
+def test_without_an_id_column_rows_get_a_generated_key():
+    spec = enrolment_spec([])
+    assert spec.key_column == spec.id_column == "record_id"
+    frame = enrolments(["x"] * 3, ["y"] * 3, ["z"] * 3)[["clicks", "final_result"]]
+    report = validate_frame(frame, spec)
+    assert list(report.valid.columns) == ["record_id", "clicks", "final_result"]
+    assert report.valid["record_id"].tolist() == ["E0000001", "E0000002", "E0000003"]
+    assert report.ids_assigned == 3
+    with pytest.raises(SchemaMismatchError, match="unexpected column"):
+        validate_frame(frame.assign(record_id=["a", "b", "c"]), spec)
+
+
+def test_composite_parts_keep_leading_zeros_through_ingest(tmp_path):
+    from data.ingest import ingest
+
+    path = tmp_path / "enrolments.csv"
+    path.write_text(
+        "id_student,code_module,code_presentation,clicks,final_result\n"
+        "0042,007,2013J,5,Pass\n0042,008,2013J,6,Fail\n"
+    )
+    report = ingest(path, enrolment_spec(), tmp_path / "quarantine")
+    assert report.valid["record_id"].tolist() == ["0042:007:2013J", "0042:008:2013J"]
