@@ -15,6 +15,7 @@ import pandas as pd
 from data.spec import DatasetSpec
 from pipeline.champion import Decision
 from pipeline.evaluate import Evaluation, Selection
+from pipeline.fairness import GateCheck
 from pipeline.metrics import pr_points, roc_points
 from pipeline.scoring import Scored
 from pipeline.steps import Dataset, SplitData
@@ -124,6 +125,67 @@ def gaps_table(evaluation: Evaluation, attributes: list[str]) -> str:
     return gaps.to_markdown(index=False, floatfmt=".3f")
 
 
+STATUS_WORDS = {
+    "checked_pass": "checked, within the limits",
+    "checked_fail": "checked, OUTSIDE the limits",
+    "not_checked": "NOT CHECKED",
+}
+
+
+def _gate_value(check: GateCheck) -> str:
+    """A measured gap; marked as information only when the limit was not checked."""
+    if check.value is None:
+        return "n/a"
+    text = f"{check.value:.3f}"
+    if check.status == "not_checked":
+        text += " (info only" + (", above the limit)" if check.over_limit else ")")
+    return text
+
+
+def gate_table(selection: Selection) -> str:
+    """Every candidate's fairness gate: per protected attribute, its status, the group sizes
+    and the measured gaps (those of attributes not checked are for information only)."""
+    rows = []
+    for name, result in selection.gates.items():
+        for attribute in result.attributes:
+            checks = {c.metric: c for c in attribute.checks}
+            rows.append(
+                {
+                    "candidate": name,
+                    "verdict": result.words(),
+                    "attribute": attribute.attribute,
+                    "status": STATUS_WORDS[attribute.status],
+                    "groups (test students)": attribute.sizes(),
+                    "calibration gap": _gate_value(checks["calibration_gap"]),
+                    "ROC-AUC spread": _gate_value(checks["roc_auc_spread"]),
+                }
+            )
+        if not result.attributes:
+            rows.append({"candidate": name, "verdict": result.words()})
+    return pd.DataFrame(rows).to_markdown(index=False) if rows else "No candidates."
+
+
+def gate_section(selection: Selection, decision: Decision, settings: Settings) -> str:
+    """The fairness gate in plain words: the rule, the selected model's verdict, what
+    happened when no candidate met the limits, and every candidate's table."""
+    head = (
+        f"Limits: calibration gap ≤ {settings.fairness_max_calibration_gap} and ROC-AUC "
+        f"spread ≤ {settings.fairness_max_auc_gap} across the groups of each protected "
+        f"attribute that have ≥ {settings.fairness_gate_min_group} test students. An "
+        "attribute without such groups is NOT CHECKED: its gaps are shown for information "
+        "only and it never counts as within the limits."
+    )
+    selected = selection.gate
+    lines = [head, ""]
+    if selected is not None:
+        lines.append(f"**{selection.champion}**: {selected.summary()}.")
+    if decision.fairness_fallback != "none":
+        lines += ["", f"**{decision.reason}.**"]
+    if decision.served_gate is not None and decision.served_gate is not selected:
+        lines += ["", f"Model in service: {decision.served_gate.summary()}."]
+    return "\n".join([*lines, "", gate_table(selection)])
+
+
 def write_report(folder: Path, sections: list[tuple[str, str]], images: list[Path]) -> Path:
     lines = []
     for title, body in sections:
@@ -169,7 +231,8 @@ def write_run_report(
             f"quarantined; outcome rate {dataset.y.mean():.1%}.",
         ),
         ("Candidates and baselines (held-out test set)", metrics_table(evaluations)),
-        ("Selection", f"{selection.reason}.\n\n{decision.reason}."),
+        ("Selection", f"{selection.describe(with_fallback=False)}.\n\n{decision.reason}."),
+        ("Fairness gate", gate_section(selection, decision, settings)),
         (
             "Fairness of the selected model",
             gaps_table(champion_eval, spec.protected)

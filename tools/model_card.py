@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import json
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from data.spec import Role
 from tools.base import ToolInput, ToolOutput, stamp
@@ -18,6 +21,75 @@ LIMITS = [
 
 class ModelInfoInput(ToolInput):
     pass
+
+
+class GateCheckInfo(BaseModel):
+    """One fairness limit on one protected attribute, and how it was judged."""
+
+    metric: Literal["calibration_gap", "roc_auc_spread"]
+    status: Literal["checked_pass", "checked_fail", "not_checked"]
+    limit: float
+    value: float | None = Field(
+        description="Measured on groups large enough to gate on; when not checked, on every "
+        "reported group, for information only."
+    )
+    note: str
+
+
+class GateAttributeInfo(BaseModel):
+    """The fairness gate on one protected attribute."""
+
+    attribute: str
+    status: Literal["checked_pass", "checked_fail", "not_checked"] = Field(
+        description="checked_pass only when every limit was checked and met."
+    )
+    groups: dict[str, int] = Field(description="Test-set students per group.")
+    checks: list[GateCheckInfo]
+
+
+class FairnessGateInfo(BaseModel):
+    """The served model's result at the selection's fairness gate."""
+
+    verdict: Literal["within_limits", "partly_checked", "outside_limits", "not_checked"] = Field(
+        description="not_checked: no protected attribute had groups large enough to check; "
+        "never the same as within the limits."
+    )
+    summary: str = Field(description="The verdict and its grounds in plain words.")
+    min_group: int = Field(description="Only groups this large in the test set are checked.")
+    fallback: Literal["none", "kept_champion", "promoted_with_warning"] = Field(
+        description="What happened when no candidate met the fairness limits."
+    )
+    fallback_words: str | None = None
+    attributes: list[GateAttributeInfo]
+
+
+def gate_info(record: str | None) -> FairnessGateInfo | None:
+    """The served model's fairness gate from the warehouse metadata (None when the warehouse
+    was built before the gate was recorded)."""
+    if not record:
+        return None
+    gate = json.loads(record)
+    return FairnessGateInfo(
+        verdict=gate["verdict"],
+        summary=gate["summary"],
+        min_group=gate["min_group"],
+        fallback=gate["fallback"],
+        fallback_words=gate.get("fallback_words"),
+        attributes=[
+            GateAttributeInfo(
+                attribute=a["attribute"],
+                status=a["status"],
+                groups={g["group"]: g["n"] for g in a["groups"]},
+                checks=[
+                    GateCheckInfo.model_validate(
+                        c | {"value": None if c["value"] is None else round(c["value"], 4)}
+                    )
+                    for c in a["checks"]
+                ],
+            )
+            for a in gate["attributes"]
+        ],
+    )
 
 
 class ModelInfoOutput(ToolOutput):
@@ -36,6 +108,12 @@ class ModelInfoOutput(ToolOutput):
         "data) the oracle."
     )
     fairness: list[dict] = Field(description="Largest gaps by protected attribute.")
+    fairness_gate: FairnessGateInfo | None = Field(
+        default=None,
+        description="The selection's fairness gate for this model: verdict, each protected "
+        "attribute's status and group sizes, and the fallback taken if no candidate met the "
+        "limits. None when the warehouse does not record it.",
+    )
     thresholds: dict[str, float]
     limits: list[str]
 
@@ -43,7 +121,8 @@ class ModelInfoOutput(ToolOutput):
 def model_info(request: ModelInfoInput, ctx: ToolContext) -> ModelInfoOutput:
     """Describe the risk model in service: version, when and on what it was trained, its
     accuracy (ROC-AUC, PR-AUC, Brier) beside a naive baseline, its fairness across protected
-    groups, the features it uses and never uses, and its limits."""
+    groups and whether the fairness gate could check it, the features it uses and never uses,
+    and its limits."""
     meta, spec = ctx.meta, ctx.spec
     metrics = ctx.sql("SELECT model, metric, value FROM model_metrics")
     keep = {
@@ -81,6 +160,7 @@ def model_info(request: ModelInfoInput, ctx: ToolContext) -> ModelInfoOutput:
             {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
             for row in gaps.to_dict("records")
         ],
+        fairness_gate=gate_info(meta.get("fairness_gate")),
         thresholds={
             "medium": ctx.settings.risk_medium_threshold,
             "high": ctx.settings.risk_high_threshold,

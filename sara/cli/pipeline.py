@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -85,9 +86,37 @@ def pipeline_run(
     console.print(table)
 
 
+GATE_STATUS_WORDS = {
+    "checked_pass": "checked, within the limits",
+    "checked_fail": "checked, OUTSIDE the limits",
+    "not_checked": "NOT CHECKED",
+}
+
+
+def fairness_rows(record: str | None) -> list[tuple[str, str]]:
+    """Status rows for the served model's fairness gate (from the warehouse metadata): the
+    verdict, each protected attribute's status with its group sizes, and the fallback taken
+    when no candidate met the limits."""
+    if not record:
+        return [("fairness gate", "not recorded in this warehouse (built by an older SARA)")]
+    from pipeline.fairness import group_sizes
+
+    gate = json.loads(record)
+    rows = [("fairness gate", gate.get("summary", gate.get("verdict", "?")))]
+    for attribute in gate.get("attributes", []):
+        sizes = group_sizes(attribute.get("groups", []))
+        notes = "; ".join(c["note"] for c in attribute.get("checks", []))
+        status = GATE_STATUS_WORDS.get(attribute["status"], attribute["status"])
+        rows.append((f"  {attribute['attribute']}", f"{status} ({sizes}): {notes}"))
+    if gate.get("fallback", "none") != "none":
+        rows.append(("fairness fallback", f"no candidate met the limits, {gate['fallback_words']}"))
+    return rows
+
+
 @app.command("status")
 def pipeline_status() -> None:
-    """Show the champion model, its metrics, and when the warehouse was built."""
+    """Show the champion model, its metrics, its fairness gate, and when the warehouse was
+    built."""
     from pipeline import registry, warehouse
 
     current = get_settings()
@@ -111,6 +140,16 @@ def pipeline_status() -> None:
         table.add_row("warehouse", str(current.warehouse_path))
         table.add_row("built at", meta.get("built_at", "?"))
         table.add_row("serving", f"v{meta.get('model_version')} on {meta.get('rows')} students")
+        table.add_row("spec", f"{meta.get('spec')} (version {meta.get('spec_hash', '?')})")
+        if "outcome_base_rate" in meta:
+            table.add_row(
+                "risk levels",
+                f"Medium from {meta.get('risk_medium_threshold')}, High from "
+                f"{meta.get('risk_high_threshold')} (base rate "
+                f"{float(meta['outcome_base_rate']):.1%})",
+            )
+        for name, value in fairness_rows(meta.get("fairness_gate")):
+            table.add_row(name, value)
     else:
         table.add_row("warehouse", "not built yet: run `sara pipeline run`")
     console.print(table)
