@@ -77,7 +77,7 @@ LEVEL_ALIASES = {"level": "risk_level", "risk_level": "risk_level"}
 def query_filters(
     request: Request, session: ToolSession, reserved: set[str]
 ) -> dict[str, list[str]]:
-    """Cohort filters from query parameters: ``school_type=Public`` or ``SchoolType=Public``
+    """Cohort filters from query parameters: ``home_region=North`` or ``HomeRegion=North``
     (names match spec columns ignoring case and underscores), ``level=High``, values repeated
     or comma-separated. The tools validate columns and values against the spec."""
     names = session.context.spec.column_names

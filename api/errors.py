@@ -1,6 +1,7 @@
 """One error shape for every failure: ``{"error": {"code", "message", "field", "value"}}``.
 Bad input is 422 naming the field, value and rule; an unknown student 404; no or a wrong key
-401; a role too low 403; no model or warehouse 503. Never a stack trace in a response."""
+401; a role too low 403; something the dataset does not define (no intervention catalogue)
+409; no model or warehouse 503. Never a stack trace in a response."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tools.errors import Forbidden, InvalidInput, NotFound, NotReady, ToolError
+from tools.errors import Forbidden, InvalidInput, NotConfigured, NotFound, NotReady, ToolError
 
 log = logging.getLogger(__name__)
 MAX_VALUE_CHARS = 200
 # FastAPI's 400 for a body it cannot decode (bytes that are not UTF-8): bad input like any other.
 UNDECODABLE_BODY = "There was an error parsing the body"
-STATUS = {InvalidInput: 422, NotFound: 404, NotReady: 503, Forbidden: 403}
+STATUS = {InvalidInput: 422, NotFound: 404, NotReady: 503, Forbidden: 403, NotConfigured: 409}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -29,6 +30,7 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    409: "not_configured",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
@@ -39,6 +41,8 @@ WHY = {
     403: "The key's role is too low for this route or tool.",
     404: "An unknown student or chart.",
     406: "None of the media types in `Accept` can be served.",
+    409: "The dataset in service does not define what this needs (e.g. no intervention "
+    "catalogue); the message says how to add it.",
     422: "Bad input: the field, the value and the rule it broke.",
     503: "No model or warehouse to serve yet: run `sara pipeline run`.",
 }

@@ -1,12 +1,10 @@
-"""The intervention catalogue (``tools/interventions.yaml``): what each programme changes in a
-student's record, its cost and evidence; and applying those changes to students' rows. A move
-of any column the spec does not mark ``actionable`` is refused when the catalogue is loaded.
-
-Public names are re-exported by tools/interventions.py."""
+"""The intervention catalogue: what each programme changes in a student's record, its cost and
+evidence; and applying those changes to students' rows. Each dataset has its own catalogue (a
+YAML file its spec names under ``interventions:``, or ``SARA_INTERVENTIONS_PATH``), or none. A
+move of any column the spec does not mark ``actionable`` is refused when it is loaded."""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,13 +14,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from data.spec import DatasetSpec, Role
-from tools.errors import InvalidInput
+from sara.errors import UserError
 
 Operation = Literal["add", "multiply", "set", "toward"]
 
 
-class CatalogueError(ValueError):
+class CatalogueError(UserError, ValueError):
     """An intervention catalogue that cannot be read or moves a column it must not."""
+
+
+class UnknownIntervention(CatalogueError):
+    """A name that is not in the catalogue."""
+
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(f"unknown intervention {name!r}; known: {', '.join(known)}")
+        self.name = name
 
 
 class Move(BaseModel):
@@ -85,17 +91,13 @@ class Catalogue(BaseModel):
         return [iv.name for iv in self.interventions]
 
     def pick(self, names: list[str] | None) -> list[Intervention]:
-        """The named interventions (all by default); an unknown name is an InvalidInput."""
+        """The named interventions (all by default); an unknown name is UnknownIntervention."""
         if not names:
             return list(self.interventions)
         by_name = {iv.name: iv for iv in self.interventions}
         unknown = [n for n in names if n not in by_name]
         if unknown:
-            raise InvalidInput(
-                f"unknown intervention {unknown[0]!r}; known: {', '.join(self.names)}",
-                field="interventions",
-                value=unknown[0],
-            )
+            raise UnknownIntervention(unknown[0], self.names)
         return [by_name[n] for n in dict.fromkeys(names)]
 
 
@@ -142,17 +144,22 @@ def _check_against_spec(catalogue: Catalogue, spec: DatasetSpec, source: str) ->
                 )
 
 
-def load_catalogue(spec: DatasetSpec, path: str | Path | None = None) -> Catalogue:
-    """Read the catalogue (the packaged ``tools/interventions.yaml`` by default) and check it
-    against the spec: every move must change an actionable column."""
+def catalogue_text(spec: DatasetSpec, path: str | Path | None = None) -> tuple[str, str] | None:
+    """The catalogue's YAML text and where it came from: ``path`` when given (the
+    ``SARA_INTERVENTIONS_PATH`` setting), else the file the spec names under ``interventions:``;
+    None when neither names one (the dataset has no interventions)."""
+    path = path or getattr(spec, "interventions", None)
     if path is None:
-        text = resources.files("tools").joinpath("interventions.yaml").read_text("utf-8")
-        source = "built-in intervention catalogue"
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise CatalogueError(f"intervention catalogue {path} does not exist")
-        text, source = path.read_text("utf-8"), str(path)
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogueError(f"intervention catalogue {path} does not exist")
+    return path.read_text("utf-8"), str(path)
+
+
+def parse_catalogue(spec: DatasetSpec, text: str, source: str) -> Catalogue:
+    """Read a catalogue's YAML and check it against the spec: every move must change an
+    actionable column, every confounder must be a column."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -167,6 +174,26 @@ def load_catalogue(spec: DatasetSpec, path: str | Path | None = None) -> Catalog
         raise CatalogueError(f"{source} is not a valid catalogue: {problems}") from None
     _check_against_spec(catalogue, spec, source)
     return catalogue
+
+
+def load_catalogue(spec: DatasetSpec, path: str | Path | None = None) -> Catalogue:
+    """The catalogue at ``path``, else the one the spec names; a spec that names none is a
+    ``CatalogueError`` saying how to add one."""
+    found = catalogue_text(spec, path)
+    if found is None:
+        raise CatalogueError(no_catalogue_message(spec))
+    return parse_catalogue(spec, *found)
+
+
+def no_catalogue_message(spec: DatasetSpec) -> str:
+    """What a user is told when the dataset in service has no intervention catalogue."""
+    return (
+        f"No interventions are defined for this dataset (spec {spec.name!r}). To add them, write "
+        "an intervention catalogue (a YAML file of programmes, each with the actionable "
+        "columns it moves, its cost per student and its evidence; see the README, "
+        "'Interventions'), name it in the spec under 'interventions:' or set "
+        "SARA_INTERVENTIONS_PATH, and run `sara pipeline run` again."
+    )
 
 
 def _bounds(spec: DatasetSpec, column: str) -> tuple[float, float]:

@@ -1,8 +1,11 @@
 """Model inputs from the spec: which columns, and the preprocessing inside the model object.
 
 Numbers (and 0/1 flags) pass through (scaled for linear models), ordered categories become
-their rank, unordered categories are one-hot encoded with unseen values ignored. The mapping
-from encoded columns back to spec columns lets explanations speak in the spec's terms."""
+their rank, unordered categories are one-hot encoded with unseen values ignored. A missing value
+(a column the spec lets be empty) stays missing for tree models, which learn where it goes; for
+linear models it takes the training mean (a missing category is all zeros in its one-hot).
+The mapping from encoded columns back to spec columns lets explanations speak in the spec's
+terms."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -49,8 +53,16 @@ def build_preprocessor(spec: DatasetSpec, features: list[str], scale: bool) -> C
         unknown_value=np.nan,
     )
     transformers = [
-        ("num", StandardScaler() if scale else "passthrough", numeric),
-        ("ord", make_pipeline(ordinal, StandardScaler()) if scale else ordinal, ordered),
+        (
+            "num",
+            make_pipeline(_mean_for_missing(), StandardScaler()) if scale else "passthrough",
+            numeric,
+        ),
+        (
+            "ord",
+            make_pipeline(ordinal, _mean_for_missing(), StandardScaler()) if scale else ordinal,
+            ordered,
+        ),
         (
             "cat",
             OneHotEncoder(
@@ -65,6 +77,10 @@ def build_preprocessor(spec: DatasetSpec, features: list[str], scale: bool) -> C
     return ColumnTransformer(
         [t for t in transformers if t[2]], verbose_feature_names_out=False, sparse_threshold=0
     )
+
+
+def _mean_for_missing() -> SimpleImputer:
+    return SimpleImputer(strategy="mean", keep_empty_features=True)
 
 
 def encoded_to_feature(spec: DatasetSpec, features: list[str]) -> list[str]:
@@ -132,7 +148,7 @@ def _block(transformer: Any, columns: list[str]) -> Encoder | None:
     first, rest = steps[0], steps[1:]
     if (isinstance(first, str) and first == "passthrough") or _identity(first):
         base = _numeric(columns)
-    elif isinstance(first, StandardScaler):
+    elif isinstance(first, StandardScaler | SimpleImputer):
         base, rest = _numeric(columns), steps
     elif isinstance(first, OrdinalEncoder) and first.handle_unknown == "use_encoded_value":
         base = _ordinal(first, columns)
@@ -140,21 +156,23 @@ def _block(transformer: Any, columns: list[str]) -> Encoder | None:
         base = _one_hot(first, columns)
     else:
         return None
-    scalers = []
+    stages: list[tuple[str, Any, Any]] = []
     for step in rest:
-        if not isinstance(step, StandardScaler):
+        if isinstance(step, SimpleImputer) and step.strategy == "mean":
+            stages.append(("fill", step.statistics_, None))
+        elif isinstance(step, StandardScaler):
+            mean = step.mean_ if step.with_mean else 0.0
+            stages.append(("scale", mean, step.scale_ if step.with_std else 1.0))
+        else:
             return None
-        scalers.append(
-            (
-                step.mean_ if step.with_mean else 0.0,
-                step.scale_ if step.with_std else 1.0,
-            )
-        )
 
     def block(values: Mapping[str, Sequence[Any]]) -> np.ndarray:
         out = base(values)
-        for mean, scale in scalers:
-            out = (out - mean) / scale
+        for kind, first_arg, scale in stages:
+            if kind == "fill":
+                out = np.where(np.isnan(out), first_arg, out)
+            else:
+                out = (out - first_arg) / scale
         return out
 
     return block

@@ -26,6 +26,7 @@ TRUSTED_TYPES = [
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "numpy.dtype",  # the mean imputer of linear models keeps the dtype it was fitted on
 ]
 
 

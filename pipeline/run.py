@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from data.spec import DatasetSpec, load_spec
 from pipeline import registry, tracking, warehouse
-from pipeline.champion import Decision, decide
+from pipeline.champion import Decision, decide, fairness_record, fallback_words
 from pipeline.evaluate import Evaluation, Selection, select_champion
 from pipeline.faults import require_free_space
 from pipeline.features import model_features
+from pipeline.levels import with_levels
 from pipeline.registry import ChampionInfo
 from pipeline.report import write_run_report
 from pipeline.scoring import score_step
@@ -34,6 +36,7 @@ from pipeline.steps import (
     SplitData,
     evaluate_step,
     fingerprint,
+    published_spec,
     read_step,
     resolve_source,
     split_step,
@@ -66,6 +69,10 @@ class PipelineResult:
     warehouse_path: Path | None = None
     rows: int = 0
     quarantined: int = 0
+    # The served model's fairness gate in plain words, and what happened when no candidate
+    # met the fairness limits ("none", "kept_champion" or "promoted_with_warning").
+    fairness: str = ""
+    fairness_fallback: str = "none"
 
 
 class Timer:
@@ -169,6 +176,7 @@ def start_run(
     spec = load_spec(spec_path or settings.spec_path)
     feature_set = feature_set or settings.feature_set
     model_features(spec, feature_set)  # refuse an unknown feature set before any work
+    published_spec(spec, settings)  # and a catalogue that does not fit the spec
     settings.ensure_workspace()
     return PipelineRun(RunRequest(spec, feature_set, data, generate, encoding))
 
@@ -251,6 +259,8 @@ def evaluate_candidates(run: PipelineRun, settings: Settings, timer: Timer) -> N
             settings.fairness_max_auc_gap,
             settings.fairness_gate_min_group,
         )
+        for name, result in selection.gates.items():
+            timer.progress(f"fairness gate, {name}: {result.summary()}")
         timer.progress(f"selected {selection.champion}: {selection.reason}")
         decision = decide(
             settings,
@@ -260,7 +270,10 @@ def evaluate_candidates(run: PipelineRun, settings: Settings, timer: Timer) -> N
             evaluations[selection.champion],
             split,
             spec,
+            selection.gate,
         )
+        # Recorded on the selection too, so the model card of the registered version says it.
+        selection.fallback = fallback_words(decision, settings)
         run.evaluated = Evaluated(evaluations, selection, decision)
         timer.progress(decision.reason)
 
@@ -334,6 +347,8 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
                 "pipeline_run_id": registered.run_id,
                 "risk_medium_threshold": settings.risk_medium_threshold,
                 "risk_high_threshold": settings.risk_high_threshold,
+                "outcome_base_rate": round(float(np.mean(dataset.y)), 5),
+                "fairness_gate": fairness_record(decision, settings),
             },
         )
         client = registry.configure(settings)
@@ -351,7 +366,8 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
         status,
         served_version,
         decision.served_candidate or selection.champion,
-        f"{selection.reason}. {decision.reason[:1].upper()}{decision.reason[1:]}",
+        f"{selection.describe(with_fallback=False)}. "
+        f"{decision.reason[:1].upper()}{decision.reason[1:]}",
         validated.fingerprint,
         registered.run_id,
         champion_eval.metrics,
@@ -360,6 +376,8 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
         settings.warehouse_path,
         len(dataset.frame),
         dataset.report.n_quarantined,
+        decision.served_gate.summary() if decision.served_gate else "",
+        decision.fairness_fallback,
     )
 
 
@@ -374,6 +392,14 @@ STAGES: dict[str, Stage] = {
 }
 
 
+def levelled(run: PipelineRun, settings: Settings) -> Settings:
+    """The settings a stage runs with: once the data is validated, risk thresholds the settings
+    leave empty are set from the cohort's base rate (pipeline/levels.py)."""
+    if run.validated is None:
+        return settings
+    return with_levels(settings, float(np.mean(run.validated.dataset.y)))
+
+
 def run_pipeline(
     settings: Settings,
     data: Path | None = None,
@@ -386,7 +412,7 @@ def run_pipeline(
     run = start_run(settings, data, generate, spec_path, feature_set, encoding)
     timer = Timer(progress, run.timings)
     for stage in STAGES.values():
-        stage(run, settings, timer)
+        stage(run, levelled(run, settings), timer)
         if run.result is not None:
             break
     return run.result
@@ -426,6 +452,6 @@ def run_stage(
     if name not in STAGES:
         raise ValueError(f"stage {name!r} is not one of {', '.join(STAGES)}")
     run = load_run(previous)
-    STAGES[name](run, settings, Timer(progress, run.timings))
+    STAGES[name](run, levelled(run, settings), Timer(progress, run.timings))
     path = Path(previous).with_name(f"{list(STAGES).index(name) + 1}-{name}.pkl")
     return save_run(run, path), run.result

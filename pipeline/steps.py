@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from data.catalogue import catalogue_text, parse_catalogue
 from data.ingest import check, source_stem
 from data.loaders import read_columns, read_table
 from data.spec import DatasetSpec, Role
+from data.spec_store import spec_digest, spec_yaml
 from data.synthetic.cohort import write_cohort
 from data.truth import truth_for
 from data.validate import SchemaMismatchError, ValidationReport, check_columns
@@ -71,7 +73,7 @@ def read_step(source: Path, spec: DatasetSpec, encoding: str | None = None) -> p
     columns = read_columns(source, encoding=encoding)
     if columns is not None:
         check_columns(columns, spec, str(source))
-    return read_table(source, encoding=encoding, id_column=spec.id_column)
+    return read_table(source, encoding=encoding, id_column=list(spec.id_parts) or None)
 
 
 def validate_step(
@@ -86,10 +88,12 @@ def validate_step(
     if report.n_rows == 0:
         raise DataQualityError(f"{source} has a header but no rows; nothing to train on")
     if report.share_quarantined > settings.max_quarantine_share:
+        advice = f" {report.repeated_ids_advice}." if report.repeated_ids_advice else ""
         raise DataQualityError(
             f"{source}: {report.n_quarantined:,} of {report.n_rows:,} rows "
             f"({report.share_quarantined:.1%}) failed validation, above the limit of "
-            f"{settings.max_quarantine_share:.0%}. Most broken rules: {_top_rules(report)}; "
+            f"{settings.max_quarantine_share:.0%}.{advice} Most broken rules: "
+            f"{_top_rules(report)}; "
             f"every issue is in {report.files.get('issues')}"
         )
     if report.n_valid == 0:
@@ -112,15 +116,24 @@ def _top_rules(report: ValidationReport, limit: int = 3) -> str:
 
 
 def fingerprint(dataset: Dataset, spec: DatasetSpec, feature_set: str, settings: Settings) -> str:
-    """Same data, spec, features and training settings → same fingerprint (re-runs are no-ops)."""
+    """Same data, spec, catalogue, features and training settings → same fingerprint (re-runs
+    are no-ops)."""
     digest = hashlib.sha256()
+    catalogue = catalogue_text(spec, settings.interventions_path)
     digest.update(pd.util.hash_pandas_object(dataset.frame, index=False).to_numpy().tobytes())
     config = {
         "spec": spec.model_dump(mode="json"),
+        "catalogue": catalogue[0] if catalogue else None,
         "feature_set": feature_set,
         "seed": settings.seed,
         "test_size": settings.test_size,
         "cv_folds": settings.cv_folds,
+        "fairness": [
+            settings.fairness_max_calibration_gap,
+            settings.fairness_max_auc_gap,
+            settings.fairness_gate_min_group,
+            settings.fairness_fallback,
+        ],
         "candidates": [CANDIDATES[c].grid for c in settings.candidates],
         "pipeline": PIPELINE_VERSION,
     }
@@ -158,6 +171,7 @@ def train_step(
             features,
             settings.seed,
             on_progress,
+            threads=settings.train_threads,
         )
         for name in settings.candidates
     }
@@ -254,8 +268,29 @@ def warehouse_tables(
         if champion_eval.fairness
         else pd.DataFrame({"attribute": pd.Series(dtype=str)}),
         "meta": meta_table(
-            {**meta, "built_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": n}
+            {
+                **meta,
+                **published_spec(spec, settings),
+                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "rows": n,
+            }
         ),
+    }
+
+
+def published_spec(spec: DatasetSpec, settings: Settings) -> dict[str, str]:
+    """The spec and its intervention catalogue as the warehouse keeps them, so serving needs no
+    setting repeated. A catalogue that does not fit the spec is refused here, before any work
+    is published (``CatalogueError``)."""
+    text = spec_yaml(spec)
+    found = catalogue_text(spec, settings.interventions_path)
+    if found is not None:
+        parse_catalogue(spec, *found)
+    return {
+        "spec_yaml": text,
+        "spec_hash": spec_digest(text),
+        "catalogue_yaml": found[0] if found else "",
+        "catalogue_source": found[1] if found else "",
     }
 
 

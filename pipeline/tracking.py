@@ -12,7 +12,7 @@ import numpy as np
 from data.spec import DatasetSpec, Role
 from pipeline import registry, report
 from pipeline.evaluate import Evaluation, Selection
-from pipeline.steps import Dataset
+from pipeline.steps import Dataset, published_spec
 from pipeline.train import FittedCandidate
 from sara.settings import Settings
 
@@ -58,6 +58,12 @@ def log_runs(
             }
         )
         mlflow.log_text(selection.reason, "selection.txt")
+        # The spec and catalogue the model was trained for, as the warehouse keeps them.
+        published = published_spec(spec, settings)
+        mlflow.set_tag("spec_hash", published["spec_hash"])
+        mlflow.log_text(published["spec_yaml"], "spec.yaml")
+        if published["catalogue_yaml"]:
+            mlflow.log_text(published["catalogue_yaml"], "interventions.yaml")
         for name, candidate in fitted.items():
             ev = evaluations[name]
             with mlflow.start_run(run_name=name, nested=True):

@@ -15,8 +15,13 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", "xxx", "yo
 class Settings(BaseSettings):
     """SARA's configuration. Runtime state lives under ``home`` (``SARA_HOME``)."""
 
+    # An empty variable (SARA_RISK_HIGH_THRESHOLD=) means the default, as .env.example writes.
     model_config = SettingsConfigDict(
-        env_prefix="SARA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="SARA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
     )
 
     environment: Literal["development", "production"] = "development"
@@ -27,14 +32,24 @@ class Settings(BaseSettings):
     spec_path: Path | None = Field(
         default=None, description="Dataset spec YAML; empty means the built-in public schema."
     )
+    interventions_path: Path | None = Field(
+        default=None,
+        description="Intervention catalogue YAML; empty means the one the spec names (if any).",
+    )
     feature_set: str = "early"
 
     generate_rows: int = Field(default=50_000, ge=100)
     generate_seed: int = 7
-    generate_profile: Literal["realistic", "seed-like"] = "realistic"
+    generate_profile: Literal["realistic", "seed-like", "higher-ed"] = "realistic"
 
-    risk_medium_threshold: float = Field(default=0.15, gt=0, lt=1)
-    risk_high_threshold: float = Field(default=0.40, gt=0, lt=1)
+    # Risk levels. Empty thresholds are set relative to the cohort when the pipeline runs: a
+    # student is Medium when their odds of the outcome are at least risk_medium_odds times the
+    # cohort's, High from risk_high_odds times (0.15 / 0.41 at a 12 % base rate, 0.46 / 0.77
+    # at 40 %). A threshold given here is used as it is.
+    risk_medium_threshold: float | None = Field(default=None, gt=0, lt=1)
+    risk_high_threshold: float | None = Field(default=None, gt=0, lt=1)
+    risk_medium_odds: float = Field(default=1.3, gt=1)
+    risk_high_odds: float = Field(default=5.0, gt=1)
     min_group_size: int = Field(
         default=20, ge=1, description="Groups smaller than this are suppressed in equity output."
     )
@@ -54,6 +69,18 @@ class Settings(BaseSettings):
     )
     fairness_gate_min_group: int = Field(
         default=200, ge=1, description="Only groups this large (in the test set) gate selection."
+    )
+    fairness_fallback: Literal["keep_champion", "promote_with_warning"] = Field(
+        default="keep_champion",
+        description="When every candidate breaks a fairness limit: keep the current champion "
+        "(with none yet, the best candidate is promoted with a warning), or promote the best "
+        "candidate with a warning.",
+    )
+    train_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Threads per model fit while training (XGBoost, OpenMP and BLAS pools); "
+        "0 means one per CPU. CV folds are fitted side by side, CPUs // threads at a time.",
     )
     champion_tolerance: float = Field(
         default=0.005,
@@ -89,7 +116,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.risk_medium_threshold >= self.risk_high_threshold:
+        if self.risk_medium_odds >= self.risk_high_odds:
+            raise ValueError(
+                f"risk_medium_odds ({self.risk_medium_odds}) must be below risk_high_odds "
+                f"({self.risk_high_odds})"
+            )
+        medium, high = self.risk_medium_threshold, self.risk_high_threshold
+        if medium is not None and high is not None and medium >= high:
             raise ValueError(
                 f"risk_medium_threshold ({self.risk_medium_threshold}) must be below "
                 f"risk_high_threshold ({self.risk_high_threshold})"

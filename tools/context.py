@@ -16,11 +16,22 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from data.spec import DatasetSpec, load_spec
+from data.catalogue import (
+    Catalogue,
+    CatalogueError,
+    Intervention,
+    UnknownIntervention,
+    catalogue_text,
+    no_catalogue_message,
+    parse_catalogue,
+)
+from data.spec import DatasetSpec, SpecError, load_spec
+from data.spec_store import spec_digest, spec_from_yaml, spec_yaml
 from pipeline import warehouse
+from pipeline.levels import served_levels
 from pipeline.model import RiskModel
 from sara.settings import Settings
-from tools.errors import NotFound, NotReady
+from tools.errors import InvalidInput, NotConfigured, NotFound, NotReady
 
 log = logging.getLogger(__name__)
 RUN_PIPELINE = "run `sara pipeline run` first"
@@ -35,6 +46,7 @@ class ToolContext:
     model_version: str
     meta: dict[str, str]
     model_source: str  # "registry" or "local cache"
+    catalogue: Catalogue | None = None  # None: the dataset defines no interventions
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _opened: list[duckdb.DuckDBPyConnection] = field(default_factory=list, repr=False)
     _opened_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -47,7 +59,21 @@ class ToolContext:
 
     @property
     def id_column(self) -> str:
-        return self.spec.id_column or "StudentID"
+        return self.spec.id_column
+
+    def interventions(self) -> Catalogue:
+        """The dataset's intervention catalogue; ``NotConfigured`` (saying how to add one) when
+        the dataset defines none."""
+        if self.catalogue is None:
+            raise NotConfigured(no_catalogue_message(self.spec), field="interventions")
+        return self.catalogue
+
+    def pick_interventions(self, names: list[str] | None) -> list[Intervention]:
+        """The named interventions of the dataset's catalogue (all by default)."""
+        try:
+            return self.interventions().pick(names)
+        except UnknownIntervention as exc:
+            raise InvalidInput(str(exc), field="interventions", value=exc.name) from None
 
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
         """Run a parameterised read-only query on the warehouse."""
@@ -135,20 +161,64 @@ def _load_model(settings: Settings, version: str) -> tuple[RiskModel, str]:
     return model, "registry"
 
 
+def served_spec(settings: Settings, meta: dict[str, str]) -> DatasetSpec:
+    """The spec the warehouse was published with (stored in it). ``SARA_SPEC_PATH`` is not
+    needed; when it is set and names another spec, the mismatch is named with its fix."""
+    stored = meta.get("spec_yaml")
+    if not stored:  # a warehouse published before the spec was stored in it
+        spec = load_spec(settings.spec_path)
+        if meta.get("spec") != spec.name:
+            raise NotReady(
+                f"the warehouse was built with spec {meta.get('spec')!r}, not "
+                f"{spec.name!r}; {RUN_PIPELINE}"
+            )
+        return spec
+    spec = spec_from_yaml(stored, "the warehouse")
+    if settings.spec_path is None:
+        return spec
+    try:
+        configured = load_spec(settings.spec_path)
+    except SpecError as exc:
+        raise NotReady(f"SARA_SPEC_PATH: {exc}") from None
+    if spec_digest(spec_yaml(configured)) != meta.get("spec_hash"):
+        raise NotReady(
+            f"SARA_SPEC_PATH is {settings.spec_path} (spec {configured.name!r}, version "
+            f"{spec_digest(spec_yaml(configured))}), but the warehouse was published with spec "
+            f"{spec.name!r} (version {meta.get('spec_hash')}): unset SARA_SPEC_PATH to serve the "
+            f"published spec, or run `sara pipeline run --spec {settings.spec_path}` to publish "
+            "with yours"
+        )
+    return spec
+
+
+def served_catalogue(
+    spec: DatasetSpec, settings: Settings, meta: dict[str, str]
+) -> Catalogue | None:
+    """The intervention catalogue in service: ``SARA_INTERVENTIONS_PATH`` when set, else the one
+    published with the warehouse; None when the dataset has none."""
+    try:
+        if settings.interventions_path is not None:
+            return parse_catalogue(spec, *catalogue_text(spec, settings.interventions_path))
+        if "catalogue_yaml" not in meta:  # published before catalogues were stored
+            found = catalogue_text(spec)
+            return parse_catalogue(spec, *found) if found else None
+        text = meta["catalogue_yaml"]
+        return parse_catalogue(spec, text, meta.get("catalogue_source", "")) if text else None
+    except CatalogueError as exc:
+        raise NotReady(str(exc)) from None
+
+
 def load_context(settings: Settings) -> ToolContext:
     """Open the warehouse and load the model it was built with."""
     meta = warehouse.read_meta(settings.warehouse_path)
     if meta is None:
         raise NotReady(f"there is no warehouse yet; {RUN_PIPELINE}")
-    spec = load_spec(settings.spec_path)
-    if meta.get("spec") != spec.name:
-        raise NotReady(
-            f"the warehouse was built with spec {meta.get('spec')!r}, not "
-            f"{spec.name!r}; {RUN_PIPELINE}"
-        )
+    settings = served_levels(settings, meta)
+    spec = served_spec(settings, meta)
+    catalogue = served_catalogue(spec, settings, meta)
     version = meta["model_version"]
     model, source = _load_model(settings, version)
-    ctx = ToolContext(settings, spec, model, version, meta, source)
+    ctx = ToolContext(settings, spec, model, version, meta, source, catalogue)
     atexit.unregister(_close_live)  # registered once, however many contexts load
     atexit.register(_close_live)
     _live.add(ctx)

@@ -36,27 +36,27 @@ class EquityQueryInput(ToolInput):
     metric: str = Field(
         default="outcome_rate",
         description="What to compare: 'outcome_rate' (share of students with the outcome, "
-        "e.g. GPA < 2.0), 'mean_risk' (mean predicted risk score), 'share_high' (share at "
-        "risk level High), 'tpr' / 'fpr' (the model's true / false positive rate when "
-        "flagging High), or 'mean:<numeric column>', e.g. 'mean:AttendanceRate'.",
+        "as the spec's outcome rule defines it), 'mean_risk' (mean predicted risk score), "
+        "'share_high' (share at risk level High), 'tpr' / 'fpr' (the model's true / false "
+        "positive rate when flagging High), or 'mean:<numeric column>'.",
     )
     group_by: list[str] = Field(
         default_factory=list,
         description="0 to 2 spec columns to group by (protected, context or actionable, not "
-        "continuous), e.g. ['Race'] or ['SES_Quartile', 'Gender']. Empty: only the overall "
-        "value.",
+        "continuous), e.g. ['<column>'] or ['<column>', '<other column>']. Empty: only the "
+        "overall value.",
     )
     filters: dict[str, FilterValue] = Field(
         default_factory=dict,
         description="Restrict the population: column -> value or list of values (equality / "
-        "IN), e.g. {'Grade': [9, 10], 'SchoolType': 'Public'}; also 'risk_level' "
-        "(Low/Medium/High).",
+        "IN), e.g. {'<column>': [<value>, <value>], '<other column>': <value>}; also "
+        "'risk_level' (Low/Medium/High).",
     )
 
 
 class EquityRow(BaseModel):
     group: dict[str, Scalar | None] = Field(description="The group's value for each column.")
-    label: str = Field(description="The group in words, e.g. 'Race = Black, Gender = Male'.")
+    label: str = Field(description="The group in words, e.g. '<column> = <value>, ...'.")
     n: int = Field(description="Students in the group.")
     denominator: int | None = Field(
         description="Students the value is computed over: the group, or for tpr only those "
@@ -308,12 +308,13 @@ def compute_equity(
 
 
 def query_equity(request: EquityQueryInput, ctx: ToolContext) -> EquityQueryOutput:
-    """Compare one metric across groups of students (e.g. outcome rate by race, mean
-    attendance by SES quartile and gender, the model's true positive rate by gender), for all
-    students or a filtered population. Returns, per group, the number of students, the value
-    and its 95 % confidence interval (Wilson for shares, t for means), plus the overall value.
-    Groups smaller than the minimum group size are suppressed (value None). Use it for any
-    question about differences between groups; it does not prove causes."""
+    """Compare one metric across groups of students (e.g. the outcome rate by one column, the
+    mean of a numeric column by two columns, the model's true positive rate by a protected
+    column), for all students or a filtered population. Returns, per group, the number of
+    students, the value and its 95 % confidence interval (Wilson for shares, t for means),
+    plus the overall value. Groups smaller than the minimum group size are suppressed (value
+    None). Use it for any question about differences between groups; it does not prove
+    causes."""
     result = compute_equity(ctx, request.metric, request.group_by, request.filters)
     return EquityQueryOutput(
         metric=result.metric.name,

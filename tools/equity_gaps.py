@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 from scipy.stats import chi2_contingency, fisher_exact
 
-from data.spec import DatasetSpec, Role
+from data.spec import ColumnSpec, DatasetSpec, Role
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.context import ToolContext
 from tools.equity import (
@@ -36,8 +36,9 @@ from tools.equity_report import (
 )
 from tools.errors import InvalidInput
 
-EXTRA_ATTRIBUTES = ("SES_Quartile", "InternetAccess", "Locale", "SchoolType")
 MAX_ATTRIBUTES = 12
+# A headline gap compares groups holding at least this share of the students in scope.
+HEADLINE_SHARE = 0.05
 SMALL_EXPECTED = 5
 FAIRNESS_METRICS = ("tpr", "fpr", "selection_rate", "calibration_gap", "roc_auc")
 
@@ -46,19 +47,20 @@ class EquitySummaryInput(ToolInput):
     filters: dict[str, FilterValue] = Field(
         default_factory=dict,
         description="Restrict the report to a population, as in query_equity: column -> value "
-        "or list of values, e.g. {'Grade': 9} or {'SchoolType': 'Public'}; also 'risk_level'.",
+        "or list of values, e.g. {'<column>': <value>} or {'<column>': [<value>, ...]}; also "
+        "'risk_level'.",
     )
     attributes: list[str] | None = Field(
         default=None,
         description="Columns to compare groups on (protected, context or actionable). Default: "
-        "the protected columns plus SES_Quartile, InternetAccess, Locale and SchoolType.",
+        "the protected columns plus those the dataset spec marks for equity summaries.",
     )
 
 
 class EquitySummaryOutput(ToolOutput):
     filters: dict[str, list[Scalar]]
     n_students: int
-    outcome: str = Field(description="The outcome and its rule, e.g. 'at_risk (GPA < 2.0)'.")
+    outcome: str = Field(description="The outcome and its rule, e.g. 'at_risk (score < 50)'.")
     overall_outcome_rate: float | None
     attributes: list[AttributeSection]
     significant_attributes: list[str]
@@ -69,10 +71,11 @@ class EquitySummaryOutput(ToolOutput):
 
 
 def default_attributes(spec: DatasetSpec) -> list[str]:
+    """The protected columns, then the columns the spec marks ``equity: true``."""
     extra = [
-        name
-        for name in EXTRA_ATTRIBUTES
-        if name in spec.column_names and spec.column(name).role in (Role.CONTEXT, Role.ACTIONABLE)
+        c.name
+        for c in spec.columns
+        if getattr(c, "equity", False) and c.role in (Role.CONTEXT, Role.ACTIONABLE)
     ]
     return list(dict.fromkeys([*spec.protected, *extra]))
 
@@ -153,18 +156,19 @@ def _section(ctx: ToolContext, attribute: str, filters: dict[str, Any]) -> Attri
             )
         )
     shown = [g for g in groups if not g.suppressed]
-    highest = max(shown, key=lambda g: g.outcome_rate, default=None)
-    lowest = min(shown, key=lambda g: g.outcome_rate, default=None)
-    risks = [g.mean_risk for g in shown]
-    test, chi2, p_value, note = _test(outcome.rows)
     column = ctx.spec.column(attribute)
+    pair, basis = headline_pair(column, shown, outcome.overall.n, ctx.settings.min_group_size)
+    high, low = sorted(pair, key=lambda g: g.outcome_rate, reverse=True) if pair else (None, None)
+    risks = [g.mean_risk for g in shown if g.group is not None]
+    test, chi2, p_value, note = _test(outcome.rows)
     return AttributeSection(
         attribute=attribute,
         label=column.display_name,
         groups=groups,
-        gap=highest.outcome_rate - lowest.outcome_rate if len(shown) >= 2 else None,
-        highest_group=highest.label if len(shown) >= 2 else None,
-        lowest_group=lowest.label if len(shown) >= 2 else None,
+        gap=high.outcome_rate - low.outcome_rate if pair else None,
+        highest_group=high.label if pair else None,
+        lowest_group=low.label if pair else None,
+        gap_basis=basis,
         mean_risk_gap=max(risks) - min(risks) if len(risks) >= 2 else None,
         test=test,
         chi2=chi2,
@@ -176,6 +180,30 @@ def _section(ctx: ToolContext, attribute: str, filters: dict[str, Any]) -> Attri
     )
 
 
+def headline_pair(
+    column: ColumnSpec, shown: list[GroupOutcome], n_in_scope: int, min_group_size: int
+) -> tuple[tuple[GroupOutcome, GroupOutcome] | None, str | None]:
+    """The two groups a headline gap compares, and how they were chosen. Only groups with a
+    value (never "(missing)") and at least HEADLINE_SHARE of the students in scope (or the
+    minimum group size, if larger) take part, so a handful of students cannot set the headline.
+    An ordered column (ordered categories, numbers) compares its lowest and highest level;
+    any other compares the groups with the highest and lowest outcome rate."""
+    floor = max(min_group_size, math.ceil(HEADLINE_SHARE * n_in_scope))
+    eligible = [g for g in shown if g.group is not None and g.n >= floor]
+    if len(eligible) < 2:
+        return None, None
+    if column.ordered or column.dtype in ("int", "float"):
+        order = list(column.categories or ())
+        ranked = sorted(
+            eligible, key=lambda g: order.index(g.group) if g.group in order else g.group
+        )
+        return (ranked[0], ranked[-1]), (
+            f"lowest vs highest level of an ordered attribute (groups of at least {floor})"
+        )
+    ranked = sorted(eligible, key=lambda g: g.outcome_rate)
+    return (ranked[-1], ranked[0]), f"highest vs lowest outcome rate (groups of at least {floor})"
+
+
 def _scope_key(filters: dict[str, list[Scalar]]) -> str:
     if not filters:
         return "all"
@@ -185,8 +213,8 @@ def _scope_key(filters: dict[str, list[Scalar]]) -> str:
 
 def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySummaryOutput:
     """Write an equity report for all students or a filtered population: for each attribute
-    (by default the protected columns plus SES quartile, internet access, locale and school
-    type, less any column the filters fix to one value) the outcome rate and mean predicted
+    (by default the protected columns plus those the spec marks for equity summaries, less any
+    column the filters fix to one value) the outcome rate and mean predicted
     risk per group with 95 % confidence intervals, the largest gap between groups, and
     whether that gap is statistically significant
     (chi-square test, Holm-corrected across attributes, p < 0.05) — including saying plainly

@@ -35,10 +35,14 @@ class AttributeSection(BaseModel):
     label: str
     groups: list[GroupOutcome]
     gap: float | None = Field(
-        description="Largest outcome-rate gap (max − min) between non-suppressed groups."
+        description="The headline outcome-rate gap (higher − lower) between the two groups "
+        "named in gap_basis."
     )
     highest_group: str | None
     lowest_group: str | None
+    gap_basis: str | None = Field(
+        default=None, description="Which two groups the headline gap compares, and why."
+    )
     mean_risk_gap: float | None = Field(description="Largest gap in mean predicted risk.")
     test: str | None = Field(description="'chi-square' (of independence of outcome and "
                              "group) or 'Fisher exact' for small 2×2 tables.")  # fmt: skip

@@ -35,6 +35,13 @@ class NotReady(ToolError):
     code = "not_ready"
 
 
+class NotConfigured(ToolError):
+    """The dataset in service does not define what the call needs (e.g. it has no intervention
+    catalogue); the message says how to add it."""
+
+    code = "not_configured"
+
+
 class Forbidden(ToolError):
     """The caller's role is below the tool's."""
 

@@ -22,7 +22,7 @@ GRID_STEPS = 12
 
 
 class ExplainInput(ToolInput):
-    student_id: str | None = Field(default=None, description="Id of a student, e.g. 'S0000042'.")
+    student_id: str | None = Field(default=None, description="A student's id, exactly as stored.")
     record: dict[str, Any] | None = Field(
         default=None, description="A raw student record, for a student not in the warehouse."
     )
@@ -120,6 +120,17 @@ def counterfactual(row: pd.DataFrame, level: str, ctx: ToolContext) -> Counterfa
             note="Already at the lowest risk level.",
         )
     names = [n for n in spec.actionable if n in ctx.model.features]
+    if not names:
+        return Counterfactual(
+            found=False,
+            changes=[],
+            new_risk_score=None,
+            new_risk_level=None,
+            note=(
+                f"No what-if is possible: spec {spec.name!r} marks none of the model's inputs "
+                "as actionable (role: actionable), so there is nothing a change could move."
+            ),
+        )
     stats = ctx.sql(
         "SELECT " + ", ".join(f'stddev_pop("{n}") AS "{n}"' for n in names) + " FROM students"
     )
@@ -168,7 +179,8 @@ def counterfactual(row: pd.DataFrame, level: str, ctx: ToolContext) -> Counterfa
 def explain_student(request: ExplainInput, ctx: ToolContext) -> ExplainOutput:
     """Explain why a student is at their risk level: each factor's exact SHAP contribution
     (raises or lowers risk), the top risk factors in plain words, and the smallest change of
-    actionable factors (attendance, study time, support…) that would lower the level."""
+    actionable factors that would lower the level (none when the spec marks no input
+    actionable; the counterfactual's note then says so)."""
     if request.student_id is not None:
         frame = ctx.students([request.student_id])
     else:

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import SplineTransformer
 
+from data.catalogue import Catalogue, Intervention, apply_moves
 from data.spec import DatasetSpec
-from data.truth import truth_path_for
+from data.truth import read_truth, truth_path_for
 from tools.context import ToolContext
-from tools.intervention_catalogue import Catalogue, Intervention, apply_moves
 
 NOT_RECEIVED = "no students in the data received it: no data estimate"
 SELECTED_ON_MEDIATORS = (
@@ -64,17 +63,12 @@ def true_changes(ctx: ToolContext, ids: list[str], names: list[str]) -> dict[str
     source = ctx.meta.get("data_source")
     if not source:
         return None
-    path = truth_path_for(Path(source))
-    if not path.is_file():
+    columns = ["true_risk", *(f"true_risk_{n}" for n in names)]
+    truth = read_truth(truth_path_for(Path(source)), columns)
+    if truth is None:
         return None
-    available = set(pq.read_schema(path).names)
-    if not {"StudentID", "true_risk"} <= available:
-        return None
-    wanted = [n for n in names if f"true_risk_{n}" in available]
-    truth = pd.read_parquet(
-        path, columns=["StudentID", "true_risk", *(f"true_risk_{n}" for n in wanted)]
-    )
-    rows = truth.set_index("StudentID").reindex(pd.Index(ids))
+    wanted = [n for n in names if f"true_risk_{n}" in truth.columns]
+    rows = truth.reindex(pd.Index(ids))
     if rows["true_risk"].isna().all():
         return None
     return {n: float((rows[f"true_risk_{n}"] - rows["true_risk"]).mean()) for n in wanted}

@@ -2,9 +2,8 @@
 served model's risk changes when the intervention's moves are applied), beside the true effect
 when the data is generated and an estimate from the observational data.
 
-This module is the one home for the catalogue, applying moves and scoring them (the catalogue
-and ``apply_moves`` live in tools/intervention_catalogue.py and are re-exported here); the
-planner reuses it."""
+The catalogue and ``apply_moves`` live in data/catalogue.py (each dataset has its own); this
+module scores the moves, and the planner reuses it."""
 
 from __future__ import annotations
 
@@ -15,19 +14,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
+from data.catalogue import Catalogue, Intervention, apply_moves
 from pipeline.model import risk_levels
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.cohort import cohort_sql
 from tools.context import ToolContext
 from tools.errors import InvalidInput, NotFound
-from tools.intervention_catalogue import (
-    Catalogue,
-    CatalogueError,
-    Intervention,
-    Move,
-    apply_moves,
-    load_catalogue,
-)
 from tools.intervention_evidence import (
     SELECTED_ON_MEDIATORS,
     DataEstimate,
@@ -37,18 +29,12 @@ from tools.intervention_evidence import (
 )
 
 __all__ = [
-    "Catalogue",
-    "CatalogueError",
     "CompareInput",
     "CompareOutput",
     "DataEstimate",
-    "Intervention",
     "InterventionResult",
-    "Move",
     "Refutation",
-    "apply_moves",
     "compare_interventions",
-    "load_catalogue",
     "model_what_if",
     "select_cohort",
 ]
@@ -103,12 +89,12 @@ class CohortSelection(ToolInput):
     default_filters: ClassVar[dict[str, Any] | None] = None
 
     student_ids: list[str] | None = Field(
-        default=None, description="Ids of students in the warehouse, e.g. ['S0000042']."
+        default=None, description="Ids of students in the warehouse, exactly as stored."
     )
     filters: dict[str, Any] | None = Field(
         default=None,
-        description="A cohort: column → value or list of values, e.g. {'SES_Quartile': 1, "
-        "'Locale': ['Rural', 'Town']}; 'risk_level' filters on the served level "
+        description="A cohort: column → value or list of values, e.g. {'<column>': <value>, "
+        "'<other column>': [<value>, <value>]}; 'risk_level' filters on the served level "
         "(Low, Medium, High).",
     )
     all_students: bool = Field(default=False, description="True to take every student.")
@@ -194,8 +180,7 @@ def needed_columns(
 class CompareInput(CohortSelection):
     interventions: list[str] | None = Field(
         default=None,
-        description="Intervention names to compare (default: all), e.g. "
-        "['tutoring', 'parent_engagement'].",
+        description="Names from the dataset's intervention catalogue to compare (default: all).",
     )
 
 
@@ -263,16 +248,16 @@ def _result(
 
 
 def compare_interventions(request: CompareInput, ctx: ToolContext) -> CompareOutput:
-    """Compare interventions (tutoring, attendance outreach, mentoring, parent engagement,
-    home internet) for a set of students: give student_ids, a cohort via filters (e.g.
-    {'SES_Quartile': 1, 'risk_level': 'High'}) or all_students. For each intervention: mean
+    """Compare the dataset's interventions (its catalogue) for a set of students: give
+    student_ids, a cohort via filters (e.g. {'<column>': <value>, 'risk_level': 'High'}) or
+    all_students. For each intervention: mean
     model risk before and after, the expected change with a 95 % interval, how many students
     leave High risk, total cost and cost per student moved out of High, and the evidence.
     These are model what-ifs (how the model's score changes), not causal estimates; on
     generated data the true effect is reported too, and where the data allows, an estimate
     from the observed data with a placebo check. Results are ranked by risk reduction."""
-    catalogue = load_catalogue(ctx.spec)
-    chosen = catalogue.pick(request.interventions)
+    catalogue = ctx.interventions()
+    chosen = ctx.pick_interventions(request.interventions)
     cohort = select_cohort(request, ctx, needed_columns(ctx, catalogue, chosen))
     what_if = model_what_if(cohort, chosen, ctx)
     results = [_result(iv, what_if.risk_before, what_if.risk_after[iv.name], ctx) for iv in chosen]

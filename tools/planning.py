@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from data.catalogue import Intervention
 from data.spec import DatasetSpec, Role
 from tools.base import ToolOutput, stamp
 from tools.context import ToolContext
@@ -16,10 +17,8 @@ from tools.errors import InvalidInput
 from tools.interventions import (
     MODEL_CAVEAT,
     CohortSelection,
-    Intervention,
     WhatIf,
     levels,
-    load_catalogue,
     model_what_if,
     select_cohort,
 )
@@ -32,7 +31,7 @@ Objective = Literal["risk_reduction", "students_out_of_high"]
 class EquityConstraint(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attribute: str = Field(
-        description="Column whose groups are constrained, e.g. 'SES_Quartile' or 'Locale'."
+        description="Column whose groups are constrained (a category or whole-number column)."
     )
     min_share: dict[str, float] = Field(
         min_length=1,
@@ -59,7 +58,8 @@ class PlanInput(CohortSelection):
         default=None, description="Interventions the plan may use (default: all)."
     )
     capacity: dict[str, int] | None = Field(
-        default=None, description="Most students each intervention can take, e.g. {'tutoring': 40}."
+        default=None,
+        description="Most students each intervention can take, e.g. {'<intervention>': 40}.",
     )
     equity: EquityConstraint | None = Field(
         default=None, description="Optional minimum share of treated students from groups."
@@ -168,7 +168,7 @@ def _check_equity(equity: EquityConstraint, spec: DatasetSpec) -> None:
 
 
 def _validate(request: PlanInput, ctx: ToolContext) -> list[Intervention]:
-    chosen = load_catalogue(ctx.spec).pick(request.interventions)
+    chosen = ctx.pick_interventions(request.interventions)
     names = [iv.name for iv in chosen]
     for name in request.capacity or {}:
         if name not in names:
@@ -296,8 +296,8 @@ def plan_interventions(request: PlanInput, ctx: ToolContext) -> PlanOutput:
     default everyone at High or Medium risk; or student_ids, filters, all_students) and gives
     each at most one intervention to maximise the expected risk reduction (or the number of
     students moved out of High), respecting optional per-intervention capacities and an
-    optional equity rule (minimum share of treated students from a group, e.g. SES quartile
-    1). Solved exactly for small cohorts, otherwise greedily with a proven optimality gap.
+    optional equity rule (minimum share of treated students from a group of one column).
+    Solved exactly for small cohorts, otherwise greedily with a proven optimality gap.
     Also reports what the naive 'highest risk first' plan would achieve for the same money.
     Gains are model what-ifs, not causal estimates: see compare_interventions for the
     evidence behind each intervention."""

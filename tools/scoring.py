@@ -17,14 +17,14 @@ from tools.errors import InvalidInput
 
 MAX_BATCH = 100_000
 # An id sent with a record is echoed back (and may reach the assistant): it must look like one.
-RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-RULE_RECORD_ID = "must be a student id: 1-64 letters, digits, '_', '.' or '-'"
+RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:#-]{0,127}")
+RULE_RECORD_ID = "must be a student id: 1-128 letters, digits, '_', '.', ':', '#' or '-'"
 FEW_RECORDS = 256  # up to this many records, checking value by value beats a frame
 
 
 class ScoreInput(ToolInput):
     student_ids: list[str] | None = Field(
-        default=None, description="Ids of students in the warehouse, e.g. ['S0000042']."
+        default=None, description="Ids of students in the warehouse, exactly as stored."
     )
     records: list[dict[str, Any]] | None = Field(
         default=None, description="Raw student records with the spec's feature columns."
@@ -48,7 +48,7 @@ class ScoreInput(ToolInput):
 
 class RiskFactor(BaseModel):
     feature: str
-    phrase: str = Field(description="The factor in plain words, e.g. 'Low attendance (82 %)'.")
+    phrase: str = Field(description="The factor in plain words, from the spec's phrases.")
     contribution: float = Field(description="How much it raises the log-odds of risk.")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from data.spec import DatasetSpec, Role
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.cohort import cohort_sql
 from tools.context import ToolContext
@@ -19,8 +20,8 @@ MAX_OFFSET = 1_000_000_000
 class FindStudentsInput(ToolInput):
     filters: dict[str, Any] = Field(
         default_factory=dict,
-        description="Column → value or list, e.g. {'SchoolType': 'Public', 'risk_level': 'High',"
-        " 'Grade': [9, 10]}.",
+        description="Column → value or list, e.g. {'<column>': <value>, 'risk_level': 'High', "
+        "'<other column>': [<value>, <value>]}.",
     )
     limit: int = Field(default=10, ge=1, le=500, description="How many students to return.")
     offset: int = Field(
@@ -47,7 +48,16 @@ class FindStudentsOutput(ToolOutput):
         return [s.student_id for s in self.students]
 
 
-DETAIL_COLUMNS = ("Grade", "SchoolType", "Locale")
+MAX_DETAILS = 4
+
+
+def detail_columns(spec: DatasetSpec, filters: dict[str, Any]) -> list[str]:
+    """What a listed student shows beside the risk: the columns the filters name, then those the
+    spec marks for equity summaries (at most MAX_DETAILS; never a protected column)."""
+    named = [c for c in filters if c in spec.column_names]
+    wanted = [*named, *(c.name for c in spec.columns if c.equity)]
+    allowed = [c for c in dict.fromkeys(wanted) if spec.column(c).role != Role.PROTECTED]
+    return allowed[:MAX_DETAILS]
 
 
 def find_students(request: FindStudentsInput, ctx: ToolContext) -> FindStudentsOutput:
@@ -77,7 +87,7 @@ def find_students(request: FindStudentsInput, ctx: ToolContext) -> FindStudentsO
         .set_index("student_id")["phrases"]
         .to_dict()
     )
-    details = [c for c in DETAIL_COLUMNS if c in page.columns]
+    details = [c for c in detail_columns(ctx.spec, request.filters) if c in page.columns]
     return FindStudentsOutput(
         total=total,
         students=[

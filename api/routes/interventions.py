@@ -13,7 +13,7 @@ from tools.planning import PlanInput, PlanOutput
 router = APIRouter(
     prefix="/v1/interventions",
     tags=["interventions"],
-    responses=documented(401, 403, 404, 422, 503),
+    responses=documented(401, 403, 404, 409, 422, 503),
 )
 
 

@@ -88,7 +88,8 @@ def list_students(
     ] = 0,
 ):
     """Students by descending risk. Any other query parameter filters on a column, e.g.
-    `level=High`, `school_type=Public`, `Grade=9,10` (names ignore case and underscores)."""
+    `level=High`, `<column>=<value>`, `<column>=<value>,<value>` (column names ignore case
+    and underscores)."""
     filters = query_filters(request, session, {"limit", "offset"})
     asked = FindStudentsInput.parse({"filters": filters, "limit": limit, "offset": offset})
     return session.run(tools.find_students, asked)

@@ -14,7 +14,7 @@ from tools.base import Tool
 from tools.session import ToolSession
 
 router = APIRouter(
-    prefix="/v1/tools", tags=["tools"], responses=documented(401, 403, 404, 422, 503)
+    prefix="/v1/tools", tags=["tools"], responses=documented(401, 403, 404, 409, 422, 503)
 )
 
 

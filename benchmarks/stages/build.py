@@ -100,7 +100,7 @@ def quality(bench: Bench) -> dict:
 
     seed = LogisticRegression(max_iter=2000).fit(encode(split.train), split.y_train)
     score = seed.predict_proba(encode(split.test))[:, 1]
-    ev = evaluate("seed", split.y_test, score, None, bench.settings.risk_high_threshold, 20)
+    ev = evaluate("seed", split.y_test, score, None, bench.ctx.settings.risk_high_threshold, 20)
     rows.append(
         {
             "model": "seed approach (logistic regression, label-encoded)",

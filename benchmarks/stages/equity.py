@@ -23,7 +23,12 @@ def equity(bench: Bench) -> dict:
         frame = bench.cohort(n)
         folder = bench.folder / f"equity-{n}"
         folder.mkdir(exist_ok=True)
-        settings = Settings(home=folder)
+        served = bench.ctx.settings  # the published risk thresholds
+        settings = Settings(
+            home=folder,
+            risk_medium_threshold=served.risk_medium_threshold,
+            risk_high_threshold=served.risk_high_threshold,
+        )
         students = frame.drop(columns=["true_risk"]).assign(
             **{spec.outcome.name: spec.outcome.label(frame)}
         )

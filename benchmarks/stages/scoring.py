@@ -31,7 +31,7 @@ def scoring(bench: Bench) -> dict:
         base, probabilities = median_time(lambda f=frame: pyfunc.predict(f), bench.scale.repeats)
         assert np.allclose(np.asarray(probabilities)[:, 1], risk)
         explained, _ = median_time(
-            lambda f=frame: score_step(model, f, bench.ctx.spec, bench.settings), 1
+            lambda f=frame: score_step(model, f, bench.ctx.spec, bench.ctx.settings), 1
         )
         rows.append(
             {

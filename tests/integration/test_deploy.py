@@ -259,7 +259,7 @@ def test_the_installed_package_runs_without_the_source_tree(image_install, tmp_p
         "import json, sara, monitoring.dashboards\n"
         "from assistant.lexicon import load_vocabulary\n"
         "from data.spec import load_spec\n"
-        "from tools.intervention_catalogue import load_catalogue\n"
+        "from data.catalogue import load_catalogue\n"
         "spec = load_spec()\n"
         "print(json.dumps({'sara': sara.__file__, 'spec': spec.name,\n"
         "                  'interventions': len(load_catalogue(spec).interventions),\n"

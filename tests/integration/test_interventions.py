@@ -9,20 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data.catalogue import CatalogueError, Intervention, apply_moves, load_catalogue
 from data.truth import truth_path_for
 from pipeline.run import run_pipeline
 from sara.settings import Settings
 from tools import planning
 from tools.errors import InvalidInput
-from tools.interventions import (
-    CatalogueError,
-    CompareInput,
-    Intervention,
-    apply_moves,
-    compare_interventions,
-    load_catalogue,
-    model_what_if,
-)
+from tools.interventions import CompareInput, compare_interventions, model_what_if
 from tools.planning import PlanInput, plan_interventions
 
 pytestmark = pytest.mark.integration

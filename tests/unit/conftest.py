@@ -10,8 +10,8 @@ def builtin_lexicon():
     """The parser's vocabulary for the built-in spec and intervention catalogue, ids of the
     generator's width (``S0000042``), as the assistant builds it from a served context."""
     from assistant.lexicon import build_lexicon
+    from data.catalogue import load_catalogue
     from data.spec import load_spec
-    from tools.interventions import load_catalogue
 
     spec = load_spec(None)
     names = {iv.name: iv.title for iv in load_catalogue(spec).interventions}

@@ -3,11 +3,16 @@ intervals, small-cell suppression, tests and the report."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
+from data.spec import ColumnSpec
 from tests.unit.tiny_warehouse import ROWS, call
+from tools.equity import value_label
+from tools.equity_gaps import HEADLINE_SHARE, headline_pair
+from tools.equity_report import GroupOutcome
 from tools.errors import InvalidInput
 
 JOIN = 'FROM students s JOIN scores c ON s."StudentID" = c.student_id'
@@ -127,7 +132,7 @@ def summary(tiny_ctx):
 
 def test_the_summary_covers_the_protected_and_named_context_columns(summary, tiny_ctx):
     assert [s.attribute for s in summary.attributes] == [
-        "Gender", "Race", "SES_Quartile", "InternetAccess", "Locale", "SchoolType",
+        "Gender", "Race", "SES_Quartile", "SchoolType", "Locale", "InternetAccess",
     ]  # fmt: skip
     assert summary.n_students == ROWS
     rate = tiny_ctx.sql("SELECT avg(at_risk) AS r FROM students")["r"].iloc[0]
@@ -135,12 +140,21 @@ def test_the_summary_covers_the_protected_and_named_context_columns(summary, tin
     assert summary.outcome == "at_risk (GPA < 2.0)"
 
 
-def test_gaps_tests_and_holm_correction_are_consistent(summary):
+def test_gaps_tests_and_holm_correction_are_consistent(summary, tiny_ctx):
     for section in summary.attributes:
-        shown = [g for g in section.groups if not g.suppressed]
-        rates = [g.outcome_rate for g in shown]
-        assert section.gap == pytest.approx(max(rates) - min(rates))
-        assert section.highest_group == max(shown, key=lambda g: g.outcome_rate).label
+        floor = max(summary.min_group_size, math.ceil(HEADLINE_SHARE * summary.n_students))
+        shown = [g for g in section.groups if not g.suppressed and g.n >= floor]
+        if tiny_ctx.spec.column(section.attribute).dtype == "int":  # ordered: the extremes
+            pair = [min(shown, key=lambda g: g.group), max(shown, key=lambda g: g.group)]
+            assert "lowest vs highest level" in section.gap_basis
+        else:
+            pair = [
+                max(shown, key=lambda g: g.outcome_rate),
+                min(shown, key=lambda g: g.outcome_rate),
+            ]
+        rates = sorted(g.outcome_rate for g in pair)
+        assert section.gap == pytest.approx(rates[1] - rates[0])
+        assert section.highest_group == max(pair, key=lambda g: g.outcome_rate).label
         assert section.p_adjusted >= section.p_value
         assert section.significant == (section.p_adjusted < summary.alpha)
         for group in section.groups:
@@ -183,3 +197,26 @@ def test_equity_summary_bad_arguments(tiny_ctx, arguments, field):
     with pytest.raises(InvalidInput) as caught:
         call(tiny_ctx, "equity_summary", **arguments)
     assert caught.value.field == field
+
+
+def _group(value, n, rate):
+    return GroupOutcome(
+        group=value, label=value_label(value), n=n, suppressed=False, outcome_rate=rate,
+        outcome_ci=None, mean_risk=rate, mean_risk_ci=None,
+    )  # fmt: skip
+
+
+def test_headline_gaps_compare_ordered_extremes_never_missing_or_tiny_groups():
+    band = ColumnSpec(name="band", dtype="category", categories=("1", "2", "3"), ordered=True,
+                      role="context")  # fmt: skip
+    groups = [
+        _group("1", 400, 0.30), _group("2", 400, 0.35), _group("3", 400, 0.10),
+        _group(None, 300, 0.60),  # "(missing)": never a headline group
+        _group("2", 22, 0.90),  # a handful of students cannot set the headline either
+    ]  # fmt: skip
+    (first, last), basis = headline_pair(band, groups, 1522, 20)
+    assert (first.group, last.group) == ("1", "3") and "lowest vs highest level" in basis
+    plain = band.model_copy(update={"ordered": False})
+    (high, low), basis = headline_pair(plain, groups, 1522, 20)
+    assert (high.group, low.group) == ("2", "3") and high.n == 400
+    assert headline_pair(plain, groups[:1], 1522, 20) == (None, None)

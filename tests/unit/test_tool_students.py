@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.tiny_warehouse import ROWS, call
+from tests.unit.tiny_warehouse import ROWS, call, published_thresholds
 from tools.errors import InvalidInput, NotFound
 
 LEVELS = {"Low", "Medium", "High"}
@@ -39,7 +39,7 @@ def test_scores_by_id_are_the_published_ones_in_the_order_asked(tiny_ctx):
         risk, level = published[student.student_id]
         assert student.risk_score == round(risk, 4)
         assert student.risk_level == level
-    assert out.thresholds == {"medium": 0.15, "high": 0.40}
+    assert out.thresholds == published_thresholds(tiny_ctx)
     assert out.model_version == "1"
     assert out.data_timestamp == tiny_ctx.meta["built_at"]
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.tiny_warehouse import CANDIDATE, FEATURE_SET, MODEL_VERSION, ROWS, call
+from tests.unit.tiny_warehouse import (
+    CANDIDATE,
+    FEATURE_SET,
+    MODEL_VERSION,
+    ROWS,
+    call,
+    published_thresholds,
+)
 from tools import TOOLS
 from tools.errors import InvalidInput
 
@@ -102,7 +109,7 @@ def test_model_info_describes_the_served_model(tiny_ctx):
     assert out.outcome == "GPA < 2.0"
     rate = tiny_ctx.sql("SELECT avg(at_risk) AS r FROM students")["r"].iloc[0]
     assert out.outcome_rate == round(rate, 4)
-    assert out.thresholds == {"medium": 0.15, "high": 0.40}
+    assert out.thresholds == published_thresholds(tiny_ctx)
     assert out.limits
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from data.spec import load_spec
 from pipeline import warehouse
+from pipeline.levels import with_levels
 from pipeline.scoring import score_step
 from pipeline.steps import (
     evaluate_step,
@@ -25,7 +26,7 @@ from pipeline.steps import (
 from sara.settings import Settings
 from tools import TOOLS
 from tools.base import ToolOutput
-from tools.context import ToolContext
+from tools.context import ToolContext, served_catalogue
 
 ROWS = 600
 CANDIDATE = "logreg"  # the cheapest family; what the tools do does not depend on it
@@ -56,6 +57,7 @@ def build_tiny_context(home: Path) -> ToolContext:
     spec = load_spec(settings.spec_path)
     source = resolve_source(settings, None, ROWS)
     dataset = validate_step(read_step(source, spec), source, spec, settings)
+    settings = with_levels(settings, float(dataset.y.mean()))
     split = split_step(dataset, settings)
     fitted = train_step(split, spec, FEATURE_SET, settings)
     evaluations = evaluate_step(split, fitted, spec, settings)
@@ -77,17 +79,25 @@ def build_tiny_context(home: Path) -> ToolContext:
         dataset, scored, spec, settings, evaluations, evaluations[CANDIDATE], meta
     )
     warehouse.publish(settings.warehouse_path, tables)
-    return ToolContext(
-        settings,
-        spec,
-        model,
-        MODEL_VERSION,
-        warehouse.read_meta(settings.warehouse_path),
-        "memory",
-    )
+    meta = warehouse.read_meta(settings.warehouse_path)
+    catalogue = served_catalogue(spec, settings, meta)
+    return ToolContext(settings, spec, model, MODEL_VERSION, meta, "memory", catalogue)
 
 
 def call(ctx: ToolContext, name: str, **arguments) -> ToolOutput:
     """Run the registry's tool ``name`` on raw arguments, validated as every surface does."""
     tool = next(t for t in TOOLS if t.name == name)
     return tool.func(tool.parse(arguments), ctx)
+
+
+def published_thresholds(ctx: ToolContext) -> dict[str, float]:
+    """The risk thresholds the tiny warehouse was published with: set from its base rate."""
+    base = float(ctx.sql("SELECT avg(at_risk) AS r FROM students")["r"].iloc[0])
+    levelled = with_levels(ctx.settings.model_copy(update=dict.fromkeys(THRESHOLDS)), base)
+    return {
+        "medium": levelled.risk_medium_threshold,
+        "high": levelled.risk_high_threshold,
+    }
+
+
+THRESHOLDS = ("risk_medium_threshold", "risk_high_threshold")

@@ -1,0 +1,31 @@
+"""A spec as the workspace keeps it: the canonical YAML of the validated spec, its digest, and
+reading it back. The pipeline stores it in the warehouse (and the MLflow run) so serving, the
+chat and the evaluations use the spec the data was published with, with no setting repeated."""
+
+from __future__ import annotations
+
+import hashlib
+
+import yaml
+from pydantic import ValidationError
+
+from data.spec import DatasetSpec, SpecError
+
+
+def spec_yaml(spec: DatasetSpec) -> str:
+    """The spec as canonical YAML (every declared key, defaults left out)."""
+    raw = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
+
+
+def spec_digest(text: str) -> str:
+    """A short content hash that names one version of a spec."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def spec_from_yaml(text: str, source: str) -> DatasetSpec:
+    """Read back a spec stored by ``spec_yaml``."""
+    try:
+        return DatasetSpec.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise SpecError(f"{source}: the stored spec cannot be read ({exc})") from None
