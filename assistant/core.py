@@ -13,6 +13,7 @@ import logging
 import time
 
 from assistant import guard
+from assistant.examples import Examples
 from assistant.grounding import ungrounded_ids, ungrounded_numbers
 from assistant.lexicon import Lexicon, build_lexicon
 from assistant.offline import OfflineBackend
@@ -22,7 +23,6 @@ from assistant.types import Answer, ConversationState
 from sara.settings import Settings
 from tools.context import ToolContext
 from tools.errors import InvalidInput
-from tools.interventions import load_catalogue
 from tools.session import ToolSession
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,38 @@ def lexicon_of(ctx: ToolContext) -> Lexicon:
     """The parser's vocabulary for the spec and catalogue in service (built once per context)."""
 
     def build(ctx: ToolContext) -> Lexicon:
-        catalogue = load_catalogue(ctx.spec)
-        sample = ctx.connection().execute("SELECT student_id FROM scores LIMIT 1").fetchone()
-        width = len(sample[0]) - len(ctx.spec.id_prefix) if sample else 7
-        names = {iv.name: iv.title for iv in catalogue.interventions}
-        return build_lexicon(ctx.spec, names, width)
+        prefix = ctx.spec.id_prefix
+        sample = (
+            ctx.connection()
+            .execute(
+                "SELECT student_id FROM scores WHERE starts_with(student_id, ?) LIMIT 1", [prefix]
+            )
+            .fetchone()
+        )
+        width = len(sample[0]) - len(prefix) if sample else 7
+        catalogue = ctx.catalogue.interventions if ctx.catalogue else ()
+        names = {iv.name: iv.title for iv in catalogue}
+        # The first id in id order: an example, saying nothing about any student's risk.
+        first = ctx.connection().execute("SELECT min(student_id) FROM scores").fetchone()
+        return build_lexicon(
+            ctx.spec, names, width, lambda ids: known_ids(ctx, ids), first[0] if first else None
+        )
 
     return ctx.cached("assistant.lexicon", build)
+
+
+def known_ids(ctx: ToolContext, candidates: list[str]) -> set[str]:
+    """Which of ``candidates`` are student ids in the warehouse (one parameterised query)."""
+    if not candidates:
+        return set()
+    rows = (
+        ctx.connection()
+        .execute(
+            "SELECT student_id FROM scores WHERE student_id IN (SELECT unnest(?))", [candidates]
+        )
+        .fetchall()
+    )
+    return {row[0] for row in rows}
 
 
 def check_question(question: object) -> str:
@@ -56,6 +81,12 @@ def check_question(question: object) -> str:
             value=question[:80] + "…",
         )
     return guard.plain_text(question)
+
+
+def example_questions(session: ToolSession) -> list[str]:
+    """Questions to offer a user of ``session``, in the served dataset's own words."""
+    lexicon = lexicon_of(session.context)
+    return Examples.of(lexicon, lexicon.example_student).questions()
 
 
 class Assistant:
@@ -81,7 +112,7 @@ class Assistant:
         offline = OfflineBackend(lexicon)
         cleaned, injected, demand = guard.strip_injection(question)
         refusal = (
-            guard.check_request(cleaned.lower())
+            guard.check_request(cleaned.lower(), lexicon.column_patterns)
             or (demand if not cleaned else None)
             or (
                 guard.Refusal(

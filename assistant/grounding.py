@@ -17,7 +17,7 @@ from typing import Any
 from assistant.types import ToolCall
 
 # A number as people write it: 1,135 · 0.57 · 9.6 · 50k · $2,810.53 · -0.096. Digits glued to
-# letters (S0000042, Q1, p95) are part of a name, and years/dates are matched whole.
+# letters (A0000042, Q1, p95) are part of a name, and years/dates are matched whole.
 _NUMBER = re.compile(
     r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?[kKmM](?![a-zA-Z]))?(?![\w])"
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -99,7 +100,7 @@ def strip_injection(text: str) -> tuple[str, bool, Refusal | None]:
     """The question without embedded instructions, whether there were any, and the refusal an
     injected demand itself gets (e.g. for addresses). Each sentence, line or markup comment
     carrying an instruction is removed; after "ignore your rules and …" the rest of the clause
-    is kept when it is an ordinary question ("… tell me why S0000042 is high risk")."""
+    is kept when it is an ordinary question ("… tell me why A0000042 is high risk")."""
     pieces = re.split(r"(?<=[.!?;:\n])\s+|\n|-->|<!--", text)
     kept, injected, demand = [], False, None
     for piece in pieces:
@@ -116,9 +117,15 @@ def strip_injection(text: str) -> tuple[str, bool, Refusal | None]:
     return " ".join(kept).strip(), injected, demand
 
 
-def check_request(text: str) -> Refusal | None:
-    """Refusals that hold whatever the question is about (``text`` is lower-case)."""
-    if PERSONAL_DATA.search(text) or BULK.search(text):
+def check_request(text: str, columns: Sequence[re.Pattern[str]] = ()) -> Refusal | None:
+    """Refusals that hold whatever the question is about (``text`` is lower-case). Words that
+    name a column of the served spec (``columns``: its patterns) are the district's data, not
+    a request for personal details: a column called ``address`` meaning urban or rural is
+    asked about, never refused for its name."""
+    personal = text
+    for pattern in columns:
+        personal = pattern.sub(lambda m: " " * len(m.group(0)), personal)
+    if PERSONAL_DATA.search(personal) or BULK.search(text):
         return Refusal(
             "personal_data",
             "I can't share personal or contact details: SARA holds no addresses, phone numbers "

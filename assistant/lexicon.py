@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,7 @@ def _words(key: str) -> frozenset[str]:
 def synonym_words() -> frozenset[str]:
     """Whole words inside the synonym patterns (typo targets such as "suburbs", "hotspots")."""
     words: set[str] = set()
-    for key in ("value_synonyms", "attribute_synonyms", "intervention_synonyms", "grade_names"):
+    for key in ("value_synonyms", "attribute_synonyms", "intervention_synonyms"):
         stack = [load_vocabulary()[key]]
         while stack:
             item = stack.pop()
@@ -60,7 +61,7 @@ def words_of(*texts: str) -> set[str]:
 
 
 def _split_name(name: str) -> str:
-    """``SchoolType`` -> ``school type``; ``SES_Quartile`` -> ``ses quartile``."""
+    """``HomeRegion`` -> ``home region``; ``imd_Band`` -> ``imd band``."""
     spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).replace("_", " ")
     return spaced.lower()
 
@@ -82,13 +83,18 @@ class Term:
 class Lexicon:
     spec: DatasetSpec
     interventions: dict[str, str]  # name -> title
-    id_width: int
+    id_width: int  # digits of the ids SARA generates (prefix + zero-padded row number)
     values: list[Term] = field(default_factory=list)
     negations: list[Term] = field(default_factory=list)
     attributes: list[Term] = field(default_factory=list)
     intervention_terms: list[Term] = field(default_factory=list)
     excluded_terms: list[Term] = field(default_factory=list)
+    number_lists: list[Term] = field(default_factory=list)
+    ranges: list[Term] = field(default_factory=list)
     vocabulary: tuple[str, ...] = ()
+    # Which of these tokens are ids in the warehouse (None: nothing to check against).
+    known_ids: Callable[[list[str]], set[str]] | None = None
+    example_student: str | None = None  # an id of the served warehouse, for examples
 
     @property
     def protected(self) -> set[str]:
@@ -97,6 +103,11 @@ class Lexicon:
     def __call__(self, column: str) -> str:
         """The lexicon is the renderer's ``labels``: column -> words for people."""
         return self.label(column)
+
+    @property
+    def column_patterns(self) -> list[re.Pattern[str]]:
+        """The patterns naming the spec's usable columns (never an excluded one)."""
+        return [term.pattern for term in self.attributes]
 
     @property
     def percent_columns(self) -> set[str]:
@@ -129,60 +140,111 @@ def _filterable(spec: DatasetSpec) -> list[ColumnSpec]:
     return [c for c in spec.columns if c.role in FILTERABLE]
 
 
+def _column_words(col: ColumnSpec) -> list[str]:
+    """Patterns naming a column: the vocabulary's everyday words for it, the spec's label and
+    synonyms, and its name split into words."""
+    words = [
+        *_table("attribute_synonyms").get(col.name, []),
+        *(_value_pattern(w) for w in col.synonyms),
+        re.escape(_split_name(col.name)),
+        re.escape((col.label or "").lower()),
+    ]
+    return [w for w in dict.fromkeys(words) if w]
+
+
+def _stored_value(col: ColumnSpec, key: object) -> object | None:
+    """The stored value a vocabulary or value_labels key names in this column, or None when the
+    column cannot hold it (the word list belongs to another schema)."""
+    if col.dtype == "category":
+        return key if key in (col.categories or ()) else None
+    if col.dtype == "bool":
+        return {"true": 1, "false": 0}.get(str(key).lower())
+    if col.dtype == "int":
+        try:
+            number = int(str(key))
+        except ValueError:
+            return None
+        inside = (col.min is None or number >= col.min) and (col.max is None or number <= col.max)
+        return number if inside else None
+    return None
+
+
 def _value_terms(spec: DatasetSpec) -> list[Term]:
     terms: list[Term] = []
-    names = {c.name for c in _filterable(spec)}
+    columns = {c.name: c for c in _filterable(spec)}
     for column, synonyms in _table("value_synonyms").items():
-        for value, alternatives in synonyms.items():
-            if column in names and value in (spec.column(column).categories or ()):
+        for key, alternatives in synonyms.items():
+            value = _stored_value(columns[column], key) if column in columns else None
+            if value is not None:
                 terms.append(Term(_compile(alternatives), column, value))
-    for col in _filterable(spec):
+    for col in columns.values():
+        for key, words in col.value_labels.items():
+            value = _stored_value(col, key)
+            if value is not None:
+                terms.append(Term(_compile([_value_pattern(words)]), col.name, value))
         if col.dtype == "category":
             for value in col.categories or ():
                 if value.lower() not in _words("plain_words") and len(value) > 2:
                     terms.append(Term(_compile([_value_pattern(value)]), col.name, value))
-    if "Grade" in names:
-        terms += [
-            Term(_compile([rf"{w}[- ]?grade(?:rs?)?", rf"grade {w}"]), "Grade", n)
-            for w, n in _table("ordinals").items()
-        ]
-        terms += [Term(_compile([w]), "Grade", n) for w, n in _table("grade_names").items()]
-    if "SES_Quartile" in names:
-        terms += [
-            Term(_compile(alts), "SES_Quartile", n) for n, alts in _table("ses_words").items()
-        ]
-    for col in _filterable(spec):
+    for col in columns.values():
         if col.dtype == "int" and col.min is not None and col.max is not None:
-            words = [
-                *_table("attribute_synonyms").get(col.name, []),
-                re.escape(_split_name(col.name)),
-                re.escape((col.label or "").lower()),
+            alts = "|".join(_column_words(col))
+            ordinals = [(w, n) for w, n in _table("ordinals").items() if col.min <= n <= col.max]
+            terms += [
+                Term(_compile([rf"{w}[- ]?(?:{alts})(?:rs?)?", rf"(?:{alts}) {w}"]), col.name, n)
+                for w, n in ordinals
             ]
-            alts = [w for w in dict.fromkeys(words) if w]
-            pattern = rf"(?<![\w-])(?:{'|'.join(alts)})[ -]?(\d{{1,2}})(?:st|nd|rd|th)?s?(?![\w-])"
+            pattern = rf"(?<![\w-])(?:{alts})[ -]?(\d{{1,2}})(?:st|nd|rd|th)?s?(?![\w-])"
             terms.append(Term(re.compile(pattern), col.name, "number"))
-            ordinal = (
-                rf"(?<![\w-])(\d{{1,2}})(?:st|nd|rd|th)[- ](?:{'|'.join(alts)})(?:rs?)?(?![\w-])"
-            )
+            ordinal = rf"(?<![\w-])(\d{{1,2}})(?:st|nd|rd|th)[- ](?:{alts})(?:rs?)?(?![\w-])"
             terms.append(Term(re.compile(ordinal), col.name, "number"))
+    return terms
+
+
+def _number_list_terms(spec: DatasetSpec) -> list[Term]:
+    """Lists and ranges of a whole-number column: "grades 9 and 10", "grades 9-12",
+    "9th and 10th graders" (value: the column's range, to keep the numbers inside it)."""
+    terms = []
+    for col in _filterable(spec):
+        if col.dtype != "int" or col.min is None or col.max is None:
+            continue
+        alts = "|".join(_column_words(col))
+        listed = rf"(?:{alts})s? (\d{{1,2}})((?:\s*(?:,|and|&|or|-|to)\s*\d{{1,2}})+)\b"
+        ordinals = (
+            r"\b(\d{1,2})(?:st|nd|rd|th)((?:\s*(?:,|and|&|or)\s*\d{1,2}(?:st|nd|rd|th))+)"
+            rf"[- ](?:{alts})(?:rs?)?\b"
+        )
+        pattern = re.compile(rf"(?<![\w-]){listed}|{ordinals}")
+        terms.append(Term(pattern, col.name, (int(col.min), int(col.max))))
+    return terms
+
+
+def _range_terms(spec: DatasetSpec) -> list[Term]:
+    """ "the bottom two SES quartiles", "top half of <column>" for whole-number columns with
+    few levels (value: the levels, lowest first)."""
+    terms = []
+    for col in _filterable(spec):
+        if col.dtype != "int" or col.min is None or col.max is None or col.max - col.min > 9:
+            continue
+        alts = "|".join(_column_words(col))
+        pattern = re.compile(
+            r"\b(bottom|lowest|lower|top|highest|upper) (two|2|half)(?: of(?: the)?)? "
+            rf"(?:{alts})s?(?![\w-])"
+        )
+        terms.append(Term(pattern, col.name, tuple(range(int(col.min), int(col.max) + 1))))
     return terms
 
 
 def _attribute_terms(spec: DatasetSpec) -> list[Term]:
     terms = []
     for col in _filterable(spec):
-        alts = list(_table("attribute_synonyms").get(col.name, []))
-        alts += [re.escape(_split_name(col.name)), re.escape(col.name.lower())]
-        if col.label:
-            alts.append(re.escape(col.label.lower()))
+        alts = [*_column_words(col), re.escape(col.name.lower())]
         terms.append(Term(_compile(list(dict.fromkeys(alts))), col.name))
     numeric = [c for c in spec.columns if c.role not in FILTERABLE and c.dtype in ("int", "float")]
     for col in numeric:
         if col.role in (Role.ID, Role.OUTCOME_SOURCE, Role.EXCLUDED):
             continue
-        alts = [re.escape(col.label.lower())] if col.label else []
-        alts.append(re.escape(_split_name(col.name)))
-        terms.append(Term(_compile(list(dict.fromkeys(alts))), col.name))
+        terms.append(Term(_compile(_column_words(col)), col.name))
     return terms
 
 
@@ -194,6 +256,7 @@ def _negation_terms(spec: DatasetSpec) -> list[Term]:
             continue
         alts = [
             *_table("attribute_synonyms").get(col.name, []),
+            *(_value_pattern(w) for w in col.synonyms),
             re.escape((col.label or "").lower()),
         ]
         noun = "(?:" + "|".join(a for a in alts if a) + ")"
@@ -206,7 +269,13 @@ def _negation_terms(spec: DatasetSpec) -> list[Term]:
     return terms
 
 
-def build_lexicon(spec: DatasetSpec, interventions: dict[str, str], id_width: int) -> Lexicon:
+def build_lexicon(
+    spec: DatasetSpec,
+    interventions: dict[str, str],
+    id_width: int,
+    known_ids: Callable[[list[str]], set[str]] | None = None,
+    example_student: str | None = None,
+) -> Lexicon:
     intervention_terms = []
     for name, title in interventions.items():
         alts = [
@@ -221,6 +290,7 @@ def build_lexicon(spec: DatasetSpec, interventions: dict[str, str], id_width: in
         *(_split_name(c.name) for c in spec.columns),
         *(c.label or "" for c in spec.columns),
         *(v for c in spec.columns for v in (c.categories or ())),
+        *(w for c in spec.columns for w in (*c.synonyms, *c.value_labels.values())),
         *interventions,
         *(n.replace("_", " ") for n in interventions),
         *interventions.values(),
@@ -232,9 +302,13 @@ def build_lexicon(spec: DatasetSpec, interventions: dict[str, str], id_width: in
         spec=spec,
         interventions=interventions,
         id_width=id_width,
+        known_ids=known_ids,
+        example_student=example_student,
         values=_value_terms(spec),
         negations=_negation_terms(spec),
         attributes=_attribute_terms(spec),
+        number_lists=_number_list_terms(spec),
+        ranges=_range_terms(spec),
         intervention_terms=intervention_terms,
         excluded_terms=[
             Term(

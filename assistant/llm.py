@@ -19,7 +19,8 @@ import re
 import time
 from typing import Any
 
-from assistant.offline import OfflineBackend, follow_ups
+from assistant.lexicon import Lexicon
+from assistant.offline import OfflineBackend
 from assistant.planner import Plan
 from assistant.render import chart_for, student_card
 from assistant.scope import TurnScope
@@ -83,6 +84,33 @@ def openai_tool(tool: Tool) -> dict[str, Any]:
             "parameters": tool.input_model.model_json_schema(),
         },
     }
+
+
+def dataset_description(lexicon: Lexicon) -> str:
+    """The dataset in service, as the model needs it to fill tool arguments: each column a
+    filter or grouping can use (name, words, allowed values), the outcome, the interventions."""
+    spec = lexicon.spec
+    lines = [f"Dataset {spec.name!r}; outcome {spec.outcome.name}: {spec.outcome.rule}."]
+    for col in spec.columns:
+        if col.role.value in ("id", "excluded"):
+            continue
+        allowed = (
+            ", ".join(col.categories)
+            if col.categories
+            else "0/1"
+            if col.dtype == "bool"
+            else f"{col.min:g}-{col.max:g}"
+            if col.min is not None and col.max is not None
+            else col.dtype
+        )
+        words = "; ".join([*(f"{k} = {v}" for k, v in col.value_labels.items()), *col.synonyms])
+        lines.append(
+            f"- {col.name} ({col.display_name}, {col.role.value}): {allowed}"
+            + (f" [{words}]" if words else "")
+        )
+    names = ", ".join(lexicon.interventions) or "none defined for this dataset"
+    lines.append(f"Interventions: {names}.")
+    return "\n".join(lines)
 
 
 def _context(state: ConversationState) -> str:
@@ -162,7 +190,12 @@ class LlmBackend:
         scope = TurnScope.of(parsed, plan.intents, state)
         context = _context(state)
         messages: list[Any] = [
-            SystemMessage(SYSTEM + ("\n" + context if context else "")),
+            SystemMessage(
+                SYSTEM
+                + "\n"
+                + dataset_description(self.offline.lexicon)
+                + ("\n" + context if context else "")
+            ),
             HumanMessage(question),
         ]
         bad_calls = 0
@@ -273,7 +306,7 @@ class LlmBackend:
             chart=chart_for(calls, self.offline.lexicon),
             student=student_card(calls),
             report_markdown=summary.markdown if summary else None,
-            follow_ups=follow_ups(plan, calls),
+            follow_ups=self.offline.examples.follow_ups(plan, calls),
             backend=self.name,
             state=new,
         )

@@ -7,70 +7,14 @@ from __future__ import annotations
 
 import tools
 from assistant import guard
+from assistant.examples import Examples
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse, Parser
-from assistant.planner import CLARIFY, Plan, Planner
+from assistant.planner import Plan, Planner
 from assistant.render import chart_for, render_call, render_calls, student_card
 from assistant.types import Answer, ConversationState, ToolCall
+from data.catalogue import no_catalogue_message
 from tools.session import ToolSession
-
-CAPABILITIES = (
-    "I'm SARA. Ask me, for example:\n"
-    "- Why is S0000042 high risk, and what would help?\n"
-    "- Who are the highest-risk students in rural public schools?\n"
-    "- How does the outcome differ by SES quartile and gender?\n"
-    "- How fair is the model across race/ethnicity?\n"
-    "- Compare tutoring and mentoring for the high-risk ninth graders.\n"
-    "- Plan interventions for the high-risk students within our budget.\n"
-    "- Summarise equity for public schools. What model is this and how good is it?"
-)
-
-
-def follow_ups(plan: Plan, calls: list[ToolCall]) -> list[str]:
-    """Next questions that make sense after this answer."""
-    student = plan.student_ids[0] if plan.student_ids else None
-    out: list[str] = []
-    for intent in plan.intents:
-        if intent in ("explain", "score") and student and "help_student" not in plan.intents:
-            out += [f"What would help {student}?", f"What about {student}'s attendance?"]
-        elif intent == "help_student" and student:
-            out += [
-                f"What about {student}'s study time?",
-                "Compare tutoring and mentoring for the high-risk students",
-            ]
-        elif intent == "find":
-            listed = next((c.output for c in calls if c.name == "find_students"), None)
-            if listed and listed.students:
-                out.append(f"Why is {listed.students[0].student_id} high risk?")
-            out += ["What would help them?", "How does risk differ by locale?"]
-        elif intent in ("equity", "fairness"):
-            out += [
-                "Only in public schools?",
-                "How fair is the model across race/ethnicity?",
-                "Summarise equity for all students",
-            ]
-        elif intent == "compare":
-            asked = calls[-1].arguments.get("interventions") if calls else None
-            other = next(
-                (
-                    n
-                    for n in ("mentoring", "tutoring", "attendance_outreach")
-                    if asked and n not in asked
-                ),
-                None,
-            )
-            if other:
-                out.append(f"And for {other.replace('_', ' ')}?")
-            out.append("Plan interventions for them with a budget of $50k")
-        elif intent == "plan":
-            out += ["What if the budget were $100k?", "Compare the interventions for them"]
-        elif intent == "summary":
-            out += ["How does the outcome differ by race/ethnicity and gender?"]
-        elif intent == "model":
-            out += ["How fair is the model across gender?", "Who are the highest-risk students?"]
-    if not out:
-        out = ["What can you do?", "Who are the highest-risk students?"]
-    return list(dict.fromkeys(out))[:3]
 
 
 def next_state(
@@ -111,6 +55,7 @@ class OfflineBackend:
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
         self.parser, self.planner = Parser(lexicon), Planner(lexicon)
+        self.examples = Examples.of(lexicon, lexicon.example_student)
 
     def _read(self, question: str, state: ConversationState):
         parsed = self.parser.parse(question)
@@ -141,7 +86,7 @@ class OfflineBackend:
                 intents=["protected"],
                 state=next_state(plan, state, None, None, False),
                 follow_ups=[
-                    "How does risk differ by race/ethnicity?",
+                    *(f"How does risk differ by {p}?" for p in self.examples.protected[:1]),
                     "Summarise equity for all students",
                 ],
             )
@@ -169,22 +114,23 @@ class OfflineBackend:
                     state=next_state(plan, state, None, None, False),
                 )
             return Answer(
-                text="I'm not sure what you'd like to know. " + CAPABILITIES.split("\n", 1)[1],
+                text="I'm not sure what you'd like to know. "
+                + self.examples.capabilities().split("\n", 1)[1],
                 outcome="clarified",
                 intents=["unknown"],
                 state=next_state(plan, state, None, None, False),
             )
         if plan.intents == ["capabilities"]:
             return Answer(
-                text=CAPABILITIES,
+                text=self.examples.capabilities(),
                 outcome="answered",
                 intents=plan.intents,
                 state=next_state(plan, state, None, None, True),
-                follow_ups=follow_ups(plan, []),
+                follow_ups=self.examples.follow_ups(plan, []),
             )
         if plan.clarify:
             return Answer(
-                text=CLARIFY[plan.clarify.missing],
+                text=self.examples.clarify(plan.clarify.missing),
                 outcome="clarified",
                 intents=plan.intents,
                 state=next_state(plan, state, None, None, False),
@@ -194,6 +140,14 @@ class OfflineBackend:
             return Answer(
                 text=f"That needs the {denied[0].role} role (the {denied[0].name} tool); you "
                 f"are signed in with the {session.role} role.",
+                outcome="refused",
+                intents=plan.intents,
+                state=next_state(plan, state, None, None, False),
+            )
+        unavailable = self._unavailable(plan, session)
+        if unavailable and not plan.steps:
+            return Answer(
+                text=unavailable,
                 outcome="refused",
                 intents=plan.intents,
                 state=next_state(plan, state, None, None, False),
@@ -213,7 +167,22 @@ class OfflineBackend:
             after.listed = [s.student_id for s in listed.students][:50]
         elif not any(step.arguments.get("student_ids") == state.listed for step in plan.steps):
             after.listed = None
-        return self.compose(calls, plan, after)
+        answer = self.compose(calls, plan, after)
+        if unavailable:  # the part of the question SARA cannot answer is said, never dropped
+            answer.text += "\n\n" + unavailable
+        return answer
+
+    @staticmethod
+    def _unavailable(plan: Plan, session: ToolSession) -> str | None:
+        """Take out of ``plan`` the intervention steps when the dataset defines no
+        interventions, and say so (with how to add them)."""
+        needs = (tools.compare_interventions, tools.plan_interventions)
+        if not any(step.tool in needs for step in plan.steps):
+            return None
+        if session.context.catalogue is not None:
+            return None
+        plan.steps = [step for step in plan.steps if step.tool not in needs]
+        return no_catalogue_message(session.context.spec)
 
     def compose(self, calls: list[ToolCall], plan: Plan, state: ConversationState) -> Answer:
         summary = next((c.output for c in calls if c.name == "equity_summary" and c.output), None)
@@ -226,7 +195,7 @@ class OfflineBackend:
             chart=chart_for(calls, self.lexicon),
             student=student_card(calls),
             report_markdown=summary.markdown if summary else None,
-            follow_ups=follow_ups(plan, calls),
+            follow_ups=self.examples.follow_ups(plan, calls),
             state=state,
         )
 

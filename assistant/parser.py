@@ -8,6 +8,7 @@ help?")."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -109,20 +110,11 @@ CAPACITY_AFTER = re.compile(
     r"(\w[\w ]*?) (?:can take|can serve|takes|has room for|has capacity for|is capped at|"
     r"limited to|capacity(?: of)?) (?:at most |up to |only |max(?:imum)? )?(\d{1,6})\b"
 )
-QUARTILE_RANGE = re.compile(
-    r"\b(bottom|lowest|lower|top|highest|upper) (?:two|2|half)(?: (?:ses|income|socio-?economic))?"
-    r"(?: quartiles?)?\b"
-)
 CONTRAST = re.compile(
     r"\b(?:vs|versus|compar\w*|differ\w*|between|gaps?|or|more likely|less likely|better|worse|"
     r"more often|less often)\b"
 )
 COUNTS = re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b|\bcount the\b")
-GRADE_LIST = re.compile(
-    r"\bgrades? (\d{1,2})((?:\s*(?:,|and|&|or|-|to)\s*\d{1,2})+)\b|"
-    r"\b(\d{1,2})(?:st|nd|rd|th)((?:\s*(?:,|and|&|or)\s*\d{1,2}(?:st|nd|rd|th))+)"
-    r"[- ]grade(?:rs?)?\b"
-)
 OUT_OF_HIGH = re.compile(
     r"\bout of (?:the )?high(?:[- ]risk)?(?: (?:category|level|group|band))?\b|"
     r"\bleave (?:the )?high(?:[- ]risk)?\b|\bmove\w* .*below high\b|"
@@ -208,23 +200,102 @@ def _add(filters: dict[str, list[Scalar]], column: str, value: Scalar) -> None:
         values.append(value)
 
 
+# A token that may be an id, as a district writes it: letters, digits and - _ . : # inside.
+ID_CHARS = r"[A-Za-z0-9](?:[A-Za-z0-9_.:#-]*[A-Za-z0-9])?"
+# Where a word says an id follows: "student 48213", "id: AB-12", "#A17", "no. 42".
+ID_CONTEXT = re.compile(
+    rf"(?:\b(?:students?|pupils?|learners?)\s*(?:#|no\.?|number|id)?\s*:?\s*"
+    rf"|\bid\s*:?\s*|(?<![\w#])#\s*|\bno\.\s*)({ID_CHARS})",
+    re.I,
+)
+# A word that may be a misspelt "student" before an id ("stduent 4821"): checked with difflib.
+NEAR_CONTEXT = re.compile(rf"\b([A-Za-z]{{4,9}})\s*(?:#|no\.?|number|id)?\s*:?\s*({ID_CHARS})")
+CONTEXT_WORDS = ("student", "students", "pupil", "pupils", "learner", "learners")
+ANY_TOKEN = re.compile(rf"(?<![\w.:#-])({ID_CHARS})(?![\w:#-])")
+# A bare number is read as an id only with this many digits (else "top 10" or "grade 9").
+MIN_BARE_ID_DIGITS = 5
+
+
 class Parser:
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
-        prefix = re.escape(lexicon.spec.id_prefix.lower())
-        self._ids = re.compile(
-            rf"(?<![\w-]){prefix}[- ]?(\d{{1,12}})\b"
-            r"|\bstudents? ?(?:#|no\.?|number|id)? ?(\d{1,12})\b"
-            r"|(?<![\w])#(\d{1,12})\b|\bid:? ?(\d{1,12})\b"
-        )
+        prefix = re.escape(lexicon.spec.id_prefix)
+        # The ids SARA generates for students without one: prefix + digits ("A0000042", "a 42").
+        self._generated = re.compile(rf"(?<![\w-]){prefix}[- ]?(\d{{1,12}})\b", re.I)
 
-    def student_id(self, digits: str) -> str:
+    def padded(self, digits: str) -> str:
+        """The generated id these digits stand for ("42" -> "A0000042" for prefix A)."""
         prefix = self.lexicon.spec.id_prefix
         return prefix + digits.lstrip("0").zfill(max(self.lexicon.id_width, 1))
 
+    def _resolve(self, token: str, generated: bool) -> str:
+        """The id a typed token names: itself when the warehouse has it (in any case), else the
+        generated id its digits stand for when that exists (or when nothing can be checked),
+        else the token as typed, so an unknown id is reported, never replaced."""
+        known = self.lexicon.known_ids
+        digits = token[len(self.lexicon.spec.id_prefix) :] if generated else token
+        padded = self.padded(digits.strip("- ")) if digits.strip("- ").isdigit() else None
+        if known is None:
+            return padded or token
+        candidates = list(dict.fromkeys([token, token.upper(), *([padded] if padded else [])]))
+        found = known(candidates)
+        return next((c for c in candidates if c in found), token)
+
+    def student_ids(self, question: str) -> tuple[list[str], str]:
+        """The student ids in ``question`` as the district writes them, in order, and the
+        question with their spans blanked. An id is a token a word marks as one ("student
+        48213", "#A-17"), a generated-style id ("A0000042"), or any token the warehouse holds
+        as an id (bare numbers only from MIN_BARE_ID_DIGITS digits)."""
+        found: list[tuple[int, str]] = []
+        taken = [False] * len(question)
+
+        def take(match: re.Match[str], group: int, student: str) -> None:
+            found.append((match.start(group), student))
+            for i in range(match.start(), match.end()):
+                taken[i] = True
+
+        for match in self._generated.finditer(question):
+            take(match, 1, self._resolve(match.group(0).replace(" ", ""), True))
+        for match in ID_CONTEXT.finditer(question):
+            token = match.group(1)
+            if not any(taken[match.start(1) : match.end(1)]) and any(c.isdigit() for c in token):
+                take(match, 1, self._resolve(token, False))
+        for match in NEAR_CONTEXT.finditer(question):  # the same with the word misspelt
+            word, token = match.group(1).lower(), match.group(2)
+            if (
+                not any(taken[match.start(2) : match.end(2)])
+                and any(c.isdigit() for c in token)
+                and difflib.get_close_matches(word, CONTEXT_WORDS, n=1, cutoff=0.8)
+            ):
+                take(match, 2, self._resolve(token, False))
+        known = self.lexicon.known_ids
+        if known is not None:
+            money = [False] * len(question)  # "$51,200", "budget of 51200": money, not an id
+            for match in BUDGET.finditer(question.lower()):
+                money[match.start() : match.end()] = [True] * (match.end() - match.start())
+            loose = [
+                m
+                for m in ANY_TOKEN.finditer(question)
+                if not any(taken[m.start() : m.end()])
+                and not any(money[m.start() : m.end()])
+                and any(c.isdigit() for c in m.group(1))
+                and (not m.group(1).isdigit() or len(m.group(1)) >= MIN_BARE_ID_DIGITS)
+            ]
+            tokens = [m.group(1) for m in loose]
+            held = known(list(dict.fromkeys(tokens + [t.upper() for t in tokens])))
+            for m in loose:
+                token = m.group(1)
+                hit = token if token in held else token.upper() if token.upper() in held else None
+                if hit:
+                    take(m, 1, hit)
+        blanked = "".join(" " if t else ch for ch, t in zip(question, taken, strict=True))
+        ordered = [sid for _, sid in sorted(found)]
+        return list(dict.fromkeys(ordered)), blanked
+
     def parse(self, question: str) -> Parse:
-        text = normalise(question, self.lexicon)
-        parsed = Parse(text=text)
+        ids, rest = self.student_ids(question)
+        text = normalise(rest, self.lexicon)
+        parsed = Parse(text=text, student_ids=ids)
         rest = self._slots(text, parsed)
         parsed.intents = {intent for intent, cue in cue_patterns().items() if cue.search(rest)}
         if len(parsed.interventions) > 1 and re.search(r"\b(?:vs|versus|or|and|compar\w*)\b", text):
@@ -234,12 +305,6 @@ class Parser:
     def _slots(self, text: str, parsed: Parse) -> str:
         """Fill the slots; returns the text with the spans used by ids, money and values blanked
         (the intent cues are matched on what is left, plus the words that carry them)."""
-        for match in self._ids.finditer(text):
-            digits = next(g for g in match.groups() if g)
-            student = self.student_id(digits)
-            if student not in parsed.student_ids:
-                parsed.student_ids.append(student)
-            text = _blank(text, match)
         parsed.student_ref = bool(STUDENT_PRONOUNS.search(text))
         parsed.cohort_ref = bool(COHORT_REFS.search(text))
         for match in BUDGET.finditer(text):
@@ -262,8 +327,8 @@ class Parser:
         for metric, pattern in METRICS:
             if pattern.search(text) and metric not in parsed.metrics:
                 parsed.metrics.append(metric)
-        text = self._grade_lists(text, parsed)
-        text = self._quartile_ranges(text, parsed)
+        text = self._number_lists(text, parsed)
+        text = self._level_ranges(text, parsed)
         text = self._filters(text, parsed)
         match = LIMIT.search(text)
         if match:
@@ -272,31 +337,32 @@ class Parser:
         parsed.all_students = bool(ALL_STUDENTS.search(text)) and not parsed.filters
         return text
 
-    def _quartile_ranges(self, text: str, parsed: Parse) -> str:
-        """ "the bottom two SES quartiles" -> 1, 2; "top half" -> 3, 4."""
-        if "SES_Quartile" not in self.lexicon.spec.column_names:
-            return text
-        for match in QUARTILE_RANGE.finditer(text):
-            low = match.group(1) in ("bottom", "lowest", "lower")
-            for value in (1, 2) if low else (3, 4):
-                _add(parsed.filters, "SES_Quartile", value)
-            text = _blank(text, match)
+    def _level_ranges(self, text: str, parsed: Parse) -> str:
+        """ "the bottom two SES quartiles" -> the two lowest levels; "top half" -> the upper
+        half of the levels."""
+        for term in self.lexicon.ranges:
+            levels = list(term.value)
+            for match in term.pattern.finditer(text):
+                size = 2 if match.group(2) in ("two", "2") else (len(levels) + 1) // 2
+                low = match.group(1) in ("bottom", "lowest", "lower")
+                for value in levels[:size] if low else levels[-size:]:
+                    _add(parsed.filters, term.column, value)
+                text = _blank(text, match)
         return text
 
-    def _grade_lists(self, text: str, parsed: Parse) -> str:
+    def _number_lists(self, text: str, parsed: Parse) -> str:
         """ "grades 9 and 10", "grades 9-12", "9th and 10th graders"."""
-        if "Grade" not in self.lexicon.spec.column_names:
-            return text
-        column = self.lexicon.spec.column("Grade")
-        for match in GRADE_LIST.finditer(text):
-            numbers = [int(n) for n in re.findall(r"\d{1,2}", match.group(0))]
-            if re.search(r"\d\s*(?:-|to)\s*\d", match.group(0)) and len(numbers) == 2:
-                numbers = list(range(numbers[0], numbers[1] + 1))
-            numbers = [n for n in numbers if column.min <= n <= column.max]
-            if numbers:
-                for n in numbers:
-                    _add(parsed.filters, "Grade", n)
-                text = _blank(text, match)
+        for term in self.lexicon.number_lists:
+            low, high = term.value
+            for match in term.pattern.finditer(text):
+                numbers = [int(n) for n in re.findall(r"\d{1,2}", match.group(0))]
+                if re.search(r"\d\s*(?:-|to)\s*\d", match.group(0)) and len(numbers) == 2:
+                    numbers = list(range(numbers[0], numbers[1] + 1))
+                numbers = [n for n in numbers if low <= n <= high]
+                if numbers:
+                    for n in numbers:
+                        _add(parsed.filters, term.column, n)
+                    text = _blank(text, match)
         return text
 
     def _filters(self, text: str, parsed: Parse) -> str:

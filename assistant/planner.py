@@ -23,18 +23,6 @@ FOLLOW_MARKERS = re.compile(
 )
 GROUP_INTENTS = ("find", "equity", "fairness", "compare", "plan", "summary")
 DEFAULT_METRICS = ["mean_risk", "outcome_rate"]
-CLARIFY = {
-    "student": "Which student do you mean? Give the student's id, for example S0000042.",
-    "budget": "What budget should the plan work within (USD per year)? For example $50,000.",
-    "attribute": (
-        "Compared across which groups? For example by SES quartile, race/ethnicity, gender, "
-        "locale, school type, grade or internet access."
-    ),
-    "scope": (
-        "For which students? Give a student id, a group (for example the high-risk students in "
-        "rural schools) or say all students."
-    ),
-}
 
 
 @dataclass

@@ -34,11 +34,20 @@ def money(value: float | None) -> str:
     return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
 
 
-def interval_text(ci: list[float] | None) -> str:
-    """', interval 9.4 to 10.4' for a change (in points), or nothing for a single student."""
-    if not ci or abs(ci[0] - ci[1]) < 5e-4:
-        return ""
-    return f", interval {abs(ci[1]) * 100:.1f} to {abs(ci[0]) * 100:.1f}"
+def change_text(change: float, ci: tuple[float, float] | list[float] | None) -> str:
+    """A change in risk in words, its sign made explicit and its interval ordered: 'down 2.1
+    points, interval 1.8 to 2.4', 'up 4.4 points, interval 3.9 to 4.9' or 'no change'. A
+    reduction's interval is of the reduction, so both ends read the same way as the value
+    (an interval that crosses zero shows a negative end)."""
+    points = change * 100
+    if round(points, 1) == 0:
+        return "no change"
+    word = "down" if points < 0 else "up"
+    text = f"{word} {abs(points):.1f} points"
+    if ci is None or abs(ci[0] - ci[1]) < 5e-4:  # a single student: no interval
+        return text
+    low, high = sorted((-ci[1] * 100, -ci[0] * 100) if points < 0 else (ci[0] * 100, ci[1] * 100))
+    return f"{text}, interval {low:.1f} to {high:.1f}"
 
 
 def p_text(p: float | None) -> str:
@@ -202,8 +211,7 @@ def _compare(call: ToolCall, out: CompareOutput, labels) -> str:
         moved = r.cost_per_student_out_of_high
         lines.append(
             f"- **{r.title}**: mean risk {pct(r.mean_risk_before)} → "
-            f"{pct(r.mean_risk_after)} (down {abs(r.expected_change) * 100:.1f} points"
-            f"{interval_text(r.change_ci95)}); "
+            f"{pct(r.mean_risk_after)} ({change_text(r.expected_change, r.change_ci95)}); "
             f"{count(r.students_out_of_high)} leave High; "
             f"cost {money(r.cost_total)}"
             + (f", {money(moved)} per student moved out of High." if moved else ".")

@@ -22,8 +22,8 @@ from tools.cohort import validate_filters
 from tools.errors import InvalidInput
 
 MAX_QUESTION_CHARS = 2000
-ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-ID_RULE = "is not a student id (letters, digits, '_', '.' or '-'; at most 64)"
+ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:#-]{0,127}")
+ID_RULE = "is not a student id (letters, digits, '_', '.', ':', '#' or '-'; at most 128)"
 METRIC_NAME = re.compile(r"[A-Za-z_]{1,40}(?::[A-Za-z0-9_]{1,64})?")
 # Tools whose output lists students the question did not name.
 LISTING_TOOLS = frozenset({"find_students", "plan_interventions", "run_sql"})
@@ -60,17 +60,17 @@ def check_conversation(state: ConversationState, lexicon: Lexicon) -> Conversati
     if state.metric is not None and not METRIC_NAME.fullmatch(state.metric):
         raise _invalid("conversation.metric", state.metric, "is not a metric name")
     if state.pending is not None:
-        _check_pending(state.pending.question)
+        _check_pending(state.pending.question, lexicon)
     return state
 
 
-def _check_pending(question: str) -> None:
+def _check_pending(question: str, lexicon: Lexicon) -> None:
     name = "conversation.pending.question"
     if len(question) > MAX_QUESTION_CHARS:
         rule = f"is {len(question)} characters, more than {MAX_QUESTION_CHARS}"
         raise _invalid(name, question[:80] + "…", rule)
     cleaned, injected, demand = guard.strip_injection(guard.plain_text(question))
-    if injected or demand or guard.check_request(cleaned.lower()):
+    if injected or demand or guard.check_request(cleaned.lower(), lexicon.column_patterns):
         rule = (
             "carries an instruction or a request SARA refuses; send back the state of "
             "SARA's last answer unchanged"

@@ -27,17 +27,12 @@ SIGN_IN_HELP = (
     "On a local install, `make run` prints the admin key (`sara keys local` prints it again)."
 )
 MAX_FOLLOW_UPS = 3
-EXAMPLES = (
-    "Who are the highest-risk students in rural public schools?",
-    "How does the outcome differ by SES quartile?",
-    "Compare tutoring and mentoring for the high-risk students in grade 9",
-    "Summarise equity for public schools",
-    "What model is this and how good is it?",
-)
+# Example buttons: filled at sign-in with questions in the served dataset's own words.
+MAX_EXAMPLES = 5
 BAD_KEY = "That key is not valid, or its role cannot use the assistant (staff or higher)."
 PLACEHOLDER = (
     "**Ask about a student, a group or the model.**\n\n"
-    "For example: *Why is S0000042 high risk and what would help?*"
+    "For example: *Why is <a student's id> high risk and what would help?*"
 )
 DETAILS_HINT = (
     "The student card, the chart, follow-up suggestions and the tools behind each answer "
@@ -49,6 +44,8 @@ class ChatService(Protocol):
     """What the UI needs from the app: check a key, and ask as that key's holder."""
 
     def sign_in(self, key: str) -> tuple[str, str] | None: ...
+
+    def examples(self, key: str) -> list[str]: ...
 
     def ask(self, key: str, question: str, state: ConversationState | None) -> Answer: ...
 
@@ -177,7 +174,7 @@ def _chat() -> dict[str, Any]:
         send = gr.Button("Send", variant="primary", scale=1, min_width=80)
     gr.Markdown("**Try asking**", elem_id="sara-try")
     with gr.Row(elem_id="sara-examples"):
-        examples = [gr.Button(text, size="sm", scale=0) for text in EXAMPLES]
+        examples = [gr.Button(visible=False, size="sm", scale=0) for _ in range(MAX_EXAMPLES)]
     with gr.Row():
         new_conversation = gr.Button("New conversation", size="sm", scale=0)
     return {
@@ -229,9 +226,11 @@ def _wire(view: View, service: ChatService) -> None:
         else:
             problem = BAD_KEY
         if who is None:
-            return [None, gr.skip(), f"⚠️ {problem}", gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+            skip = [gr.skip()] * (4 + MAX_EXAMPLES)
+            return [None, gr.skip(), f"⚠️ {problem}", *skip]
         name, role = who
-        return [key.strip(), f"Signed in as **{name}** ({role})", "", *_signed_in(True), ""]
+        signed_in = f"Signed in as **{name}** ({role})"
+        return [key.strip(), signed_in, "", *_signed_in(True), "", *_examples(service, key)]
 
     def respond(key, question, history, conversation) -> list:
         if not question:
@@ -247,7 +246,7 @@ def _wire(view: View, service: ChatService) -> None:
 
     session = [view.key, view.status, view.sign_in_error, *view.sign_in_toggles]
     for trigger in (view.sign_in.click, view.key_box.submit):
-        trigger(sign_in, [view.key_box], [*session, view.key_box], **private)
+        trigger(sign_in, [view.key_box], [*session, view.key_box, *view.examples], **private)
     view.sign_out.click(
         _sign_out, None, [*session, *view.answer_outputs, view.question, view.pending], **private
     )
@@ -313,6 +312,17 @@ def _panels(answer: Answer | None) -> list:
         *[gr.Button(visible=False) for _ in range(MAX_FOLLOW_UPS - len(suggestions))],
         tool_calls_markdown(answer.tool_calls),
     ]
+
+
+def _examples(service: ChatService, key: str) -> list:
+    """The example buttons, filled with questions in the served dataset's words."""
+    try:
+        texts = service.examples(key)[:MAX_EXAMPLES]
+    except Exception as exc:  # no examples is no reason to fail a sign-in
+        _failure("examples", exc)
+        texts = []
+    shown = [gr.Button(value=text, visible=True) for text in texts]
+    return shown + [gr.Button(visible=False)] * (MAX_EXAMPLES - len(shown))
 
 
 def _signed_in(yes: bool) -> list:

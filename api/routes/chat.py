@@ -13,8 +13,9 @@ from api.deps import RuntimeDep, Staff
 from api.errors import ApiError, documented
 from api.runtime import Runtime
 from assistant import Answer, ConversationState
-from assistant.core import MAX_QUESTION_CHARS
+from assistant.core import MAX_QUESTION_CHARS, example_questions
 from monitoring import metrics
+from tools.errors import ToolError
 from tools.session import Caller, ToolSession
 
 UI_ROUTE = "/ui"  # the audit log's and metrics' name for questions asked in the chat UI
@@ -26,7 +27,7 @@ class ChatRequest(BaseModel):
     question: str = Field(
         min_length=1,
         max_length=MAX_QUESTION_CHARS,
-        examples=["Why is S0000042 high risk and what would help?"],
+        examples=["Why is <student id> high risk and what would help?"],
     )
     conversation: ConversationState | None = Field(
         default=None, description="The `state` of the previous answer, for follow-up questions."
@@ -69,6 +70,16 @@ class ChatService:
         """(key name, role) for a valid key with at least the staff role, else None."""
         caller = self._caller(key)
         return (caller.name, caller.role) if caller else None
+
+    def examples(self, key: str) -> list[str]:
+        """Example questions in the served dataset's words (none when nothing is served)."""
+        caller = self._caller(key)
+        if caller is None:
+            return []
+        try:
+            return example_questions(self.runtime.session(caller, UI_ROUTE))
+        except ToolError:
+            return []
 
     def ask(self, key: str, question: str, state: ConversationState | None) -> Answer:
         caller = self._caller(key)

@@ -97,7 +97,7 @@ def test_sign_in_ask_follow_up_and_equity_in_a_real_browser(server, browser, rol
     expect(bot.nth(1)).to_contain_text("tutoring")
     expect(page.locator("#sara-how")).to_contain_text("compare_interventions")
 
-    page.get_by_role("button", name="Summarise equity for public schools").click()
+    page.get_by_role("button", name="Summarise equity for all students").click()
     expect(bot.nth(2)).to_contain_text("Equity summary")
     expect(card).to_be_hidden()
     expect(page.locator("#sara-chart img")).to_be_visible()

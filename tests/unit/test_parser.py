@@ -65,7 +65,7 @@ def test_the_id_width_comes_from_the_lexicon(builtin_lexicon):
     narrow = build_lexicon(builtin_lexicon.spec, builtin_lexicon.interventions, 3)
     parser = Parser(narrow)
     assert parser.parse("explain S0000042").student_ids == ["S042"]
-    assert parser.student_id("7") == "S007"
+    assert parser.padded("7") == "S007"
 
 
 def test_a_question_about_one_student_has_its_intents(parse):
@@ -191,7 +191,7 @@ def test_grade_lists_ranges_ordinals_and_names(parse, question, grades):
     [
         ("mean risk in the bottom two SES quartiles", [1, 2]),
         ("top half of SES", [3, 4]),
-        ("upper half", [3, 4]),
+        ("upper half of income", [3, 4]),
     ],
 )
 def test_quartile_ranges(parse, question, quartiles):
@@ -418,3 +418,7 @@ def test_latinx_and_latina_are_hispanic(parse, question):
 )
 def test_hyphenated_numeric_ordinal_graders(parse):
     assert parse("9th-graders").filters == {"Grade": [9]}
+
+
+def test_a_range_without_its_attribute_is_not_guessed(parse):
+    assert parse("mean risk in the upper half").filters == {}
