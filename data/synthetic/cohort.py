@@ -1,6 +1,7 @@
 """Generate a cohort in fixed-size chunks and write it as Parquet (or CSV), with the ground
-truth (true risk, and true risk under each intervention) in a sidecar file keyed by StudentID.
-Memory stays bounded by the chunk size; output depends only on (rows, seed, profile)."""
+truth (true risk, and true risk under each intervention) in a sidecar file keyed by the row
+key: StudentID, or for the higher-ed profile its spec's enrolment key. Memory stays bounded by
+the chunk size; output depends only on (rows, seed, profile)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from data.ids import student_ids
-from data.synthetic import common, realistic, seedlike
-from data.truth import TRUTH_KEY, truth_path_for
+from data.synthetic import common, higher_ed, realistic, seedlike
+from data.truth import truth_path_for
 
-Profile = Literal["realistic", "seed-like"]
-PROFILES: tuple[str, ...] = ("realistic", "seed-like")
+Profile = Literal["realistic", "seed-like", "higher-ed"]
+PROFILES: tuple[str, ...] = ("realistic", "seed-like", higher_ed.PROFILE)
+# The spec a profile's files follow, for the profiles not written for the built-in one.
+PROFILE_SPECS: dict[str, Path] = {higher_ed.PROFILE: higher_ed.SPEC_PATH}
 CHUNK_ROWS = 250_000
+# The truth sidecar's key column (its first): named like the built-in spec's id column.
+TRUTH_KEY = "StudentID"
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,10 @@ def iter_chunks(
     for index, start in enumerate(range(0, rows, CHUNK_ROWS)):
         n = min(CHUNK_ROWS, rows - start)
         rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+        if profile == higher_ed.PROFILE:
+            # Its own schema and key (data/specs/higher_ed.yaml), built by the profile.
+            yield higher_ed.tables(rng, n, index, CHUNK_ROWS, rows, seed, intervention)
+            continue
         observed, truth = _simulate(rng, n, profile, intervention)
         ids = student_ids(range(start + 1, start + n + 1), rows)
         truth_table = pa.table(
@@ -96,8 +105,13 @@ def generate_frame(
     """The whole cohort in memory as (cohort, truth) DataFrames (for tests and small runs)."""
     cohorts, truths = zip(*iter_chunks(rows, seed, profile, intervention), strict=True)
     cohort = pa.concat_tables(cohorts).to_pandas()
-    for name in common.CATEGORIES:
-        cohort[name] = cohort[name].astype(str)
+    if profile == higher_ed.PROFILE:
+        # Categories as text; a value that is not recorded stays missing (not "nan").
+        for name in higher_ed.CATEGORIES:
+            cohort[name] = cohort[name].astype(object)
+    else:
+        for name in common.CATEGORIES:
+            cohort[name] = cohort[name].astype(str)
     return cohort, pa.concat_tables(truths).to_pandas()
 
 

@@ -31,7 +31,8 @@ def data_generate(
     profile: Annotated[
         str | None,
         typer.Option(
-            help="realistic (causal model with known effects) or seed-like (public data)."
+            help="realistic (causal model with known effects), seed-like (public data) or "
+            "higher-ed (university module enrolments; spec data/specs/higher_ed.yaml)."
         ),
     ] = None,
     out: Annotated[
@@ -93,9 +94,10 @@ def _print_generated(result) -> None:
     import pyarrow.parquet as pq
 
     from data.loaders import read_table
+    from data.synthetic.cohort import PROFILE_SPECS
 
-    spec = load_spec(None)
-    outcome_columns = [c.column for c in spec.outcome.conditions]
+    spec = load_spec(PROFILE_SPECS.get(result.profile))
+    outcome_columns = spec.outcome.columns
     if result.path.suffix == ".parquet":
         frame = pq.read_table(result.path, columns=outcome_columns).to_pandas()
     else:
@@ -188,7 +190,9 @@ def data_spec(spec: SpecOption = None) -> None:
         if col.categories:
             allowed = ", ".join(col.categories)
         elif col.min is not None or col.max is not None:
-            allowed = f"{col.min:g} … {col.max:g}"
+            low = "" if col.min is None else f"{col.min:g}"
+            high = "" if col.max is None else f"{col.max:g}"
+            allowed = f"{low} … {high}".strip()
         else:
             allowed = "0/1" if col.dtype == "bool" else ""
         table.add_row(col.name, col.dtype, col.role.value, allowed)
