@@ -1,5 +1,6 @@
-"""Rebuild ``evals/gold/<set>.jsonl`` from the templates and the hand-written items:
-``python -m evals.build``. The gold files are committed; rebuild after changing either."""
+"""Rebuild ``evals/gold/<set>.jsonl`` from the templates and the hand-written items (with the
+held-out and blind batches in ``evals/hand/``): ``python -m evals.build``. The gold files are
+committed; rebuild after changing either."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ from evals.templates import template_items
 def build() -> dict[str, int]:
     counts = {}
     for name in SETS:
+        folders = [HAND_DIR, HAND_DIR / "holdout", *sorted(HAND_DIR.glob("blind-*"))]
         hand = [
             item
-            for path in (HAND_DIR / f"{name}.jsonl", HAND_DIR / "holdout" / f"{name}.jsonl")
+            for path in (folder / f"{name}.jsonl" for folder in folders)
             if path.is_file()
             for item in load_items(path)
         ]
         for number, item in enumerate(hand):
-            item.gate = item.gate or number % 3 == 0
+            # A blind batch measures questions nobody tuned on: it is in the full evaluation,
+            # not in the gate `make test` runs, until the assistant answers it.
+            blind = item.source.startswith("blind")
+            item.gate = not blind and (item.gate or number % 3 == 0)
         items = template_items(name) + hand
         ids = [i.id for i in items]
         duplicates = {i for i in ids if ids.count(i) > 1}

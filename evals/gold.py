@@ -44,13 +44,14 @@ class GoldItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
     set: Literal["in_distribution", "paraphrase", "compositional", "follow_up", "refusal"]
-    source: Literal["template", "hand", "holdout"]
+    source: str = Field(description="'template', 'hand', 'holdout' or a blind batch's name.")
     turns: list[str] = Field(default_factory=list)
     question: str
     expect: Literal["answer", "clarify", "refuse"]
     tools: list[GoldCall] = Field(default_factory=list)
     facts: list[Fact] = Field(default_factory=list)
     gate: bool = Field(default=False, description="Part of the fast subset run by `make test`.")
+    note: str | None = Field(default=None, description="Why this behaviour is expected.")
 
 
 def load_items(path: Path) -> list[GoldItem]:
@@ -64,9 +65,13 @@ def load_items(path: Path) -> list[GoldItem]:
     return items
 
 
-def load_sets(names: list[str] | None = None) -> dict[str, list[GoldItem]]:
-    """The committed gold sets (``evals/gold/<set>.jsonl``)."""
-    return {name: load_items(GOLD_DIR / f"{name}.jsonl") for name in (names or SETS)}
+def load_sets(names: list[str] | None = None, folder: Path = GOLD_DIR) -> dict[str, list[GoldItem]]:
+    """The gold sets (``<folder>/<set>.jsonl``; the committed ones by default). In another
+    folder, such as a fresh blind batch, sets without a file are left out."""
+    wanted = names or SETS
+    if folder != GOLD_DIR:
+        wanted = [name for name in wanted if (folder / f"{name}.jsonl").is_file()]
+    return {name: load_items(folder / f"{name}.jsonl") for name in wanted}
 
 
 class Resolver:

@@ -96,8 +96,8 @@ def run_eval(
     for name in sets:
         in_set = [r for r in first if r.set == name]
         report["sets"][name] = metrics(in_set)
-        for source in ("template", "hand", "holdout"):
-            part = [r for r in in_set if r.source == source]
+        for source in SOURCES:
+            part = [r for r in in_set if source_kind(r.source) == source]
             report["sets"][name][f"correct_{source}"] = metrics(part)["answer_correctness"]
         if k > 1:
             passed = [all(run[i].correct for run in runs) for i, r in enumerate(first)
@@ -105,6 +105,14 @@ def run_eval(
             report["sets"][name]["pass^k"] = round(sum(passed) / len(passed), 4)
     report["overall"] = metrics(first)
     return report
+
+
+SOURCES = ("template", "hand", "holdout", "blind")
+
+
+def source_kind(source: str) -> str:
+    """An item's source as the report groups it: every blind batch counts as 'blind'."""
+    return "blind" if source.startswith("blind") else source
 
 
 def cell(key: str, value: Any) -> str:
@@ -139,11 +147,11 @@ def markdown(report: dict[str, Any]) -> str:
         "the exact calls (TalkToModel's exact-match parse accuracy); *ungrounded*: numbers in "
         "answers no tool output supports; *own p95*: latency minus time inside tools.",
         "",
-        "Correct by source (template / hand-written / hand-written without sight of the "
-        "parser, a held-out batch; the parser was revised after its first measurement): "
+        "Correct by source (template / hand-written / a held-out batch written without sight of "
+        "the parser, which was revised after its first measurement / blind batches, written "
+        "from the README alone and measured before they were folded in): "
         + "; ".join(
-            f"{name} "
-            + " / ".join(cell(s, m.get(f"correct_{s}")) for s in ("template", "hand", "holdout"))
+            f"{name} " + " / ".join(cell(s, m.get(f"correct_{s}")) for s in SOURCES)
             for name, m in report["sets"].items()
         ),
         "",
@@ -160,9 +168,11 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict[str, Any], folder: Path = REPORTS_DIR) -> tuple[Path, Path]:
+def write_report(
+    report: dict[str, Any], folder: Path = REPORTS_DIR, label: str | None = None
+) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{report['date'][:10]}-{report['backend']}"
+    stem = f"{report['date'][:10]}-{report['backend']}" + (f"-{label}" if label else "")
     json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
     json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     md_path.write_text(markdown(report), encoding="utf-8")

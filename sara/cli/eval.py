@@ -22,6 +22,13 @@ def eval_command(
     k: Annotated[int, typer.Option(min=1, help="Runs per item (pass^k for an LLM).")] = 1,
     gate: Annotated[bool, typer.Option(help="Only the fast subset `make test` runs.")] = False,
     out: Annotated[Path | None, typer.Option(help="Report folder (default evals/reports).")] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder of <set>.jsonl items to ask instead of the gold sets, e.g. a fresh "
+            "blind batch measured before it is folded in; the report is named after it."
+        ),
+    ] = None,
 ) -> None:
     """Measure the assistant on the gold question sets; writes a markdown + JSON report."""
 
@@ -42,7 +49,14 @@ def eval_command(
         ctx = load_context(settings)
     except ToolError as exc:
         raise fail(exc.message) from None
-    sets = load_sets(set_names or None)
+    if items is not None and not items.is_dir():
+        raise fail(f"--items: {items} is not a folder of <set>.jsonl files")
+    try:
+        sets = load_sets(set_names or None, items) if items else load_sets(set_names or None)
+    except ValueError as exc:
+        raise fail(f"--items: {exc}") from None
+    if not any(sets.values()):
+        raise fail(f"--items: {items} holds none of {', '.join(SETS)} (.jsonl)")
     if gate:
         sets = {name: [i for i in items if i.gate] for name, items in sets.items()}
     with Progress(console=err, transient=True) as progress:
@@ -55,7 +69,7 @@ def eval_command(
             k=k,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
-    json_path, md_path = write_report(report, out or REPORTS_DIR)
+    json_path, md_path = write_report(report, out or REPORTS_DIR, items.name if items else None)
     table = Table(title=f"SARA eval — {backend} backend")
     table.add_column("set")
     for _, label in COLUMNS:
