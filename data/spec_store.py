@@ -4,12 +4,10 @@ chat and the evaluations use the spec the data was published with, with no setti
 
 from __future__ import annotations
 
-import hashlib
-
 import yaml
 from pydantic import ValidationError
 
-from data.spec import DatasetSpec, SpecError
+from data.spec import DatasetSpec, SpecError, spec_hash
 
 
 def spec_yaml(spec: DatasetSpec) -> str:
@@ -19,8 +17,8 @@ def spec_yaml(spec: DatasetSpec) -> str:
 
 
 def spec_digest(text: str) -> str:
-    """A short content hash that names one version of a spec."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    """A short content hash that names one version of a spec (shown to people)."""
+    return spec_hash(text)[:12]
 
 
 def spec_from_yaml(text: str, source: str) -> DatasetSpec:

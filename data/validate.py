@@ -22,7 +22,8 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from data.ids import RULE_ID_CHARS, enrolment_ids, id_text, student_ids, unsafe_ids
-from data.spec import FALSE_WORDS, TRUE_WORDS, ColumnSpec, DatasetSpec
+from data.outcome_rule import FALSE_WORDS, TRUE_WORDS
+from data.spec import ColumnSpec, DatasetSpec
 from sara.errors import UserError
 
 ISSUE_COLUMNS = ["row", "student_id", "column", "value", "rule"]

@@ -15,7 +15,7 @@ from typing import Literal
 from data.spec import DatasetSpec
 from pipeline import registry
 from pipeline.evaluate import Evaluation, evaluate, gate
-from pipeline.fairness import FairnessGate
+from pipeline.fairness_gate import FairnessGate
 from pipeline.model import RiskModel
 from pipeline.registry import ChampionInfo
 from pipeline.steps import SplitData

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from pipeline.fairness import FairnessGate, FairnessReport, fairness_gate, fairness_report
+from pipeline.fairness import FairnessReport, fairness_report
+from pipeline.fairness_gate import FairnessGate, fairness_gate
 from pipeline.metrics import calibration_table, classification_metrics
 from pipeline.train import FittedCandidate
 

@@ -15,7 +15,7 @@ import pandas as pd
 from data.spec import DatasetSpec
 from pipeline.champion import Decision
 from pipeline.evaluate import Evaluation, Selection
-from pipeline.fairness import GateCheck
+from pipeline.fairness_gate import GateCheck
 from pipeline.metrics import pr_points, roc_points
 from pipeline.scoring import Scored
 from pipeline.steps import Dataset, SplitData

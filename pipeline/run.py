@@ -11,29 +11,35 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, TypeVar
 
 import numpy as np
-import pandas as pd
 
-from data.spec import DatasetSpec, load_spec
+from data.spec import load_spec
 from pipeline import registry, tracking, warehouse
-from pipeline.champion import Decision, decide, fairness_record, fallback_words
-from pipeline.evaluate import Evaluation, Selection, select_champion
+from pipeline.champion import decide, fairness_record, fallback_words
+from pipeline.evaluate import select_champion
 from pipeline.faults import require_free_space
 from pipeline.features import model_features
 from pipeline.levels import with_levels
-from pipeline.registry import ChampionInfo
 from pipeline.report import write_run_report
+from pipeline.run_state import (
+    Evaluated,
+    Ingested,
+    PipelineResult,
+    PipelineRun,
+    Progress,
+    Registered,
+    RunRequest,
+    Status,
+    Timer,
+    Trained,
+    Validated,
+    after,
+)
 from pipeline.scoring import score_step
 from pipeline.steps import (
-    Dataset,
-    SplitData,
     evaluate_step,
     fingerprint,
     published_spec,
@@ -44,125 +50,9 @@ from pipeline.steps import (
     validate_step,
     warehouse_tables,
 )
-from pipeline.train import FittedCandidate
 from sara.settings import Settings
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
-# "promoted"; "kept" (the challenger was not better); "reused" (the champion was trained on this
-# data and is republished); "unchanged" (champion and warehouse already come from this data).
-Status = Literal["promoted", "kept", "reused", "unchanged"]
-T = TypeVar("T")
-
-
-@dataclass
-class PipelineResult:
-    status: Status
-    model_version: str | None
-    candidate: str | None
-    reason: str
-    fingerprint: str
-    run_id: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    report_path: Path | None = None
-    warehouse_path: Path | None = None
-    rows: int = 0
-    quarantined: int = 0
-    # The served model's fairness gate in plain words, and what happened when no candidate
-    # met the fairness limits ("none", "kept_champion" or "promoted_with_warning").
-    fairness: str = ""
-    fairness_fallback: str = "none"
-
-
-class Timer:
-    def __init__(self, progress: Progress, timings: dict[str, float] | None = None):
-        self.progress = progress
-        self.timings = {} if timings is None else timings
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        self.progress(f"{name} …")
-        started = time.perf_counter()
-        yield
-        self.timings[name] = time.perf_counter() - started
-        self.progress(f"{name} done in {self.timings[name]:.1f} s")
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What the run was asked to do."""
-
-    spec: DatasetSpec
-    feature_set: str
-    data: Path | None = None  # None: generated, or the workspace cohort
-    generate: int | None = None  # rows to generate first
-    encoding: str | None = None  # of a CSV input; None: detected
-
-
-@dataclass
-class Ingested:
-    """Set by ingest: the input file and its rows as read (dropped once validated)."""
-
-    source: Path
-    raw: pd.DataFrame | None
-
-
-@dataclass
-class Validated:
-    """Set by validate: the valid rows, their fingerprint, and the champion before this run."""
-
-    dataset: Dataset
-    fingerprint: str
-    current: ChampionInfo | None
-    same_model: bool  # the champion was trained on this data and these settings
-
-
-@dataclass
-class Trained:
-    """Set by train: the train/test split and every fitted candidate."""
-
-    split: SplitData
-    fitted: dict[str, FittedCandidate]
-
-
-@dataclass
-class Evaluated:
-    """Set by evaluate: the test-set evaluations, the selected candidate, the promotion."""
-
-    evaluations: dict[str, Evaluation]
-    selection: Selection
-    decision: Decision
-
-
-@dataclass
-class Registered:
-    """Set by register: the MLflow run and the newly registered version (None: none was)."""
-
-    run_id: str
-    version: str | None
-
-
-@dataclass
-class PipelineRun:
-    """What one run carries from stage to stage: the request, each stage's output once it has
-    run, and ``result`` when the run is over."""
-
-    request: RunRequest
-    timings: dict[str, float] = field(default_factory=dict)
-    ingested: Ingested | None = None
-    validated: Validated | None = None
-    trained: Trained | None = None
-    evaluated: Evaluated | None = None
-    registered: Registered | None = None
-    result: PipelineResult | None = None
-
-
-def _after(stage: str, output: T | None) -> T:
-    """The output of an earlier stage, which must have run."""
-    if output is None:
-        raise RuntimeError(f"the {stage} stage has not run on this pipeline run yet")
-    return output
 
 
 def start_run(
@@ -193,9 +83,9 @@ def ingest(run: PipelineRun, settings: Settings, timer: Timer) -> None:
 def validate(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     """Validate (the data-quality gate raises ``DataQualityError``); finish the run here when
     the champion and warehouse already come from this data and these settings."""
-    request, ingested = run.request, _after("ingest", run.ingested)
+    request, ingested = run.request, after("ingest", run.ingested)
     with timer.step("validate"):
-        raw = _after("ingest", ingested.raw)
+        raw = after("ingest", ingested.raw)
         dataset = validate_step(raw, ingested.source, request.spec, settings)
         ingested.raw = None
     timer.progress(
@@ -229,7 +119,7 @@ def validate(run: PipelineRun, settings: Settings, timer: Timer) -> None:
 
 
 def train(run: PipelineRun, settings: Settings, timer: Timer) -> None:
-    request, dataset = run.request, _after("validate", run.validated).dataset
+    request, dataset = run.request, after("validate", run.validated).dataset
     meta = warehouse.read_meta(settings.warehouse_path) or {}
     require_free_space(
         settings.home,
@@ -246,8 +136,8 @@ def train(run: PipelineRun, settings: Settings, timer: Timer) -> None:
 
 def evaluate_candidates(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     """Evaluate every candidate, select the champion and decide whether it is promoted."""
-    spec, validated = run.request.spec, _after("validate", run.validated)
-    trained = _after("train", run.trained)
+    spec, validated = run.request.spec, after("validate", run.validated)
+    trained = after("train", run.trained)
     split, fitted = trained.split, trained.fitted
     with timer.step("evaluate + fairness"):
         evaluations = evaluate_step(split, fitted, spec, settings)
@@ -280,7 +170,7 @@ def evaluate_candidates(run: PipelineRun, settings: Settings, timer: Timer) -> N
 
 def register(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     """Log every candidate to MLflow and register the champion (its alias moves at publish)."""
-    validated, evaluated = _after("validate", run.validated), _after("evaluate", run.evaluated)
+    validated, evaluated = after("validate", run.validated), after("evaluate", run.evaluated)
     with timer.step("register"):
         run_id, version = tracking.log_runs(
             settings,
@@ -288,7 +178,7 @@ def register(run: PipelineRun, settings: Settings, timer: Timer) -> None:
             run.request.feature_set,
             validated.dataset,
             validated.fingerprint,
-            _after("train", run.trained).fitted,
+            after("train", run.trained).fitted,
             evaluated.evaluations,
             evaluated.selection,
             evaluated.decision.promote,
@@ -300,9 +190,9 @@ def register(run: PipelineRun, settings: Settings, timer: Timer) -> None:
 def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     """Score and explain every student, write the report, swap in the new warehouse and move
     the champion alias together."""
-    spec, validated = run.request.spec, _after("validate", run.validated)
-    trained, evaluated = _after("train", run.trained), _after("evaluate", run.evaluated)
-    registered = _after("register", run.registered)
+    spec, validated = run.request.spec, after("validate", run.validated)
+    trained, evaluated = after("train", run.trained), after("evaluate", run.evaluated)
+    registered = after("register", run.registered)
     dataset, selection, decision = validated.dataset, evaluated.selection, evaluated.decision
     # Not promoted: the champion there was before this run is kept or republished.
     current = validated.current

@@ -99,7 +99,7 @@ def fairness_rows(record: str | None) -> list[tuple[str, str]]:
     when no candidate met the limits."""
     if not record:
         return [("fairness gate", "not recorded in this warehouse (built by an older SARA)")]
-    from pipeline.fairness import group_sizes
+    from pipeline.fairness_gate import group_sizes
 
     gate = json.loads(record)
     rows = [("fairness gate", gate.get("summary", gate.get("verdict", "?")))]

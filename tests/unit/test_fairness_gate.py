@@ -14,7 +14,8 @@ import pytest
 from pipeline import champion
 from pipeline.champion import decide, fairness_record, fallback_words
 from pipeline.evaluate import Evaluation, evaluate, select_champion
-from pipeline.fairness import fairness_gate, fairness_report
+from pipeline.fairness import fairness_report
+from pipeline.fairness_gate import fairness_gate
 from pipeline.registry import ChampionInfo
 from pipeline.report import gate_section, gate_table
 from pipeline.steps import SplitData

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from data.spec import RULE_FORMS, DatasetSpec, SpecError, load_spec, load_spec_text, spec_hash
+from data.outcome_rule import RULE_FORMS
+from data.spec import DatasetSpec, SpecError, load_spec, load_spec_text, spec_hash
 from data.synthetic.cohort import generate_frame
 
 COLUMNS = [
