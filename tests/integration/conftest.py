@@ -17,6 +17,7 @@ from sara.settings import Settings
 from tests.timeouts import INTEGRATION_TEST_TIMEOUT_S, SERVER_START_TIMEOUT_S, STOP_TIMEOUT_S
 
 TIER = Path(__file__).parent
+SPECS = TIER.parents[1] / "data" / "specs"
 
 
 def pytest_collection_modifyitems(items):
@@ -32,6 +33,19 @@ def published(tmp_path_factory) -> Settings:
     settings = Settings(home=tmp_path_factory.mktemp("published") / "ws")
     run_pipeline(settings, generate=3000, progress=lambda _: None)
     return settings
+
+
+def publish_schema(home: Path, schema: str, rows: int = 3000) -> Settings:
+    """The pipeline on ``rows`` generated rows of ``schema`` (the built-in spec, or a spec in
+    data/specs/ the higher-ed profile fits), then the settings serving uses: the workspace
+    alone, with no spec path."""
+    if schema == "student_performance":
+        built = Settings(home=home)
+    else:
+        spec_path = SPECS / f"{schema}.yaml"
+        built = Settings(home=home, generate_profile="higher-ed", spec_path=spec_path)
+    run_pipeline(built, generate=rows, progress=lambda _: None)
+    return Settings(home=home)
 
 
 @pytest.fixture(scope="session")

@@ -9,36 +9,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
 from data.spec import load_spec
-from pipeline.run import run_pipeline
-from sara.settings import Settings
-from tests.integration.conftest import auth, sara_serve
+from tests.integration.conftest import SPECS, auth, publish_schema, sara_serve
 from tests.timeouts import HTTP_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 
-SPECS = Path(__file__).resolve().parents[2] / "data" / "specs"
 # Words of the built-in schema that must never reach a user of another one.
 BUILT_IN_WORDS = ("SES", "S00000", "tutoring", "Locale", "GPA", "StudentID", "grade 9", "race")
 SCHEMAS = ["student_performance", "higher_ed", "higher_ed_no_actions"]
-
-
-def _publish(home: Path, schema: str) -> Settings:
-    """The pipeline on 3,000 generated rows of ``schema``, then the settings serving uses:
-    the workspace alone, with no spec path."""
-    if schema == "student_performance":
-        built = Settings(home=home)
-    else:
-        spec_path = SPECS / f"{schema}.yaml"
-        built = Settings(home=home, generate_profile="higher-ed", spec_path=spec_path)
-    run_pipeline(built, generate=3000, progress=lambda _: None)
-    return Settings(home=home)
 
 
 @pytest.fixture(scope="module", params=SCHEMAS)
@@ -50,7 +34,7 @@ def schema(request, tmp_path_factory):
     from api.main import create_app
 
     name = request.param
-    settings = _publish(tmp_path_factory.mktemp(name) / "ws", name)
+    settings = publish_schema(tmp_path_factory.mktemp(name) / "ws", name)
     store = KeyStore(settings.keys_path)
     keys = {role: store.create(f"test-{role}", role)[1] for role in ROLES}
     with TestClient(create_app(settings)) as client:

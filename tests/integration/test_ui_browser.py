@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from api.keys import KeyStore
-from tests.integration.conftest import auth, sara_serve
+from tests.integration.conftest import auth, publish_schema, sara_serve
 from tests.timeouts import BROWSER_TIMEOUT_MS, HTTP_TIMEOUT_S
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -133,4 +133,44 @@ def test_a_key_revoked_mid_session_gets_a_message_not_a_stack_trace(server, brow
     answer = page.locator('#sara-chat [data-testid="bot"]').first
     expect(answer).to_contain_text("Could not answer: sign in with a valid API key")
     expect(answer).not_to_contain_text("Traceback")
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def other_schema(tmp_path_factory):
+    """`sara serve` on a workspace published with the higher-ed example spec (no spec setting
+    when serving), and a staff key there."""
+    settings = publish_schema(tmp_path_factory.mktemp("ui-higher-ed") / "ws", "higher_ed")
+    _, key = KeyStore(settings.keys_path).create("test-ui-staff", "staff")
+    with sara_serve(settings) as served:
+        yield served.base, key
+    assert "Traceback" not in served.output, served.output
+
+
+def test_the_ui_speaks_another_schemas_language(other_schema, browser):
+    from playwright.sync_api import expect
+
+    base, key = other_schema
+    found = httpx.get(f"{base}/v1/students", params={"level": "High", "limit": 1},
+                      headers=auth(key), timeout=HTTP_TIMEOUT_S)  # fmt: skip
+    student = found.json()["students"][0]["student_id"]  # the district's own, e.g. 004711-BBB-2024J
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
+    page.goto(f"{base}/ui/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sara-status")).to_contain_text("Signed in as test-ui-staff")
+    examples = page.locator("#sara-examples button")
+    expect(examples.first).to_be_visible()
+    shown = " ".join(examples.all_inner_texts())
+    assert "Study-skills coaching".lower() in shown.lower(), shown  # its own catalogue
+    assert "SES" not in shown and "tutoring" not in shown, shown
+    question = page.get_by_placeholder("Ask a question and press Enter")
+    question.fill(f"Why is {student} high risk and what would help?")
+    question.press("Enter")
+    bot = page.locator('#sara-chat [data-testid="bot"]')
+    expect(bot.nth(0)).to_contain_text(student)
+    expect(page.locator('#sara-student [data-testid="student-card"]')).to_contain_text(student)
+    expect(bot.nth(0)).to_contain_text("Study-skills coaching")
+    page.screenshot(path=ARTIFACTS / "ui-higher-ed.png", full_page=True)
     page.close()
