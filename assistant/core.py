@@ -47,7 +47,12 @@ def lexicon_of(ctx: ToolContext) -> Lexicon:
         # The first id in id order: an example, saying nothing about any student's risk.
         first = ctx.connection().execute("SELECT min(student_id) FROM scores").fetchone()
         return build_lexicon(
-            ctx.spec, names, width, lambda ids: known_ids(ctx, ids), first[0] if first else None
+            ctx.spec,
+            names,
+            width,
+            lambda ids: known_ids(ctx, ids),
+            first[0] if first else None,
+            tuple(ctx.model.features),
         )
 
     return ctx.cached("assistant.lexicon", build)

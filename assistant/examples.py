@@ -42,7 +42,12 @@ class Examples:
             place=_value_words(place, place.categories[-1]) if place else None,
             place_column=lexicon.label(place.name) if place else None,
             interventions=[t.lower() for t in lexicon.interventions.values()],
-            actionable=[lexicon.label(c) for c in spec.actionable],
+            # Suggested what-ifs only for what the model reads: another change moves nothing.
+            actionable=[
+                lexicon.label(c)
+                for c in spec.actionable
+                if not lexicon.model_inputs or c in lexicon.model_inputs
+            ],
         )
 
     def questions(self) -> list[str]:

@@ -95,6 +95,7 @@ class Lexicon:
     # Which of these tokens are ids in the warehouse (None: nothing to check against).
     known_ids: Callable[[list[str]], set[str]] | None = None
     example_student: str | None = None  # an id of the served warehouse, for examples
+    model_inputs: tuple[str, ...] = ()  # the served model's features (empty: not known)
 
     @property
     def protected(self) -> set[str]:
@@ -275,6 +276,7 @@ def build_lexicon(
     id_width: int,
     known_ids: Callable[[list[str]], set[str]] | None = None,
     example_student: str | None = None,
+    model_inputs: tuple[str, ...] = (),
 ) -> Lexicon:
     intervention_terms = []
     for name, title in interventions.items():
@@ -304,6 +306,7 @@ def build_lexicon(
         id_width=id_width,
         known_ids=known_ids,
         example_student=example_student,
+        model_inputs=model_inputs,
         values=_value_terms(spec),
         negations=_negation_terms(spec),
         attributes=_attribute_terms(spec),
