@@ -221,7 +221,8 @@ class Parser:
         self.lexicon = lexicon
         prefix = re.escape(lexicon.spec.id_prefix)
         # The ids SARA generates for students without one: prefix + digits ("A0000042", "a 42").
-        self._generated = re.compile(rf"(?<![\w-]){prefix}[- ]?(\d{{1,12}})\b", re.I)
+        # Not after an apostrophe: the "s" of "why's 48213" is no prefix.
+        self._generated = re.compile(rf"(?<![\w'-]){prefix}[- ]?(\d{{1,12}})\b", re.I)
 
     def padded(self, digits: str) -> str:
         """The generated id these digits stand for ("42" -> "A0000042" for prefix A)."""

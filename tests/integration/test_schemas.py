@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -23,6 +24,8 @@ pytestmark = pytest.mark.integration
 # Words of the built-in schema that must never reach a user of another one.
 BUILT_IN_WORDS = ("SES", "S00000", "tutoring", "Locale", "GPA", "StudentID", "grade 9", "race")
 SCHEMAS = ["student_performance", "higher_ed", "higher_ed_no_actions"]
+# Gold questions of the other example schemas, in their own words: a regression gate.
+GOLD = Path(__file__).resolve().parents[2] / "evals" / "specs"
 
 
 @pytest.fixture(scope="module", params=SCHEMAS)
@@ -182,3 +185,25 @@ def test_sara_serve_needs_no_spec_setting(schema):
             timeout=HTTP_TIMEOUT_S,
         )
         assert risk.status_code == 200, risk.text
+
+
+def test_the_eval_gate_holds_on_the_other_schema(schema):
+    name, settings, _, _ = schema
+    if name != "higher_ed":
+        pytest.skip("the built-in gold sets gate the built-in schema (test_evals)")
+    from evals.gold import load_sets
+    from evals.harness import run_eval
+    from tests.integration.test_evals import THRESHOLDS
+    from tools.context import load_context
+
+    ctx = load_context(settings)
+    try:
+        report = run_eval(settings, ctx, load_sets(folder=GOLD / name))
+    finally:
+        ctx.close()
+    for set_name, floor in THRESHOLDS.items():
+        m = report["sets"][set_name]
+        wrong = [(r["id"], r["problems"]) for r in report["items"]
+                 if r["set"] == set_name and not r["correct"]]  # fmt: skip
+        assert m["answer_correctness"] >= floor, (set_name, m, wrong)
+    assert report["overall"]["ungrounded_numbers"] == 0

@@ -32,6 +32,7 @@ def parse():
         ("why is stduent 48213 at risk", ["48213"]),  # "student" misspelt
         ("compare S42 and student 48213", ["S0000042", "48213"]),
         ("why is student 99999 at risk", ["99999"]),  # unknown: reported as typed
+        ("why's 48213 flagged?", ["48213"]),  # the "s" of "why's" is not an id prefix
     ],
 )
 def test_ids_are_read_as_the_district_writes_them(parse, question, ids):
