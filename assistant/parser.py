@@ -213,7 +213,30 @@ NEAR_CONTEXT = re.compile(rf"\b([A-Za-z]{{4,9}})\s*(?:#|no\.?|number|id)?\s*:?\s
 CONTEXT_WORDS = ("student", "students", "pupil", "pupils", "learner", "learners")
 ANY_TOKEN = re.compile(rf"(?<![\w.:#-])({ID_CHARS})(?![\w:#-])")
 # A bare number is read as an id only with this many digits (else "top 10" or "grade 9").
-MIN_BARE_ID_DIGITS = 5
+MIN_BARE_ID_DIGITS = 3
+# A bare number the words around it make a count, a rank, a level or an amount, not an id:
+# "top 100", "grade 10", "over 120 days", "250 students", "1,000", "2023-24".
+NOT_AN_ID_BEFORE = re.compile(
+    r"(?:\b(?:top|first|last|bottom|best|worst|highest|lowest|riskiest|next|grades?|years?|"
+    r"ages?|aged|over|under|above|below|than|least|most|more|fewer|about|around|limit|level|"
+    r"band|quartile|class(?:es)?|period|term|since|in)\s*|[-–/.,:])$",
+    re.I,
+)
+NOT_AN_ID_AFTER = re.compile(
+    r"^\s*(?:%|percent|points?|students?|kids|pupils|learners|enrol\w*|rows|records|people|"
+    r"k\b|dollars|usd|days|hours|weeks|months|years|times|[-–/]\s*\d|,\d)",
+    re.I,
+)
+
+
+def _bare_id(question: str, match: re.Match[str]) -> bool:
+    """Whether a bare number may be an id: long enough, and no word around it makes it a
+    count, rank, level or amount (the warehouse must also hold it)."""
+    return (
+        len(match.group(1)) >= MIN_BARE_ID_DIGITS
+        and not NOT_AN_ID_BEFORE.search(question[: match.start()])
+        and not NOT_AN_ID_AFTER.search(question[match.end() :])
+    )
 
 
 class Parser:
@@ -246,7 +269,8 @@ class Parser:
         """The student ids in ``question`` as the district writes them, in order, and the
         question with their spans blanked. An id is a token a word marks as one ("student
         48213", "#A-17"), a generated-style id ("A0000042"), or any token the warehouse holds
-        as an id (bare numbers only from MIN_BARE_ID_DIGITS digits)."""
+        as an id (a bare number only from MIN_BARE_ID_DIGITS digits and when the words around
+        it do not make it a count, rank, level or amount)."""
         found: list[tuple[int, str]] = []
         taken = [False] * len(question)
 
@@ -280,7 +304,7 @@ class Parser:
                 if not any(taken[m.start() : m.end()])
                 and not any(money[m.start() : m.end()])
                 and any(c.isdigit() for c in m.group(1))
-                and (not m.group(1).isdigit() or len(m.group(1)) >= MIN_BARE_ID_DIGITS)
+                and (not m.group(1).isdigit() or _bare_id(question, m))
             ]
             tokens = [m.group(1) for m in loose]
             held = known(list(dict.fromkeys(tokens + [t.upper() for t in tokens])))

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import tools
 from assistant import guard
 from assistant.intents import choose_intents
-from assistant.lexicon import Lexicon
+from assistant.lexicon import Lexicon, load_vocabulary
 from assistant.parser import Parse
 from assistant.types import ConversationState, Pending, arguments_of
 from tools.base import Tool, ToolInput
@@ -57,6 +58,13 @@ class Plan:
     student_ids: list[str] = field(default_factory=list)
     filters: dict[str, list[Any]] = field(default_factory=dict)
     note: str | None = None
+
+
+@lru_cache(maxsize=1)
+def demographic_words() -> re.Pattern[str]:
+    """Everyday words for people by a protected trait (vocabulary.yaml)."""
+    words = load_vocabulary()["demographic_words"].split()
+    return re.compile(r"\b(?:" + "|".join(words) + r")\b")
 
 
 class Planner:
@@ -136,6 +144,16 @@ class Planner:
             "find" in parsed.intents and any(c in protected for c in plan.filters)
         )
         labels = {c: self.lexicon.label(c) for c in protected}
+        if lists_students and protected and demographic_words().search(parsed.text):
+            names = " or ".join(labels.values())
+            plan.refusal = guard.Refusal(
+                "protected",
+                f"I won't list, rank or select individual students by {names} or another "
+                "protected attribute: decisions about a student must rest on that student's own "
+                f"situation. I can compare groups instead (for example how risk differs by "
+                f"{names}).",
+            )
+            return
         plan.refusal = guard.check_targeting(
             parsed.text,
             [c for c in plan.filters if c in protected],

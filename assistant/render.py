@@ -209,8 +209,10 @@ def _compare(call: ToolCall, out: CompareOutput, labels) -> str:
     for name in out.ranking:
         r = by_name[name]
         moved = r.cost_per_student_out_of_high
+        # The model's risk rises: never presented as help, whatever its place in the list.
+        warning = " — would not help: the model's risk rises" if r.expected_change > 5e-4 else ""
         lines.append(
-            f"- **{r.title}**: mean risk {pct(r.mean_risk_before)} → "
+            f"- **{r.title}**{warning}: mean risk {pct(r.mean_risk_before)} → "
             f"{pct(r.mean_risk_after)} ({change_text(r.expected_change, r.change_ci95)}); "
             f"{count(r.students_out_of_high)} leave High; "
             f"cost {money(r.cost_total)}"

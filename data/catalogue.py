@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from data.spec import DatasetSpec, Role
+from data.spec import DatasetSpec, Role, did_you_mean
 from sara.errors import UserError
 
 Operation = Literal["add", "multiply", "set", "toward"]
@@ -105,7 +105,8 @@ def _check_column(intervention: Any, column: str, spec: DatasetSpec, source: str
     """Only actionable columns of the spec may be moved."""
     where = f"{source}: intervention {intervention!r} moves {column!r}"
     if column not in spec.column_names:
-        raise CatalogueError(f"{where}, which is not a column of spec {spec.name!r}")
+        hint = did_you_mean(column, spec.actionable or spec.column_names)
+        raise CatalogueError(f"{where}, which is not a column of spec {spec.name!r}{hint}")
     role = spec.column(column).role
     if role != Role.ACTIONABLE:
         raise CatalogueError(

@@ -26,7 +26,7 @@ _OPERATORS = {
     "!=": operator.ne,
 }
 RULE_FORMS = (
-    "write conditions like: GPA < 2.0 | result == Fail | result in [Fail, Withdrawn] | "
+    "write conditions like: score < 50 | result == Fail | result in [Fail, Withdrawn] | "
     "result not in [Pass] | repeated == true, joined by and / or, with parentheses"
 )
 _TOKEN = re.compile(

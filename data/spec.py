@@ -6,6 +6,7 @@ spec cannot exist."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from enum import StrEnum
@@ -158,6 +159,21 @@ class ColumnSpec(BaseModel):
     @property
     def display_name(self) -> str:
         return self.label or self.name
+
+    def words_for(self, value: object) -> str | None:
+        """The spec's words for a stored value (``value_labels``), or None when it has none."""
+        if not self.value_labels or value is None:
+            return None
+        if self.dtype == "bool" or isinstance(value, bool):
+            key = "true" if bool(value) else "false"
+        elif self.dtype == "int":
+            try:
+                key = str(int(float(value)))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return None
+        else:
+            key = str(value)
+        return self.value_labels.get(key)
 
     @property
     def is_numeric(self) -> bool:
@@ -314,6 +330,7 @@ class DatasetSpec(BaseModel):
             if column is None:
                 raise ValueError(
                     f"outcome.rule uses {cond.column!r}, which is not a declared column"
+                    + did_you_mean(cond.column, list(by_name))
                 )
             if column.role != Role.OUTCOME_SOURCE:
                 raise ValueError(
@@ -381,12 +398,22 @@ class DatasetSpec(BaseModel):
             ) from None
 
 
+def did_you_mean(name: str, known: list[str]) -> str:
+    """' (did you mean X?)' for a close known name, else ''."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _condition_problem(cond: Condition, column: ColumnSpec) -> str | None:
     """Why ``cond`` cannot apply to ``column`` (its dtype, its categories), or None."""
     name, dtype = column.name, column.dtype
     if dtype in ("int", "float"):
         if cond.kind != "number":
-            return f"{name} is a {dtype} column: compare it with a number, e.g. {name} < 2.0"
+            bound = column.min if column.min is not None else 0
+            return (
+                f"{name} is a {dtype} column: compare it with a number, e.g. {name} < "
+                f"{bound:g} or {name} >= {bound:g}"
+            )
         return None
     if dtype == "bool":
         if cond.kind != "bool" or cond.op not in ("==", "!="):

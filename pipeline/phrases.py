@@ -16,6 +16,9 @@ from pipeline.explain import Contributions
 def format_value(column: ColumnSpec, value) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "missing"
+    words = column.words_for(value)
+    if words:
+        return words
     if column.format == "percent":
         return f"{float(value) * 100:.0f} %"
     if column.format == "hours":

@@ -209,21 +209,29 @@ def _python(column: ColumnSpec, value: object) -> Scalar | None:
     return float(value) if column.dtype == "float" else str(value)
 
 
-def value_label(value: Scalar | None) -> str:
-    """A group value in words: yes/no for booleans, '(missing)' for None."""
+def value_label(value: Scalar | None, column: ColumnSpec | None = None) -> str:
+    """A group value in words: the spec's value label when it has one, yes/no for booleans,
+    '(missing)' for None."""
     if value is None:
         return "(missing)"
+    words = column.words_for(value) if column is not None else None
+    if words:
+        return words
     return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 
-def _label(group: dict[str, Scalar | None]) -> str:
+def _label(group: dict[str, Scalar | None], spec: DatasetSpec) -> str:
     if not group:
         return "all students in scope"
-    return ", ".join(f"{k} = {value_label(v)}" for k, v in group.items())
+    return ", ".join(f"{k} = {value_label(v, spec.column(k))}" for k, v in group.items())
 
 
 def _row(
-    group: dict[str, Scalar | None], stats_row: tuple, metric: Metric, min_size: int
+    group: dict[str, Scalar | None],
+    stats_row: tuple,
+    metric: Metric,
+    min_size: int,
+    spec: DatasetSpec,
 ) -> EquityRow:
     n, k, total, mean, sd = stats_row
     n, k = int(n), int(k)
@@ -238,7 +246,7 @@ def _row(
             low, high = t_interval(value, float(sd) if sd is not None else math.nan, k)
     return EquityRow(
         group=group,
-        label=_label(group),
+        label=_label(group, spec),
         n=n,
         denominator=None if suppressed else k,
         value=value,
@@ -292,7 +300,7 @@ def compute_equity(
     if not overall_stats or overall_stats[0] == 0:
         raise InvalidInput(f"no students match the filters {shown}", field="filters", value=filters)
     min_size = ctx.settings.min_group_size
-    overall = _row({}, overall_stats, resolved, min_size)
+    overall = _row({}, overall_stats, resolved, min_size, spec)
     rows: list[EquityRow] = []
     if columns:
         grouped = con.execute(
@@ -302,7 +310,7 @@ def compute_equity(
         grouped.sort(key=lambda r: _sort_key(columns, r[: len(keys)]))
         for record in grouped:
             group = {c.name: _python(c, v) for c, v in zip(columns, record, strict=False)}
-            rows.append(_row(group, record[len(keys) :], resolved, min_size))
+            rows.append(_row(group, record[len(keys) :], resolved, min_size, spec))
     _suppress_complement(rows)
     return EquityResult(resolved, [c.name for c in columns], shown, rows, overall)
 

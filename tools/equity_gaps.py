@@ -146,7 +146,7 @@ def _section(ctx: ToolContext, attribute: str, filters: dict[str, Any]) -> Attri
         groups.append(
             GroupOutcome(
                 group=row.group[attribute],
-                label=value_label(row.group[attribute]),
+                label=value_label(row.group[attribute], ctx.spec.column(attribute)),
                 n=row.n,
                 suppressed=row.suppressed,
                 outcome_rate=row.value,

@@ -77,7 +77,8 @@ def _check_columns(present: list[str], ctx: ToolContext) -> None:
         raise InvalidInput(
             f"unknown column(s): {', '.join(unknown)}", field="records", value=unknown
         )
-    missing = [f for f in ctx.model.features if f not in present]
+    # A column the spec lets be empty (required: false) may also be left out of a record.
+    missing = [f for f in ctx.model.features if f not in present and ctx.spec.column(f).required]
     if missing:
         raise InvalidInput(
             f"records lack feature column(s): {', '.join(missing)}", field="records", value=missing
@@ -110,6 +111,9 @@ def records_frame(records: list[dict[str, Any]], ctx: ToolContext) -> pd.DataFra
     features = ctx.model.features
     frame = pd.DataFrame.from_records(records)
     _check_columns(list(frame.columns), ctx)
+    for name in features:  # optional columns left out are missing values
+        if name not in frame.columns:
+            frame[name] = None
     sub = ctx.spec.model_copy(
         update={
             "columns": tuple(

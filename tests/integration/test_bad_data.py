@@ -141,7 +141,11 @@ def _write_spec(folder: Path, name: str, change) -> Path:
     from data.spec import BUILTIN_SPEC
     from data.specs import __file__ as specs_init
 
-    spec = yaml.safe_load((Path(specs_init).parent / f"{BUILTIN_SPEC}.yaml").read_text())
+    specs = Path(specs_init).parent
+    spec = yaml.safe_load((specs / f"{BUILTIN_SPEC}.yaml").read_text())
+    # A copied spec keeps its catalogue by naming it where it is (a relative path would be
+    # read from the copy's folder).
+    spec["interventions"] = str(specs / spec["interventions"])
     change(spec)
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -207,3 +207,24 @@ def test_the_eval_gate_holds_on_the_other_schema(schema):
                  if r["set"] == set_name and not r["correct"]]  # fmt: skip
         assert m["answer_correctness"] >= floor, (set_name, m, wrong)
     assert report["overall"]["ungrounded_numbers"] == 0
+
+
+def test_a_record_may_leave_out_a_column_the_spec_lets_be_empty(schema):
+    name, settings, client, keys = schema
+    spec = _spec(name)
+    optional = [c.name for c in spec.columns if not c.required and c.role.value != "id"]
+    if not optional:
+        pytest.skip("the built-in schema has no optional model input")
+    from tools.context import load_context
+
+    ctx = load_context(settings)
+    try:
+        student = _ids(client, keys, 1)[0]
+        row = ctx.students([student]).iloc[0]
+        record = {f: row[f] for f in ctx.model.features if f not in optional}
+    finally:
+        ctx.close()
+    record = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
+    scored = client.post("/v1/score", json={"record": record}, headers=auth(keys["staff"]))
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["students"][0]["risk_level"] in ("Low", "Medium", "High")

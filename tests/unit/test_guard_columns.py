@@ -36,3 +36,22 @@ def test_personal_details_the_spec_does_not_hold_are_still_refused():
     assert refused is not None and refused.kind == "personal_data"
     # Without the spec's words, the column name alone would have been refused.
     assert guard.check_request("how does the outcome differ by address?") is not None
+
+
+def test_listing_students_by_a_protected_trait_is_refused_in_any_schema():
+    from assistant.parser import Parser
+    from assistant.planner import Planner
+    from assistant.types import ConversationState
+
+    lexicon = _lexicon()
+    spec = lexicon.spec.model_copy(
+        update={"columns": (*lexicon.spec.columns,
+                            lexicon.spec.columns[0].model_copy(
+                                update={"name": "sex", "categories": ("F", "M"),
+                                        "role": "protected", "value_labels": {}}))}
+    )  # fmt: skip
+    lexicon = build_lexicon(spec, {}, 7)
+    plan = Planner(lexicon).plan(Parser(lexicon).parse("list the highest-risk girls"),
+                                 ConversationState())  # fmt: skip
+    assert plan.refusal is not None and plan.refusal.kind == "protected"
+    assert "sex" in plan.refusal.message

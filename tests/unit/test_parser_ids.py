@@ -11,7 +11,7 @@ from assistant.parser import Parser
 from data.catalogue import load_catalogue
 from data.spec import load_spec
 
-HELD = {"48213", "007731", "AB-1234", "922968-FFF-2024B", "S0000042", "51200"}
+HELD = {"48213", "007731", "AB-1234", "922968-FFF-2024B", "S0000042", "51200", "2311", "100"}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,10 @@ def parse():
         ("compare S42 and student 48213", ["S0000042", "48213"]),
         ("why is student 99999 at risk", ["99999"]),  # unknown: reported as typed
         ("why's 48213 flagged?", ["48213"]),  # the "s" of "why's" is not an id prefix
+        ("why is 2311 at risk?", ["2311"]),  # a district's four-digit id
+        ("what would help 2311", ["2311"]),
+        ("compare 2311 and 48213", ["2311", "48213"]),
+        ("scores for 2311, 48213", ["2311", "48213"]),
     ],
 )
 def test_ids_are_read_as_the_district_writes_them(parse, question, ids):
@@ -43,6 +47,10 @@ def test_ids_are_read_as_the_district_writes_them(parse, question, ids):
     "question",
     [
         "top 10 students in grade 9",
+        "show the top 100 at-risk kids",  # 100 is an id here, but "top 100" is a count
+        "who has over 2311 clicks",
+        "100 students with the highest risk",
+        "a budget of 1,100 for them",
         "plan a budget of 51200 dollars",
         "plan with $51200",
         "grade 12 at risk",

@@ -133,7 +133,7 @@ def test_an_unreadable_rule_shows_the_text_and_every_accepted_form(rule, shown):
     assert shown in message
     assert RULE_FORMS in message
     for form in (
-        "GPA < 2.0",
+        "score < 50",
         "result == Fail",
         "result in [Fail, Withdrawn]",
         "result not in [Pass]",
@@ -148,9 +148,10 @@ def test_an_unreadable_rule_shows_the_text_and_every_accepted_form(rule, shown):
     ("rule", "message"),
     [
         ("Shoe_Size < 2", "outcome.rule uses 'Shoe_Size', which is not a declared column"),
+        ("GPAA < 2", "'GPAA', which is not a declared column (did you mean GPA?)"),
         ("days_absent > 20", "it must have role 'outcome_source' (it has 'actionable')"),
         ("pupil == x", "it must have role 'outcome_source' (it has 'id')"),
-        ("GPA == Fail", "GPA is a float column: compare it with a number, e.g. GPA < 2.0"),
+        ("GPA == Fail", "GPA is a float column: compare it with a number, e.g. GPA < 0"),
         ("GPA == true", "GPA is a float column"),
         ("GPA in [1, 2]", "GPA is a float column"),
         ("result == Fial", "'Fial' is not a category of result (categories: Distinction, Pass"),
