@@ -49,6 +49,20 @@ def publish_schema(home: Path, schema: str, rows: int = 3000) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def schema_workspaces(published, tmp_path_factory):
+    """Serving settings of a published workspace per example schema, each built once per
+    session on first use (the built-in schema's is ``published``)."""
+    built: dict[str, Settings] = {"student_performance": published}
+
+    def get(schema: str) -> Settings:
+        if schema not in built:
+            built[schema] = publish_schema(tmp_path_factory.mktemp(schema) / "ws", schema)
+        return built[schema]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def ctx(published):
     from tools.context import load_context
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from data.spec import load_spec
-from tests.integration.conftest import SPECS, auth, publish_schema, sara_serve
+from tests.integration.conftest import SPECS, auth, sara_serve
 from tests.timeouts import HTTP_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ GOLD = Path(__file__).resolve().parents[2] / "evals" / "specs"
 
 
 @pytest.fixture(scope="module", params=SCHEMAS)
-def schema(request, tmp_path_factory):
+def schema(request, schema_workspaces):
     """(name, serving settings, a TestClient on the app, one key per role)."""
     from fastapi.testclient import TestClient
 
@@ -37,7 +37,7 @@ def schema(request, tmp_path_factory):
     from api.main import create_app
 
     name = request.param
-    settings = publish_schema(tmp_path_factory.mktemp(name) / "ws", name)
+    settings = schema_workspaces(name)
     store = KeyStore(settings.keys_path)
     keys = {role: store.create(f"test-{role}", role)[1] for role in ROLES}
     with TestClient(create_app(settings)) as client:

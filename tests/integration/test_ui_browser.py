@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from api.keys import KeyStore
-from tests.integration.conftest import auth, publish_schema, sara_serve
+from tests.integration.conftest import auth, sara_serve
 from tests.timeouts import BROWSER_TIMEOUT_MS, HTTP_TIMEOUT_S
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -137,10 +137,10 @@ def test_a_key_revoked_mid_session_gets_a_message_not_a_stack_trace(server, brow
 
 
 @pytest.fixture(scope="module")
-def other_schema(tmp_path_factory):
+def other_schema(schema_workspaces):
     """`sara serve` on a workspace published with the higher-ed example spec (no spec setting
     when serving), and a staff key there."""
-    settings = publish_schema(tmp_path_factory.mktemp("ui-higher-ed") / "ws", "higher_ed")
+    settings = schema_workspaces("higher_ed")
     _, key = KeyStore(settings.keys_path).create("test-ui-staff", "staff")
     with sara_serve(settings) as served:
         yield served.base, key
