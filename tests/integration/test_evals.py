@@ -98,13 +98,18 @@ def test_the_gold_sets_are_large_enough_and_well_formed():
 def test_the_gate_holds_the_thresholds(published, ctx, tmp_path):
     gate = {name: [i for i in items if i.gate] for name, items in load_sets().items()}
     report = run_eval(published, ctx, gate)
+    assert_gate(report)
+    assert report["overall"]["refusal_precision"] >= 0.9
+
+
+def assert_gate(report: dict) -> None:
+    """Every set of ``report`` at or above its threshold, and no ungrounded number."""
     for name, floor in THRESHOLDS.items():
         m = report["sets"][name]
         wrong = [(r["id"], r["problems"]) for r in report["items"]
                  if r["set"] == name and not r["correct"]]  # fmt: skip
         assert m["answer_correctness"] >= floor, (name, m, wrong)
     assert report["overall"]["ungrounded_numbers"] == 0
-    assert report["overall"]["refusal_precision"] >= 0.9
 
 
 def test_sara_eval_writes_the_report(published, monkeypatch, tmp_path):

@@ -122,12 +122,7 @@ def test_a_key_revoked_mid_session_gets_a_message_not_a_stack_trace(server, brow
 
     store = KeyStore(published.keys_path)
     entry, key = store.create("test-ui-revoked", "staff")
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(BROWSER_TIMEOUT_MS)
-    page.goto(f"{server}/ui/")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#sara-status")).to_contain_text("Signed in as test-ui-revoked")
+    page = _signed_in_page(browser, server, key, "test-ui-revoked", (1280, 900))
     store.revoke(entry.id)
     page.get_by_role("button", name="What model is this and how good is it?").click()
     answer = page.locator('#sara-chat [data-testid="bot"]').first
@@ -154,12 +149,7 @@ def test_the_ui_speaks_another_schemas_language(other_schema, browser):
     found = httpx.get(f"{base}/v1/students", params={"level": "High", "limit": 1},
                       headers=auth(key), timeout=HTTP_TIMEOUT_S)  # fmt: skip
     student = found.json()["students"][0]["student_id"]  # the district's own, e.g. 004711-BBB-2024J
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(BROWSER_TIMEOUT_MS)
-    page.goto(f"{base}/ui/")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#sara-status")).to_contain_text("Signed in as test-ui-staff")
+    page = _signed_in_page(browser, base, key, "test-ui-staff", (1440, 1000))
     examples = page.locator("#sara-examples button")
     expect(examples.first).to_be_visible()
     shown = " ".join(examples.all_inner_texts())
@@ -174,3 +164,16 @@ def test_the_ui_speaks_another_schemas_language(other_schema, browser):
     expect(bot.nth(0)).to_contain_text("Study-skills coaching")
     page.screenshot(path=ARTIFACTS / "ui-higher-ed.png", full_page=True)
     page.close()
+
+
+def _signed_in_page(browser, base: str, key: str, name: str, size: tuple[int, int]):
+    """A new page of the UI at ``base``, signed in with ``key`` (held by ``name``)."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
+    page.goto(f"{base}/ui/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sara-status")).to_contain_text(f"Signed in as {name}")
+    return page
