@@ -16,9 +16,11 @@ def spec_yaml(spec: DatasetSpec) -> str:
     return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
 
 
-def spec_digest(text: str) -> str:
-    """A short content hash that names one version of a spec (shown to people)."""
-    return spec_hash(text)[:12]
+def spec_digest(spec: DatasetSpec) -> str:
+    """A short content hash that names one version of a spec (shown to people). The
+    catalogue's path is left out: where a workspace keeps its catalogue file does not change
+    the spec (the catalogue's content is stored beside it)."""
+    return spec_hash(spec_yaml(spec.model_copy(update={"interventions": None})))[:12]
 
 
 def spec_from_yaml(text: str, source: str) -> DatasetSpec:

@@ -26,7 +26,7 @@ from data.catalogue import (
     parse_catalogue,
 )
 from data.spec import DatasetSpec, SpecError, load_spec
-from data.spec_store import spec_digest, spec_from_yaml, spec_yaml
+from data.spec_store import spec_digest, spec_from_yaml
 from pipeline import warehouse
 from pipeline.levels import served_levels
 from pipeline.model import RiskModel
@@ -180,10 +180,10 @@ def served_spec(settings: Settings, meta: dict[str, str]) -> DatasetSpec:
         configured = load_spec(settings.spec_path)
     except SpecError as exc:
         raise NotReady(f"SARA_SPEC_PATH: {exc}") from None
-    if spec_digest(spec_yaml(configured)) != meta.get("spec_hash"):
+    if spec_digest(configured) != meta.get("spec_hash"):
         raise NotReady(
             f"SARA_SPEC_PATH is {settings.spec_path} (spec {configured.name!r}, version "
-            f"{spec_digest(spec_yaml(configured))}), but the warehouse was published with spec "
+            f"{spec_digest(configured)}), but the warehouse was published with spec "
             f"{spec.name!r} (version {meta.get('spec_hash')}): unset SARA_SPEC_PATH to serve the "
             f"published spec, or run `sara pipeline run --spec {settings.spec_path}` to publish "
             "with yours"

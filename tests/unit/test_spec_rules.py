@@ -295,6 +295,15 @@ def test_a_spec_kept_as_text_loads_again_the_same():
         load_spec_text("name: [", "stored spec", None)
 
 
+def test_a_spec_version_does_not_depend_on_where_its_catalogue_is():
+    from data.spec_store import spec_digest
+
+    here = load(district(interventions="/srv/a/catalogue.yaml"))
+    there = load(district(interventions="/home/b/catalogue.yaml"))
+    assert spec_digest(here) == spec_digest(there) == spec_digest(load(district()))
+    assert spec_digest(here) != spec_digest(load(district("result in [Fail]")))
+
+
 def test_a_dumped_spec_reloads_to_the_same_spec():
     no_id = district(id_column=None, repeated_ids="enrolments")
     no_id["columns"] = no_id["columns"][1:]
