@@ -26,6 +26,12 @@ Profile = Literal["realistic", "seed-like", "higher-ed"]
 PROFILES: tuple[str, ...] = ("realistic", "seed-like", higher_ed.PROFILE)
 # The spec a profile's files follow, for the profiles not written for the built-in one.
 PROFILE_SPECS: dict[str, Path] = {higher_ed.PROFILE: higher_ed.SPEC_PATH}
+# The interventions a profile's causal model can apply (``--do``); seed-like has none.
+PROFILE_INTERVENTIONS: dict[str, tuple[str, ...]] = {
+    "realistic": tuple(realistic.INTERVENTIONS),
+    "seed-like": (),
+    higher_ed.PROFILE: tuple(higher_ed.INTERVENTIONS),
+}
 CHUNK_ROWS = 250_000
 # The truth sidecar's key column (its first): named like the built-in spec's id column.
 TRUTH_KEY = "StudentID"
@@ -53,7 +59,8 @@ def _simulate(rng: np.random.Generator, n: int, profile: str, intervention: str 
     if profile == "seed-like":
         if intervention is not None:
             raise ValueError(
-                "the seed-like profile has no causal model; interventions need --profile realistic"
+                "the seed-like profile has no causal model; interventions need --profile "
+                "realistic or higher-ed"
             )
         observed = seedlike.simulate(rng, n)
         return observed, {"true_risk": seedlike.true_risk(observed)}

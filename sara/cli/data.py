@@ -49,8 +49,7 @@ def data_generate(
     ] = False,
 ) -> None:
     """Generate a synthetic cohort (and its ground-truth sidecar)."""
-    from data.synthetic.cohort import PROFILES, write_cohort
-    from data.synthetic.realistic import INTERVENTIONS
+    from data.synthetic.cohort import PROFILE_INTERVENTIONS, PROFILES, write_cohort
 
     current = get_settings()
     rows = rows or current.generate_rows
@@ -58,8 +57,12 @@ def data_generate(
     profile = profile or current.generate_profile
     if profile not in PROFILES:
         raise fail(f"--profile {profile!r} is not a profile; choose one of: {', '.join(PROFILES)}")
-    if do is not None and do not in INTERVENTIONS:
-        raise fail(f"--do {do!r} is not an intervention; choose one of: {', '.join(INTERVENTIONS)}")
+    known = PROFILE_INTERVENTIONS[profile]
+    if do is not None and do not in known:
+        raise fail(
+            f"--do {do!r} is not an intervention of the {profile} profile; "
+            + (f"choose one of: {', '.join(known)}" if known else "it has no causal model")
+        )
     if out is None:
         current.ensure_workspace()
         out = current.default_cohort_path
@@ -119,6 +122,22 @@ def _print_generated(result) -> None:
     console.print(table)
 
 
+def _checked_catalogue(dataset_spec, path) -> str:
+    """The dataset's intervention catalogue checked against the spec (the pipeline refuses a
+    catalogue that does not fit, so validation says so first): one line for the summary."""
+    from data.catalogue import CatalogueError, catalogue_text, parse_catalogue
+
+    try:
+        found = catalogue_text(dataset_spec, path)
+        if found is None:
+            return "none defined (intervention questions will say how to add a catalogue)"
+        catalogue = parse_catalogue(dataset_spec, *found)
+    except CatalogueError as exc:
+        raise fail(str(exc)) from None
+    names = ", ".join(iv.name for iv in catalogue.interventions)
+    return f"{len(catalogue.interventions)} from {found[1]} ({names}); they fit the spec"
+
+
 @app.command("validate")
 def data_validate(
     path: Annotated[str, typer.Argument(help="CSV, Parquet, DuckDB file, or hf://owner/dataset.")],
@@ -136,6 +155,7 @@ def data_validate(
 
     dataset_spec = load_spec(spec)
     current = get_settings()
+    catalogue = _checked_catalogue(dataset_spec, current.interventions_path)
     started = time.perf_counter()
     try:
         with console.status(f"validating {path} against spec {dataset_spec.name!r}…"):
@@ -153,6 +173,7 @@ def data_validate(
         "quarantined rows", f"{report.n_quarantined:,} ({report.share_quarantined:.2%})"
     )
     summary.add_row("ids assigned", f"{report.ids_assigned:,}")
+    summary.add_row("interventions", catalogue)
     summary.add_row("time", f"{seconds:.1f} s")
     console.print(summary)
     if report.n_quarantined:

@@ -38,12 +38,41 @@ def test_generate_refuses_unknown_profile_and_intervention():
     assert result.exit_code == 1 and "choose one of: realistic, seed-like" in result.output
     result = run("data", "generate", "--n", "10", "--do", "magic")
     assert result.exit_code == 1 and "tutoring" in result.output
+    result = run("data", "generate", "--n", "10", "--profile", "seed-like", "--do", "tutoring")
+    assert result.exit_code == 1 and "no causal model" in result.output
+
+
+def test_generate_applies_an_intervention_of_the_higher_ed_profile(tmp_path):
+    out = tmp_path / "he.csv"
+    args = ["data", "generate", "--n", "300", "--seed", "4", "--profile", "higher-ed"]
+    result = run(*args, "--do", "study_coaching", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "do(study_coaching)" in result.output and out.is_file()
+    result = run(*args, "--do", "tutoring", "--out", str(tmp_path / "x.csv"))
+    assert result.exit_code == 1 and "study_coaching" in result.output
 
 
 def test_validate_summarises_a_clean_file(cohort_file):
     result = run("data", "validate", str(cohort_file))
     assert result.exit_code == 0, result.output
     assert "every row passed every rule" in result.output and "500" in result.output
+    assert "they fit the spec" in result.output and "tutoring" in result.output
+
+
+def test_validate_checks_the_intervention_catalogue(workspace, cohort_file, tmp_path, monkeypatch):
+    from sara.settings import get_settings
+
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(
+        "interventions:\n"
+        "  - {name: older, title: Older, moves: {Age: {add: 1}}, cost_per_student: 1,\n"
+        "     evidence: none, causal_note: none}\n"
+    )
+    monkeypatch.setenv("SARA_INTERVENTIONS_PATH", str(catalogue))
+    get_settings.cache_clear()
+    result = run("data", "validate", str(cohort_file))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "'older' moves 'Age'" in result.output and str(catalogue) in result.output
 
 
 def test_validate_reports_issues_and_writes_the_quarantine(cohort_file, settings):
