@@ -68,7 +68,7 @@ class FairnessReport:
         return float(values.max()) if len(values) else float("nan")
 
 
-def _labels(column: pd.Series) -> np.ndarray:
+def group_labels(column: pd.Series) -> np.ndarray:
     """Return a column's values as an object array of strings, missing values as their own group."""
     # Students with a missing attribute are kept as a visible group rather than silently dropped.
     text = column.astype(object).astype(str).to_numpy(dtype=object)
@@ -78,7 +78,7 @@ def _labels(column: pd.Series) -> np.ndarray:
 def _attributes(groups: pd.DataFrame, pairs: bool) -> list[tuple[str, np.ndarray]]:
     """Return (attribute name, group label per student) for every column and, if `pairs`,
     every pair of columns in column order."""
-    single = [(str(name), _labels(groups[name])) for name in groups.columns]
+    single = [(str(name), group_labels(groups[name])) for name in groups.columns]
     if not pairs:
         return single
     paired = [(f"{a}×{b}", la + " × " + lb) for (a, la), (b, lb) in combinations(single, 2)]

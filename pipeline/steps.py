@@ -23,6 +23,7 @@ from data.synthetic.cohort import write_cohort
 from data.truth import truth_for
 from data.validate import SchemaMismatchError, ValidationReport, check_columns
 from pipeline.evaluate import Evaluation, evaluate, naive_baseline
+from pipeline.fairness import group_labels
 from pipeline.features import model_features
 from pipeline.scoring import Scored, score_step  # noqa: F401 (score_step: kept importable here)
 from pipeline.train import CANDIDATES, FittedCandidate, fit_candidate, make_folds
@@ -288,7 +289,7 @@ def published_spec(spec: DatasetSpec, settings: Settings) -> dict[str, str]:
         parse_catalogue(spec, *found)
     return {
         "spec_yaml": text,
-        "spec_hash": spec_digest(text),
+        "spec_hash": spec_digest(spec),
         "catalogue_yaml": found[0] if found else "",
         "catalogue_source": found[1] if found else "",
     }
@@ -302,7 +303,8 @@ def group_aggregates(
     max_levels: int = 12,
 ) -> pd.DataFrame:
     """Per group of every protected, context or actionable column with few levels: size, mean
-    risk, share High, outcome rate. Small groups are suppressed (NaN, never 0)."""
+    risk, share High, outcome rate; students with no value are their own "(missing)" group.
+    Small groups are suppressed (NaN, never 0)."""
     outcome = spec.outcome.name
     rows = []
     for column in spec.columns:
@@ -312,7 +314,7 @@ def group_aggregates(
             continue
         frame = pd.DataFrame(
             {
-                "group": students[column.name].astype(str).to_numpy(),
+                "group": group_labels(students[column.name]),
                 "risk": scores["risk_score"].to_numpy(),
                 "high": (scores["risk_level"] == "High").to_numpy(),
                 "outcome": students[outcome].to_numpy(),
