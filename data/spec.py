@@ -359,6 +359,18 @@ class DatasetSpec(BaseModel):
         return self.key_column
 
     @property
+    def person_key(self) -> tuple[str, bool] | None:
+        """Where rows can repeat one student: the column naming the student, and whether a
+        "#n" repeat suffix must be cut off it. The first part of a composite id names the
+        student (``[id_student, module, term]``); with ``repeated_ids: enrolments`` the key
+        without its suffix. None when every row is a different student."""
+        if len(self.id_parts) > 1:
+            return self.id_parts[0], False
+        if self.repeated_ids == "enrolments":
+            return self.key_column, True
+        return None
+
+    @property
     def equity_columns(self) -> list[str]:
         """Non-protected columns declared ``equity: true``, for equity summaries."""
         return [c.name for c in self.columns if c.equity and c.role != Role.PROTECTED]

@@ -8,14 +8,17 @@ import hashlib
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import Field
-from scipy.stats import chi2_contingency, fisher_exact
+from scipy.stats import chi2, chi2_contingency, fisher_exact
 
 from data.spec import ColumnSpec, DatasetSpec, Role
 from tools.base import ToolInput, ToolOutput, stamp
+from tools.cohort import cohort_sql
 from tools.context import ToolContext
 from tools.equity import (
     EquityRow,
@@ -91,10 +94,74 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted
 
 
-def _test(rows: list[EquityRow]) -> tuple[str | None, float | None, float | None, str | None]:
+@dataclass(frozen=True)
+class Clustering:
+    """How much rows of one student resemble each other, for tests over enrolments."""
+
+    mean_size: float  # rows per student, weighted by rows (sum m^2 / N)
+    icc: float  # intra-class correlation of the outcome within a student
+    factor: float  # the design effect 1 + (mean_size - 1) * icc
+
+    @property
+    def note(self) -> str:
+        return (
+            f"students appear in several rows ({self.mean_size:.2f} a row on average, outcome "
+            f"correlation within a student {self.icc:.2f}): the chi-square is divided by the "
+            f"design effect {self.factor:.2f} (Donner's adjustment for clustered data)"
+        )
+
+
+def clustering(sizes: np.ndarray, events: np.ndarray) -> Clustering:
+    """The design effect of a binary outcome over clusters (``sizes`` rows, ``events`` with the
+    outcome in each): the one-way ANOVA estimate of the intra-class correlation (clipped at 0)
+    and 1 + (m_A - 1) * icc with m_A = sum m^2 / N (Donner, Birkett & Buck 1981)."""
+    sizes, events = np.asarray(sizes, dtype=float), np.asarray(events, dtype=float)
+    n, k = sizes.sum(), len(sizes)
+    mean_size = float((sizes**2).sum() / n) if n else 1.0
+    if k < 2 or n <= k:
+        return Clustering(mean_size, 0.0, 1.0)
+    between_ss = (events**2 / sizes).sum() - events.sum() ** 2 / n
+    within_ss = events.sum() - (events**2 / sizes).sum()
+    msb, msw = between_ss / (k - 1), within_ss / (n - k)
+    m0 = (n - (sizes**2).sum() / n) / (k - 1)
+    denominator = msb + (m0 - 1) * msw
+    icc = float(min(max((msb - msw) / denominator, 0.0), 1.0)) if denominator > 0 else 0.0
+    return Clustering(mean_size, icc, 1.0 + (mean_size - 1.0) * icc)
+
+
+def _clustering(ctx: ToolContext, filters: dict[str, Any]) -> Clustering | None:
+    """The clustering of the outcome by student in scope, when rows can repeat a student."""
+    person = ctx.spec.person_key
+    if person is None:
+        return None
+    column, suffixed = person
+    key = f's."{column}"'
+    key = f"split_part({key}, '#', 1)" if suffixed else key
+    outcome = f's."{ctx.spec.outcome.name}"'
+    inner, params = cohort_sql(
+        ctx.spec, ctx.id_column, filters, columns=f"{key} AS person, {outcome} AS y"
+    )
+    found = (
+        ctx.connection()
+        .execute(
+            f"SELECT count(*) AS m, sum(CAST(y AS DOUBLE)) AS e FROM ({inner}) "
+            "WHERE y IS NOT NULL GROUP BY person",
+            params,
+        )
+        .fetchnumpy()
+    )
+    if not len(found["m"]) or found["m"].max() <= 1:
+        return None
+    return clustering(found["m"], found["e"])
+
+
+def _test(
+    rows: list[EquityRow], clustered: Clustering | None = None
+) -> tuple[str | None, float | None, float | None, str | None]:
     """(test, statistic, p-value, note) for outcome × group over the non-suppressed groups:
     chi-square test of independence, or Fisher's exact test for a 2×2 table with an expected
-    count below 5."""
+    count below 5. When rows repeat students, the chi-square is adjusted for that clustering
+    (an exact test would treat the rows as independent, so it is not used then)."""
     shown = [r for r in rows if not r.suppressed]
     if len(shown) < 2:
         return None, None, None, "fewer than two groups large enough to compare"
@@ -105,6 +172,10 @@ def _test(rows: list[EquityRow]) -> tuple[str | None, float | None, float | None
     if sum(r[0] for r in table) == 0 or sum(r[1] for r in table) == 0:
         return None, None, None, "every student in scope has the same outcome"
     result = chi2_contingency(table)
+    if clustered is not None and clustered.factor > 1.0:
+        statistic = float(result.statistic) / clustered.factor
+        p_value = float(chi2.sf(statistic, result.dof))
+        return "chi-square (clustered)", statistic, p_value, clustered.note
     if result.expected_freq.min() >= SMALL_EXPECTED:
         return "chi-square", float(result.statistic), float(result.pvalue), None
     if len(table) == 2:
@@ -160,7 +231,7 @@ def _section(ctx: ToolContext, attribute: str, filters: dict[str, Any]) -> Attri
     pair, basis = headline_pair(column, shown, outcome.overall.n, ctx.settings.min_group_size)
     high, low = sorted(pair, key=lambda g: g.outcome_rate, reverse=True) if pair else (None, None)
     risks = [g.mean_risk for g in shown if g.group is not None]
-    test, chi2, p_value, note = _test(outcome.rows)
+    test, statistic, p_value, note = _test(outcome.rows, _clustering(ctx, filters))
     return AttributeSection(
         attribute=attribute,
         label=column.display_name,
@@ -171,7 +242,7 @@ def _section(ctx: ToolContext, attribute: str, filters: dict[str, Any]) -> Attri
         gap_basis=basis,
         mean_risk_gap=max(risks) - min(risks) if len(risks) >= 2 else None,
         test=test,
-        chi2=chi2,
+        chi2=statistic,
         p_value=p_value,
         p_adjusted=None,
         significant=False,
@@ -253,6 +324,7 @@ def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySumma
         overall=overall.overall,
         min_group_size=ctx.settings.min_group_size,
         n_tested=len(tested),
+        spec=ctx.spec,
     )
     return EquitySummaryOutput(
         filters=overall.filters,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from data.spec import DatasetSpec
 from tools.equity import EquityRow, Scalar, value_label
 
 ALPHA = 0.05
@@ -113,12 +114,17 @@ def render_markdown(
     overall: EquityRow,
     min_group_size: int,
     n_tested: int,
+    spec: DatasetSpec | None = None,
 ) -> str:
+    def scoped(column: str, values: list[Scalar]) -> str:
+        declared = spec.column(column) if spec is not None and column in spec.column_names else None
+        words = ", ".join(value_label(v, declared) for v in values)
+        return f"{declared.display_name if declared else column} in {words}"
+
     scope = (
         "all students"
         if not filters
-        else "students with "
-        + "; ".join(f"{k} in {', '.join(value_label(v) for v in vs)}" for k, vs in filters.items())
+        else "students with " + "; ".join(scoped(k, vs) for k, vs in filters.items())
     )
     lines = [
         "# Equity summary",
@@ -188,6 +194,8 @@ def render_markdown(
             f"Largest outcome gap: {gap}; {section.test or 'test'} p {_p(section.p_value)}, "
             f"Holm-adjusted p {_p(section.p_adjusted)} ({verdict}).",
         ]
+        if section.p_value is not None and section.note:  # a caveat of the test that ran
+            lines.append(section.note[0].upper() + section.note[1:] + ".")
         if section.model_fairness:
             lines.append(_fairness_line(section.model_fairness))
     if filters:

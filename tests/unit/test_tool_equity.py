@@ -220,3 +220,27 @@ def test_headline_gaps_compare_ordered_extremes_never_missing_or_tiny_groups():
     (high, low), basis = headline_pair(plain, groups, 1522, 20)
     assert (high.group, low.group) == ("2", "3") and high.n == 400
     assert headline_pair(plain, groups[:1], 1522, 20) == (None, None)
+
+
+def test_the_design_effect_of_students_in_several_rows():
+    import numpy as np
+
+    from tools.equity_gaps import clustering
+
+    ones = clustering(np.ones(500), np.random.default_rng(1).integers(0, 2, 500))
+    assert ones.factor == 1.0  # one row per student: nothing to adjust
+    rng = np.random.default_rng(2)
+    alike = rng.integers(0, 2, 400)  # three rows per student, all with the same outcome
+    same = clustering(np.full(400, 3), 3 * alike)
+    assert same.icc > 0.99 and abs(same.factor - 3.0) < 0.02
+    independent = clustering(np.full(4000, 3), rng.binomial(3, 0.4, 4000))
+    assert independent.icc < 0.03 and independent.factor < 1.06
+    assert "design effect" in same.note
+
+
+def test_repeated_students_are_tested_as_clusters():
+    from data.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "data" / "specs" / "higher_ed.yaml")
+    assert spec.person_key == ("id_student", False)
+    assert load_spec(None).person_key is None
