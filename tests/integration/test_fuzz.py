@@ -47,10 +47,13 @@ NO_DEADLINE_S = 600
 PRIVATE = shutil.ignore_patterns("api-keys.json", "audit.sqlite*", "metrics")
 
 
-@pytest.fixture(scope="module")
-def fuzz_home(published, tmp_path_factory) -> Settings:
-    """A copy of the published workspace (model, warehouse, reports) with its own keys."""
-    home = tmp_path_factory.mktemp("fuzz") / "ws"
+@pytest.fixture(scope="module", params=["student_performance", "higher_ed"])
+def fuzz_home(request, schema_workspaces, tmp_path_factory) -> Settings:
+    """A copy of a published workspace (model, warehouse, reports) with its own keys: the
+    built-in schema's, then the second example schema's (its own columns, composite ids and
+    catalogue), so no input reaches a 500 on either."""
+    published = schema_workspaces(request.param)
+    home = tmp_path_factory.mktemp(f"fuzz-{request.param}") / "ws"
     shutil.copytree(published.home, home, ignore=PRIVATE)
     return published.model_copy(update={"home": home})
 
