@@ -41,6 +41,8 @@ SETTINGS = re.compile(
     r"database|tables?|records?|data|warehouse|model|scores?|grades?|gpa|audit|logs?|access|"
     r"guard(?:rails?)?|grounding|safety|refusals?|checks?|llm|gpt\w*)\b|"
     r"\bgive me (?:admin|access|permissions?|an? (?:api )?key|the keys?|root)\b|"
+    r"\b(?:re-?train|re-?fit|rebuild)\w*\b[^.?!]{0,30}\bmodels?\b|"
+    r"\b(?:use|add|include|put)\b[^.?!]{0,30}\bas (?:a |an )?(?:features?|inputs?|predictors?)\b|"
     r"\buse (?:the )?(?:\w+ )?backend\b|\buse backend\b|"
     r"\b(?:switch|change|go) (?:over )?to (?:the )?"
     r"(?:offline|llm|gpt\w*|openai|another|a different)\b"
@@ -56,6 +58,7 @@ BULK = re.compile(
 )
 CERTAINTY = re.compile(
     r"\bfor (?:sure|certain)\b|\bdefinitely\b|\bcertain(?:ly)?\b|\bguarantee\w*|\b100 ?%|"
+    r"\bpromise\w*|\bassure me\b|"
     r"\bdestined\b|\bdoomed\b|\bbound to fail\b|\binevitabl\w*|\bno chance\b|"
     r"\bwithout (?:a )?doubt\b|\bnever (?:graduate|pass|succeed)\b|\bgoing to (?:fail|drop out)\b|"
     r"\bwill (?:\w+ )?(?:fail|drop out)\b"
@@ -134,8 +137,9 @@ def check_request(text: str, columns: Sequence[re.Pattern[str]] = ()) -> Refusal
     if SETTINGS.search(text) and not re.search(r"\bwhat if\b|\bwould\b.*\b(?:help|change)\b", text):
         return Refusal(
             "settings",
-            "I can only read and analyse: I can't change settings, thresholds, data, the model, "
-            "keys or roles. An administrator changes those outside the chat.",
+            "I can only read and analyse: I can't change settings, thresholds, data, the model "
+            "or its inputs, keys or roles. An administrator changes those outside the chat (the "
+            "model is trained by the pipeline from the spec's feature sets).",
         )
     if OUT_OF_SCOPE.search(text):
         return Refusal("out_of_scope", out_of_scope_message())

@@ -15,6 +15,10 @@ from functools import cached_property
 from assistant.parser import Parse
 
 ABOUT_INTERVENTIONS = re.compile(r"\b(?:interventions?|programs?|programmes?|options?|supports?)\b")
+LIST_ASKED = re.compile(
+    r"\bwho (?:are|is|should)\b|\blist (?:the |all )?(?:students|\d+)|"
+    r"\bshow me (?:the )?(?:students|top \d+)|\btop \d+ (?:students|highest)"
+)
 STRONG_MODEL = re.compile(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b")
 
 
@@ -78,7 +82,8 @@ def _fairness(c: Cues, out: list[str]) -> bool:
 
 
 def _explain_student(c: Cues, out: list[str]) -> bool:
-    return "explain" in c.words or ("score" not in c.words and "help" not in c.words and not out)
+    # "compare the interventions for S1" asks for the comparison, not an explanation
+    return "explain" in c.words or ("score" not in c.words and not c.wants_compare and not out)
 
 
 def _score_student(c: Cues, out: list[str]) -> bool:
@@ -86,12 +91,14 @@ def _score_student(c: Cues, out: list[str]) -> bool:
 
 
 def _help_student(c: Cues, out: list[str]) -> bool:
-    return "help" in c.words or (bool(c.parsed.interventions) and "plan" not in out)
+    return "help" in c.words or (c.wants_compare and "plan" not in out)
 
 
 def _find_beside_students(c: Cues, out: list[str]) -> bool:
-    # "score S1 and S2, then the 5 riskiest in town schools"
-    return "find" in c.words and bool(c.parsed.filters)
+    # "score S1 and S2, then the 5 riskiest in town schools"; "why is S1 flagged as at risk"
+    # names a level, not another list
+    p = c.parsed
+    return "find" in c.words and (any(k != "risk_level" for k in p.filters) or bool(p.limit))
 
 
 def _compare(c: Cues, out: list[str]) -> bool:
@@ -112,7 +119,7 @@ def _equity(c: Cues, out: list[str]) -> bool:
     )
     scoped = bool(c.groups) or bool(p.filters and "find" not in c.words) or "equity" in c.words
     return (
-        "summary" not in out
+        ("summary" not in out or bool(c.numeric_mentions))  # "… and the mean clicks by band"
         and asked
         and ("fairness" not in out or "outcome_rate" in p.metrics)
         and scoped
@@ -121,7 +128,14 @@ def _equity(c: Cues, out: list[str]) -> bool:
 
 
 def _lists(c: Cues, out: list[str]) -> bool:
-    return "find" in c.words and "plan" not in out and "compare" not in out
+    # "who are the riskiest in Scotland, and which intervention would help them?" asks for both
+    asks_list = bool(LIST_ASKED.search(c.parsed.text))
+    return "find" in c.words and "plan" not in out and ("compare" not in out or asks_list)
+
+
+def _summary_covers_fairness(c: Cues, out: list[str]) -> bool:
+    # "a fairness and equity overview": the summary has the model's fairness section
+    return "summary" in out and not c.groups and not {"tpr", "fpr"} & set(c.parsed.metrics)
 
 
 def _count_not_gap(c: Cues, out: list[str]) -> bool:
@@ -156,6 +170,7 @@ GROUP_RULES: tuple[IntentRule, ...] = (
     IntentRule("fairness cue or error-rate metric", "fairness", _fairness),
     IntentRule("compare interventions", "compare", _compare),
     IntentRule("equity summary", "summary", _summary),
+    IntentRule("a summary covers fairness", "fairness", _summary_covers_fairness, drop=True),
     IntentRule("equity by group", "equity", _equity),
     IntentRule("a count is not a gap", "equity", _count_not_gap, drop=True),
     IntentRule("list students", "find", _find),

@@ -49,11 +49,18 @@ def synonym_words() -> frozenset[str]:
     return frozenset(words)
 
 
+@lru_cache(maxsize=1)
+def absent_pattern() -> re.Pattern[str]:
+    """Words for information a dataset may not hold (``absent_attributes``)."""
+    words = load_vocabulary()["absent_attributes"].split()
+    return re.compile(r"\b(?:" + "|".join(w.replace(".", "[ -]") for w in words) + r")\b")
+
+
 def _table(key: str) -> dict:
     return load_vocabulary()[key]
 
 
-_WORD = re.compile(r"[a-z][a-z'\-]+")
+_WORD = re.compile(r"[a-z][a-z'\-]*[a-z]")  # a word ends with a letter ("over-55" keeps its hyphen)
 
 
 def words_of(*texts: str) -> set[str]:
@@ -67,7 +74,31 @@ def _split_name(name: str) -> str:
 
 
 def _value_pattern(value: str) -> str:
-    return re.escape(value.lower()).replace(r"\-", "[- ]?").replace(r"\ ", " ")
+    """A value or phrase as typed: a hyphen may be left out or a space ("high-ses", "high ses"),
+    a space may be a hyphen ("over-55")."""
+    return re.escape(value.lower()).replace(r"\-", "[- ]?").replace(r"\ ", "[- ]")
+
+
+def _plural(alternative: str) -> str:
+    """An attribute word read in the singular or the plural ("qualifications" also reads
+    "qualification levels"' first word; "region" also "regions"); patterns that do not end
+    in a plain word are kept as they are."""
+    if not re.search(r"[a-z]{4}$", alternative):
+        return alternative
+    if alternative.endswith("ss"):
+        return alternative + "(?:es)?"
+    if alternative.endswith("s"):
+        return alternative + "?"
+    if alternative.endswith("y"):
+        return alternative[:-1] + "(?:y|ies)"
+    return alternative + "s?"
+
+
+def _common(words: list[str]) -> list[str]:
+    """The everyday phrases ``common_synonyms`` adds for these words (a label, name, synonym,
+    value label or category, compared in lower case)."""
+    table = _table("common_synonyms")
+    return [alt for word in words for alt in table.get(word.lower().strip(), [])]
 
 
 @dataclass(frozen=True)
@@ -119,6 +150,22 @@ class Lexicon:
             return "risk level"
         return self.spec.column(column).label or _split_name(column)
 
+    def absent_words(self, text: str) -> list[str]:
+        """Words of ``text`` for information the served data does not hold: in
+        ``absent_attributes`` and inside no phrase of a column or value of the spec
+        ("religion" where no column is about it)."""
+        asked = list(absent_pattern().finditer(text))
+        if not asked:
+            return []
+        terms = (*self.attributes, *self.values, *self.negations, *self.excluded_terms)
+        covered = [m.span() for term in terms for m in term.pattern.finditer(text)]
+        missing = [
+            m.group(0)
+            for m in asked
+            if not any(start < m.end() and m.start() < end for start, end in covered)
+        ]
+        return list(dict.fromkeys(missing))
+
     def correct(self, text: str) -> str:
         """Fix misspelt domain words ("tutorng" -> "tutoring"), leaving other words alone."""
         return _WORD.sub(lambda m: _corrected(m.group(0), self.vocabulary), text)
@@ -144,11 +191,16 @@ def _filterable(spec: DatasetSpec) -> list[ColumnSpec]:
 def _column_words(col: ColumnSpec) -> list[str]:
     """Patterns naming a column: the vocabulary's everyday words for it, the spec's label and
     synonyms, and its name split into words."""
+    label = (col.label or "").lower()
+    bare = re.sub(r"\s*\([^)]*\)", "", label).strip()  # "activity (clicks a week)" -> "activity"
+    names = [label, bare, _split_name(col.name), *col.synonyms]
     words = [
         *_table("attribute_synonyms").get(col.name, []),
         *(_value_pattern(w) for w in col.synonyms),
         re.escape(_split_name(col.name)),
-        re.escape((col.label or "").lower()),
+        _value_pattern(label) if label else "",
+        _value_pattern(bare) if bare else "",
+        *_common(names),
     ]
     return [w for w in dict.fromkeys(words) if w]
 
@@ -179,14 +231,24 @@ def _value_terms(spec: DatasetSpec) -> list[Term]:
             if value is not None:
                 terms.append(Term(_compile(alternatives), column, value))
     for col in columns.values():
+        if col.dtype == "category" and len(col.categories or ()) == 2:
+            # "non-disabled" is the other value of a two-valued column
+            for value, other in zip(col.categories, reversed(col.categories), strict=True):
+                words = [col.value_labels.get(value, ""), value]
+                alternatives = [rf"non[- ]?{_value_pattern(w)}" for w in words if len(w) > 2]
+                if alternatives:
+                    terms.append(Term(_compile(alternatives), col.name, other))
         for key, words in col.value_labels.items():
             value = _stored_value(col, key)
             if value is not None:
-                terms.append(Term(_compile([_value_pattern(words)]), col.name, value))
+                # "over 55" also reads "over-55s"; "female" also "women" (common_synonyms)
+                alternatives = [_value_pattern(words) + "s?", *_common([words])]
+                terms.append(Term(_compile(alternatives), col.name, value))
         if col.dtype == "category":
             for value in col.categories or ():
                 if value.lower() not in _words("plain_words") and len(value) > 2:
-                    terms.append(Term(_compile([_value_pattern(value)]), col.name, value))
+                    alternatives = [_value_pattern(value), *_common([value])]
+                    terms.append(Term(_compile(alternatives), col.name, value))
     for col in columns.values():
         if col.dtype == "int" and col.min is not None and col.max is not None:
             alts = "|".join(_column_words(col))
@@ -240,12 +302,12 @@ def _attribute_terms(spec: DatasetSpec) -> list[Term]:
     terms = []
     for col in _filterable(spec):
         alts = [*_column_words(col), re.escape(col.name.lower())]
-        terms.append(Term(_compile(list(dict.fromkeys(alts))), col.name))
+        terms.append(Term(_compile([_plural(a) for a in dict.fromkeys(alts)]), col.name))
     numeric = [c for c in spec.columns if c.role not in FILTERABLE and c.dtype in ("int", "float")]
     for col in numeric:
         if col.role in (Role.ID, Role.OUTCOME_SOURCE, Role.EXCLUDED):
             continue
-        terms.append(Term(_compile(_column_words(col)), col.name))
+        terms.append(Term(_compile([_plural(a) for a in _column_words(col)]), col.name))
     return terms
 
 
@@ -298,8 +360,12 @@ def build_lexicon(
         *interventions.values(),
     )
     # Correction targets: every word SARA knows, plain ones too ("stduents" -> "students").
+    # Words for information a dataset may not hold are kept as typed ("religion" is never
+    # corrected to a column called "region"), so SARA can say it does not have it.
+    listed = re.sub(r"\(\?:(\w+)\|[^)]*\)", r"\1", load_vocabulary()["absent_attributes"])
+    absent = words_of(re.sub(r"\w\?", "", listed).replace(".", " "))  # the singular forms
     vocabulary = tuple(sorted(spec_words | _words("domain_words") | _words("plain_words")
-                              | synonym_words()))  # fmt: skip
+                              | synonym_words() | absent))  # fmt: skip
     return Lexicon(
         spec=spec,
         interventions=interventions,

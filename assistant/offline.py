@@ -5,6 +5,8 @@ same tool calls and the same words."""
 
 from __future__ import annotations
 
+import re
+
 import tools
 from assistant import guard
 from assistant.examples import Examples
@@ -47,6 +49,15 @@ def next_state(
     if parsed_budget:
         new.budget = parsed_budget
     return new
+
+
+# A query written in SQL (over a warehouse table, with SQL around it), not a question in words.
+SQL_TEXT = re.compile(
+    r"\bselect\b.{0,300}?\bfrom\s+(?:students|scores|contributions|risk_factors|"
+    r"group_aggregates|model_metrics|calibration|fairness_groups|fairness_gaps|meta)\b"
+    r"(?=.*(?:\bgroup by\b|\bwhere\b|\border by\b|\blimit\b|;|$))|"
+    r"\bselect\s+(?:\*|count\s*\()"
+)
 
 
 class OfflineBackend:
@@ -97,6 +108,23 @@ class OfflineBackend:
         refused = self._refusal(parsed, plan, state, session)
         if refused is not None:
             return refused
+        if SQL_TEXT.search(parsed.text):
+            return Answer(
+                text="The chat does not run SQL. An analyst key can run one guarded SELECT over "
+                "the warehouse with the run_sql tool (POST /v1/tools/run_sql, body "
+                '{"sql": "…"}); or ask me the question in words.',
+                outcome="refused",
+                intents=["sql"],
+                state=next_state(plan, state, None, None, False),
+            )
+        absent = self._absent(parsed)
+        if absent and (not parsed.intents or plan.clarify or not plan.steps):
+            return Answer(
+                text=absent,
+                outcome="refused",
+                intents=["not_in_data"],
+                state=next_state(plan, state, None, None, False),
+            )
         if parsed.problems:  # never answer a question with one of its conditions dropped
             return Answer(
                 text="I can't use that: " + "; ".join(parsed.problems) + ". Could you check "
@@ -170,7 +198,20 @@ class OfflineBackend:
         answer = self.compose(calls, plan, after)
         if unavailable:  # the part of the question SARA cannot answer is said, never dropped
             answer.text += "\n\n" + unavailable
+        if absent:
+            answer.text += "\n\n" + absent
         return answer
+
+    def _absent(self, parsed: Parse) -> str | None:
+        """What to say when the question asks for information the data does not hold
+        ("religion" where no column is about it), so it is never answered as if unasked."""
+        if not parsed.absent:
+            return None
+        held = [self.lexicon.label(t.column) for t in self.lexicon.attributes]
+        return (
+            f"The data has no information on {' or '.join(parsed.absent)}, so I can't answer "
+            f"that. What it holds about students: {', '.join(dict.fromkeys(held))}."
+        )
 
     @staticmethod
     def _unavailable(plan: Plan, session: ToolSession) -> str | None:

@@ -72,11 +72,32 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
     ("mean_risk", re.compile(r"\brisk(?: scores?| levels?)?\b|\bpredicted\b|\brisky\b")),
 ]
 BUDGET = re.compile(
-    r"(?:\$|usd ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\b|"
-    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\s?(?:dollars|usd|bucks)\b|"
+    r"(?:\$|usd ?|£|€|gbp ?|eur ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\b|"
+    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\s?"
+    r"(?:dollars|usd|bucks|pounds|quid|euros?|gbp|eur)\b|"
     r"\bbudget (?:of |is |at |=\s?)?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\b|"
-    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|thousand|million)\b"
+    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|thousand|million)\b|"
+    # "15,000 left in the budget", "10,000 to spend": a sum the words around make money
+    r"\b(\d{1,3}(?:,\d{3})+|\d{4,7})()(?= (?:left|to spend|available|remaining)\b|"
+    r"[^.?!]{0,40}\bbudget)"
 )
+# A sum a plan question gives with no word for money: "plan for 10,000 in the north".
+PLAN_SUM = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+)(?![\w.,]|,\d)")
+MONEY_WORDS = re.compile(
+    r"\b((?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[- ](?:one|two|three|"
+    r"four|five|six|seven|eight|nine))?|one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve|fifteen|a hundred|one hundred|two hundred|five hundred|a)) "
+    r"(thousand|million)\b"
+)
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+        "eighty": 80, "ninety": 90}  # fmt: skip
+# Words before values that make them the scope, not groups to compare.
+ONLY_BEFORE = re.compile(
+    r"\b(?:only|just|whose|where|limited to|restricted to|excluding)\b[^.?!,;]{0,30}$"
+)
+BREAKDOWN_BEFORE = re.compile(r"\b(?:by|across|per|each|between|among)\s+(?:the\s+|different\s+)?$")
+# "average number of posts" asks for a mean, not a count
+AVERAGE_COUNT = re.compile(r"\b(?:average|avg|mean|typical) ((?:number|count|amount) of)\b")
 NUMBER_WORDS = {
     "one": 1,
     "two": 2,
@@ -156,8 +177,10 @@ class Parse:
     objective: str | None = None
     all_students: bool = False
     counts: bool = False
-    numeric_columns: list[str] = field(default_factory=list)
+    numeric_columns: list[str] = field(default_factory=list)  # columns to average
     problems: list[str] = field(default_factory=list)  # values the data cannot have
+    absent: list[str] = field(default_factory=list)  # words for information the data lacks
+    value_at: dict[str, list[int]] = field(default_factory=dict)  # where each filter's values are
 
     @property
     def has_slots(self) -> bool:
@@ -175,9 +198,26 @@ class Parse:
         )
 
 
+def _money_words(match: re.Match[str]) -> str:
+    """ "fifty thousand" -> "50 thousand", "twenty-five thousand" -> "25 thousand"."""
+    words, unit = match.group(1), match.group(2)
+    if words in ("a", "a hundred", "one hundred", "two hundred", "five hundred"):
+        number = {"a": 1, "a hundred": 100, "one hundred": 100}.get(words) or int(
+            {"two hundred": 200, "five hundred": 500}[words]
+        )
+    else:
+        parts = re.split(r"[- ]", words)
+        number = TENS.get(parts[0]) or NUMBER_WORDS.get(parts[0]) or {"eleven": 11}.get(parts[0], 0)
+        if len(parts) > 1:
+            number += NUMBER_WORDS.get(parts[1], 0)
+    return f"{number} {unit}"
+
+
 def normalise(text: str, lexicon: Lexicon) -> str:
     text = text.replace("’", "'").replace("‘", "'").replace("–", "-").replace("—", " ")
     text = re.sub(r"\s+", " ", text.strip().lower())
+    text = re.sub(r"(?<=[a-z])_(?=[a-z])", " ", text)  # "share_high", "age_band" as words
+    text = MONEY_WORDS.sub(_money_words, text)
     return lexicon.correct(text)
 
 
@@ -339,6 +379,14 @@ class Parser:
                     parsed.budget = _money(groups[i], groups[i + 1])
                     break
             text = _blank(text, match)
+        if parsed.budget is None and cue_patterns()["plan"].search(text):
+            match = PLAN_SUM.search(text)
+            if match:
+                parsed.budget = _money(match.group(1), None)
+                text = _blank(text, match)
+        for match in AVERAGE_COUNT.finditer(text):
+            text = text[: match.start(1)] + " " * len(match.group(1)) + text[match.end(1) :]
+        parsed.absent = self.lexicon.absent_words(text)
         for number, phrase in [(m.group(1), m.group(2)) for m in CAPACITY.finditer(text)] + [
             (m.group(2), m.group(1)) for m in CAPACITY_AFTER.finditer(text)
         ]:
@@ -422,26 +470,53 @@ class Parser:
                         text = _blank(text, match)
                         continue
                 _add(parsed.filters, term.column, value)
+                parsed.value_at.setdefault(term.column, []).append(match.start())
                 text = _blank(text, match)
         parsed.numeric_columns = [
-            c for c in parsed.mentioned_columns if lex.spec.column(c).dtype == "float"
+            c for c in parsed.mentioned_columns if self._averaged(c, text, parsed)
         ]
         parsed.group_by = self._group_by(text, parsed)
         return text
+
+    def _averaged(self, column: str, text: str, parsed: Parse) -> bool:
+        """Whether a mentioned column is a quantity to average: a decimal column always; a
+        whole-number one when "average" (or "mean", "typical") comes just before it or "on
+        average" just after ("average forum posts by region", "previous attempts on average"),
+        and it is not a filter or the breakdown ("average risk by grade")."""
+        spec_column = self.lexicon.spec.column(column)
+        if spec_column.dtype == "float":
+            return True
+        if spec_column.dtype != "int" or column in parsed.filters:
+            return False
+        term = next(t for t in self.lexicon.attributes if t.column == column)
+        for match in term.pattern.finditer(text):
+            before = text[max(0, match.start() - 40) : match.start()]
+            if BREAKDOWN_BEFORE.search(before):
+                continue
+            if re.search(r"\b(?:average|avg|mean|typical)\s+(?:\S+\s+){0,3}$", before) and not (
+                re.search(r"\b(?:risk|rate|share|outcome|score)s?\b[^.?!]*$", before)
+            ):
+                return True
+            if re.match(r"\s*(?:\w+\s+)?on average\b", text[match.end() :]):
+                return True
+        return False
 
     def _group_by(self, text: str, parsed: Parse) -> list[str]:
         """Columns named as a comparison ("by race", "across locales", "boys vs girls")."""
         found: list[str] = []
         for term in self.lexicon.attributes:
-            if (
-                term.column in parsed.filters
-                or self.lexicon.spec.column(term.column).dtype == "float"
-            ):
+            if term.column in parsed.filters or term.column in parsed.numeric_columns:
                 continue
             if term.pattern.search(text):
                 found.append(term.column)
         contrast = CONTRAST.search(parsed.text)  # "boys vs girls", not "grades 9 and 10"
         for column, values in parsed.filters.items():
             if contrast and column != "risk_level" and len(values) > 1 and column not in found:
-                found.append(column)
+                # "only for students in London or the South East" keeps both as the scope
+                scoped = any(
+                    ONLY_BEFORE.search(parsed.text[max(0, at - 40) : at])
+                    for at in parsed.value_at.get(column, [])
+                )
+                if not scoped:
+                    found.append(column)
         return found[:2]

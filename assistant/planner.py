@@ -22,6 +22,23 @@ FOLLOW_MARKERS = re.compile(
     r"^(?:and|ok and|so|what about|how about|only|just|now|same)\b|"
     r"\b(?:too|as well|instead|further|(?:split|break) (?:that|it|this))\b"
 )
+# An open request for help ("what would help her?") is answered with why she is at risk beside
+# the options; "would tutoring help him?" or "compare the interventions for him" only compares.
+OPEN_HELP = re.compile(
+    r"\bwhat (?:\w+ ){0,2}(?:would|could|can|might|will|should|to) (?:\w+ ){0,2}"
+    r"(?:help|work|do|done|support)\b|\bhow (?:can|could|do|should|to) (?:we |i )?"
+    r"(?:help|support|lower|reduce|improve|bring down)\b|\brecommend|\bsuggest|"
+    r"\bnext steps?\b|\bwhat works\b|\bideas?\b|\bwhat should\b"
+)
+# Words that pick out students ("which male students should we prioritise"): with a protected
+# value in the question, a selection by it, refused whatever else the question asks.
+SELECTS = re.compile(
+    r"\b(?:prioriti[sz]e|target|single out|pick|select|rank)\w*\b|"
+    r"\bwhich (?:\w+ ){0,3}(?:students|learners|pupils|kids)\b|\bids? of\b"
+)
+GENERAL_FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|equitabl\w*|discriminat\w*)")
+# Mean risk asked for in so many words (else "risk" in "share at High risk" is not a metric).
+MEAN_RISK = re.compile(r"\b(?:mean|average|avg|typical) risk\b|\brisk scores?\b")
 GROUP_INTENTS = ("find", "equity", "fairness", "compare", "plan", "summary")
 DEFAULT_METRICS = ["mean_risk", "outcome_rate"]
 
@@ -88,6 +105,22 @@ class Planner:
             and parsed.intents <= {"explain", "score", "help"}
         ):
             students = [state.student_id]  # "why?" right after a student's score
+        elif (
+            not students
+            and state.student_id
+            and set(state.intents) & set(STUDENT_INTENTS)
+            and parsed.intents
+            and parsed.intents <= {"explain", "score", "help", "compare"}
+            and not (
+                parsed.filters
+                or parsed.group_by
+                or parsed.budget
+                or parsed.cohort_ref
+                or parsed.all_students
+                or parsed.limit
+            )
+        ):
+            students = [state.student_id]  # "would tutoring do it?" right after her explanation
         about_students = bool(students or parsed.student_ref)
         intents = choose_intents(parsed, about_students, bool(parsed.filters))
         family = {"equity": "groups", "fairness": "groups"}
@@ -140,8 +173,10 @@ class Planner:
                 )
                 return
         protected = self.lexicon.protected
-        lists_students = any(i in ("find", "plan") for i in plan.intents) or (
-            "find" in parsed.intents and any(c in protected for c in plan.filters)
+        lists_students = (
+            any(i in ("find", "plan") for i in plan.intents)
+            or ("find" in parsed.intents and any(c in protected for c in plan.filters))
+            or (any(c in protected for c in plan.filters) and SELECTS.search(parsed.text))
         )
         labels = {c: self.lexicon.label(c) for c in protected}
         if lists_students and protected and demographic_words().search(parsed.text):
@@ -196,7 +231,7 @@ class Planner:
                     Step.of(tools.score_students, {"student_ids": plan.student_ids}, intent)
                 )
             elif intent == "help_student":
-                if "explain" not in plan.intents:
+                if "explain" not in plan.intents and OPEN_HELP.search(parsed.text):
                     plan.steps += [
                         Step.of(tools.explain_student, {"student_id": s}, intent)
                         for s in plan.student_ids[:3]
@@ -239,7 +274,7 @@ class Planner:
                     return None
             elif intent == "summary":
                 args = {"filters": plan.filters}
-                if parsed.group_by:
+                if parsed.group_by and "equity" not in plan.intents:
                     args["attributes"] = parsed.group_by
                 plan.steps.append(Step.of(tools.equity_summary, args, intent))
             elif intent == "model":
@@ -249,7 +284,6 @@ class Planner:
     def _equity(
         self, parsed: Parse, state: ConversationState, plan: Plan, intent: str, follow_up: bool
     ) -> bool:
-        spec = self.lexicon.spec
         groups = list(parsed.group_by)
         adds = re.search(r"\b(?:too|as well|also|further)\b", parsed.text)
         if follow_up and state.group_by and adds:
@@ -258,15 +292,19 @@ class Planner:
             groups = [
                 c
                 for c in parsed.mentioned_columns
-                if c not in plan.filters and spec.column(c).dtype != "float"
+                if c not in plan.filters and c not in parsed.numeric_columns
             ][:2]
         if not groups and follow_up and state.group_by:
             groups = list(state.group_by)
         if not groups:
             protected = self.lexicon.protected
+            # values to compare ("disabled vs non-disabled") before a single value, the scope
             movable = sorted(
                 (c for c in plan.filters if c != "risk_level"),
-                key=lambda c: intent == "fairness" and c not in protected,
+                key=lambda c: (
+                    intent == "fairness" and c not in protected,
+                    len(plan.filters[c]) < 2,
+                ),
             )
             groups = movable[:1] if intent == "fairness" else movable[:2]
         filters = {k: v for k, v in plan.filters.items() if k not in groups}
@@ -276,17 +314,19 @@ class Planner:
             if not groups:
                 plan.steps.append(Step.of(tools.model_info, {}, intent))
                 return True
-            metrics = ["tpr", "fpr"]
+            # the error rate asked for ("false alarms by sex"); both when none or both are
+            # named, or when fairness is asked about in general ("is it fair … does it overflag")
+            named = [m for m in parsed.metrics if m in ("tpr", "fpr")]
+            general = GENERAL_FAIRNESS.search(parsed.text)
+            metrics = named if len(named) == 1 and not general else ["tpr", "fpr"]
         else:
             if not groups:
                 self._need(plan, "attribute", parsed.text)
                 return False
-            numeric = [
-                f"mean:{c}"
-                for c in parsed.mentioned_columns
-                if spec.column(c).dtype == "float" and c not in groups
-            ]
+            numeric = [f"mean:{c}" for c in parsed.numeric_columns if c not in groups]
             named = [m for m in parsed.metrics if m in ("share_high", "outcome_rate", "mean_risk")]
+            if "share_high" in named and not MEAN_RISK.search(parsed.text):
+                named = [m for m in named if m != "mean_risk"]  # "share at High risk"
             metrics = (
                 numeric
                 or named

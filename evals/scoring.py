@@ -51,9 +51,12 @@ def _scalar(value: Any) -> Any:
 
 
 def normalise(name: str, arguments: dict[str, Any]) -> str:
-    """A canonical text of one call, for exact-match comparison."""
+    """A canonical text of one call, for exact-match comparison. An empty filter is no filter:
+    ``{"filters": {}}`` and no ``filters`` are the same call."""
     args: dict[str, Any] = {}
     for key, value in arguments.items():
+        if key == "filters" and not value:
+            continue
         if key == "filters":
             value = {
                 column: sorted(

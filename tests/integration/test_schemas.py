@@ -198,7 +198,11 @@ def test_the_eval_gate_holds_on_the_other_schema(schema):
 
     ctx = load_context(settings)
     try:
-        report = run_eval(settings, ctx, load_sets(folder=GOLD / name))
+        gate = {
+            set_: [i for i in items if i.gate]
+            for set_, items in load_sets(folder=GOLD / name).items()
+        }
+        report = run_eval(settings, ctx, gate)
     finally:
         ctx.close()
     assert_gate(report)

@@ -29,6 +29,8 @@ CASES = {
         (parse(), [], True),  # a bare id: why
         (parse(intents={"score"}), [], False),
         (parse(), ["plan"], False),
+        # "compare the interventions for S1" asks for the comparison alone
+        (parse("compare the interventions", intents={"compare"}), [], False),
     ],
     "score the student": [
         (parse(intents={"score"}), [], True),
@@ -38,10 +40,15 @@ CASES = {
         (parse(intents={"help"}), [], True),
         (parse(interventions=["tutoring"]), [], True),
         (parse(interventions=["tutoring"]), ["plan"], False),
+        (parse("compare the interventions", intents={"compare"}), [], True),
+        (parse(intents={"score"}), [], False),
     ],
     "a list beside the students": [
         (parse(intents={"find"}, filters={"Locale": ["Town"]}), [], True),
+        (parse(intents={"find"}, limit=5), [], True),
         (parse(intents={"find"}), [], False),
+        # "why is S1 flagged as at risk" names a level, not another list
+        (parse(intents={"find"}, filters={"risk_level": ["High"]}), [], False),
     ],
     "compare interventions": [
         (parse(interventions=["mentoring"]), [], True),
@@ -53,11 +60,23 @@ CASES = {
         (parse(intents={"summary"}), [], True),
         (parse(intents={"summary", "equity"}, group_by=["Locale"]), [], False),
     ],
+    "a summary covers fairness": [
+        (parse(intents={"fairness"}), ["summary", "fairness"], True),
+        (parse(metrics=["tpr"]), ["summary", "fairness"], False),
+        (parse(group_by=["Gender"]), ["summary", "fairness"], False),
+        (parse(intents={"fairness"}), ["fairness"], False),
+    ],
     "equity by group": [
         (parse(intents={"equity"}, group_by=["Locale"]), [], True),
         (parse(intents={"compare"}, filters={"Locale": ["Rural"]}), [], True),
         (parse(metrics=["mean_risk"], group_by=["Gender"]), [], True),
         (parse(intents={"equity"}, group_by=["Locale"]), ["summary"], False),
+        # "the summary, and the mean clicks by band": both
+        (
+            parse(group_by=["Locale"], mentioned_columns=["Clicks"], numeric_columns=["Clicks"]),
+            ["summary"],
+            True,
+        ),
         (parse(intents={"equity"}, group_by=["Locale"]), ["fairness"], False),
         (parse(intents={"equity"}, interventions=["tutoring"]), [], False),
         (parse(intents={"find"}, filters={"Locale": ["Rural"]}), [], False),
@@ -70,6 +89,7 @@ CASES = {
     "list students": [
         (parse(intents={"find"}), [], True),
         (parse(intents={"find"}), ["compare"], False),
+        (parse("who are the riskiest, and what would help", intents={"find"}), ["compare"], True),
         (parse(intents={"find"}, group_by=["Locale"]), ["equity"], False),
     ],
     "the model": [

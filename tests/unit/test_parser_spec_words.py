@@ -1,0 +1,96 @@
+"""The parser on a district's own spec (the higher-ed example): its labels, synonyms and value
+labels as staff type them, quantities to average, sums of money in words, and what the data
+does not hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.lexicon import build_lexicon
+from assistant.parser import Parser
+from data.catalogue import load_catalogue
+from data.spec import load_spec
+
+SPEC = Path(__file__).resolve().parents[2] / "data" / "specs" / "higher_ed.yaml"
+
+
+@pytest.fixture(scope="module")
+def parser() -> Parser:
+    spec = load_spec(SPEC)
+    names = {iv.name: iv.title for iv in load_catalogue(spec).interventions}
+    return Parser(build_lexicon(spec, names, 7, known_ids=lambda ids: set()))
+
+
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("rank the over-55 students by risk", {"age_band": ["55<"]}),  # value label, hyphenated
+        ("how do our over-55s do", {"age_band": ["55<"]}),  # and in the plural
+        ("risk for women in wales", {"sex": ["F"], "region": ["Wales"]}),  # common synonyms
+        ("students with a declared disability", {"disability": ["Y"]}),
+        ("non-disabled students in the north", {"disability": ["N"], "region": ["North"]}),
+        ("the most deprived tenth", {"imd_band": ["0-10%"]}),
+    ],
+)
+def test_value_labels_as_staff_type_them(parser, question, filters):
+    assert parser.parse(question).filters == filters
+
+
+@pytest.mark.parametrize(
+    ("question", "averaged", "group_by"),
+    [
+        ("average online learning activity by region", ["vle_clicks_per_week"], ["region"]),
+        ("forum posts on average by age group?", ["forum_posts"], ["age_band"]),
+        ("mean study load (credits) by region", ["studied_credits"], ["region"]),
+        ("average number of previous attempts by deprivation", ["num_prev_attempts"], ["imd_band"]),
+        # the count column is the breakdown here, not a quantity to average
+        ("average risk by previous attempts", [], ["num_prev_attempts"]),
+        ("mean risk across qualification levels", [], ["highest_education"]),
+    ],
+)
+def test_quantities_to_average_and_breakdowns(parser, question, averaged, group_by):
+    parsed = parser.parse(question)
+    assert parsed.numeric_columns == averaged
+    assert parsed.group_by == group_by
+    assert not parsed.counts  # "average number of" is not a count
+
+
+@pytest.mark.parametrize(
+    ("question", "budget"),
+    [
+        ("plan for fifty thousand pounds in London", 50_000),
+        ("a plan with twenty-five thousand", 25_000),
+        ("I've got 15,000 left in the budget, how should I spend it", 15_000),
+        ("plan for 10,000 in the midlands", 10_000),
+        ("plan with £8k", 8_000),
+    ],
+)
+def test_sums_of_money_as_written(parser, question, budget):
+    assert parser.parse(question).budget == budget
+
+
+def test_values_after_only_are_the_scope_not_groups(parser):
+    parsed = parser.parse("share at high risk by age band, only for London or the South East")
+    assert parsed.filters["region"] == ["London", "South East"]
+    assert parsed.group_by == ["age_band"]
+    assert parser.parse("risk in London vs the South East").group_by == ["region"]
+
+
+def test_names_with_underscores_read_as_words(parser):
+    parsed = parser.parse("share_high by sex and age_band")
+    assert parsed.metrics[0] == "share_high" and parsed.group_by == ["sex", "age_band"]
+
+
+@pytest.mark.parametrize(
+    ("question", "absent"),
+    [
+        ("what's their ethnicity and religion?", ["ethnicity", "religion"]),
+        ("how does risk differ by household income", ["household income"]),
+        ("risk by region", []),  # "religion" is never corrected into "region", nor the reverse
+        ("risk by deprivation band", []),
+    ],
+)
+def test_what_the_data_does_not_hold_is_named(parser, question, absent):
+    assert parser.parse(question).absent == absent
