@@ -179,7 +179,8 @@ class Planner:
             or (any(c in protected for c in plan.filters) and SELECTS.search(parsed.text))
         )
         labels = {c: self.lexicon.label(c) for c in protected}
-        if lists_students and protected and demographic_words().search(parsed.text):
+        named = [c for c in plan.filters if c in protected]  # refused by name just below
+        if lists_students and protected and not named and demographic_words().search(parsed.text):
             names = " or ".join(labels.values())
             plan.refusal = guard.Refusal(
                 "protected",
@@ -191,7 +192,7 @@ class Planner:
             return
         plan.refusal = guard.check_targeting(
             parsed.text,
-            [c for c in plan.filters if c in protected],
+            named,
             [c for c in parsed.group_by if c in protected],
             lists_students,
             labels,

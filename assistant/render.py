@@ -71,10 +71,14 @@ def scope_text(arguments: dict[str, Any], labels: Callable[[str], str]) -> str:
     filters = arguments.get("filters") or {}
     if not filters:
         return "all students"
+    spec = getattr(labels, "spec", None)  # the lexicon: its spec's value labels too
     parts = []
     for column, values in filters.items():
         values = values if isinstance(values, list) else [values]
-        parts.append(f"{labels(column)} {' or '.join(str(v) for v in values)}")
+        declared = spec.column(column) if spec is not None and column in spec.column_names else None
+        words = [(declared.words_for(v) if declared else None) or str(v) for v in values]
+        said = words != [str(v) for v in values]  # value labels: "deprivation band: the most …"
+        parts.append(f"{labels(column)}{':' if said else ''} {' or '.join(words)}")
     return "students with " + " and ".join(parts)
 
 

@@ -94,3 +94,22 @@ def test_names_with_underscores_read_as_words(parser):
 )
 def test_what_the_data_does_not_hold_is_named(parser, question, absent):
     assert parser.parse(question).absent == absent
+
+
+def test_scopes_are_said_in_the_spec_words(parser):
+    from assistant.render import scope_text
+
+    lexicon = parser.lexicon
+    said = scope_text({"filters": {"imd_band": ["0-10%"], "region": ["Wales"]}}, lexicon)
+    assert said == "students with deprivation band: the most deprived tenth and region Wales"
+
+
+def test_listing_by_a_protected_value_is_refused_by_its_name(parser):
+    from assistant.planner import Planner
+    from assistant.types import ConversationState
+
+    plan = Planner(parser.lexicon).plan(
+        parser.parse("list the female students in London by risk"), ConversationState()
+    )
+    assert plan.refusal is not None and plan.refusal.kind == "protected"
+    assert "by sex:" in plan.refusal.message and "age band" not in plan.refusal.message
