@@ -24,9 +24,14 @@ _NUMBER = re.compile(
 _SCALES = (1.0, 100.0)
 
 
+# The bounds a student's probability is written with at the extremes ("above 99 %", "below
+# 1 %"): the renderer's fixed words, not numbers read from data.
+_BOUNDS = re.compile(r"\b(?:above 99|below 1) %")
+
+
 def numbers_in_text(text: str) -> list[str]:
-    """The numbers written in ``text`` (as written)."""
-    return [m.group(0) for m in _NUMBER.finditer(text)]
+    """The numbers written in ``text`` (as written), leaving out the extremes' fixed bounds."""
+    return [m.group(0) for m in _NUMBER.finditer(_BOUNDS.sub("", text))]
 
 
 def written_value(written: str) -> tuple[float, int]:

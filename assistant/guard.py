@@ -18,14 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["injection", "personal_data", "settings", "protected", "certainty", "out_of_scope"]
+Kind = Literal[
+    "injection", "personal_data", "settings", "protected", "certainty", "out_of_scope", "what_if"
+]
 
 INJECTION = re.compile(
     r"(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instructions?|prompts?|rules?|"
     r"guidelines?|guardrails?|restrictions?|polic(?:y|ies)|everything)|"
     r"\bsystem prompt\b|\byou are now\b|\bact as\b|\bpretend (?:to be|you)\b|\bjailbreak|"
     r"\bdeveloper mode\b|\bnew instructions?\b|\bdo anything now\b|\bno restrictions\b|"
-    r"\bfrom now on\b|\broleplay\b|</?(?:system|instructions?)>"
+    r"\bfrom now on\b|\broleplay\b|</?(?:system|instructions?)>|"
+    r"\b(?:admin|god|debug|maintenance|unrestricted) mode\b"
 )
 PERSONAL_DATA = re.compile(
     r"\b(?:home )?address(?:es)?\b|\bphone(?: numbers?)?\b|\bemails?(?: address(?:es)?)?\b|"
@@ -67,7 +70,9 @@ OUT_OF_SCOPE = re.compile(
     r"\b(?:poem|joke|weather|recipe|song|lyrics|story|stock|bitcoin|crypto|football|soccer|movie|"
     r"translate|capital of|who won|essay|write (?:me )?(?:a|an|some|my)\b[^.?!]{0,25}\b(?:letter|"
     r"code|script|program|speech|email|cover letter)|"
-    r"python code|solve (?:this|the) (?:equation|problem)|horoscope|dating|vacation|restaurant)\b"
+    r"python code|solve (?:this|the) (?:equation|problem)|horoscope|dating|vacation|restaurant|"
+    r"lesson plans?|worksheets?|photosynthesis|quiz(?:zes)?|smartest|dumbest|"
+    r"(?:most|least) intelligent|iq)\b"
 )
 DOMAIN = re.compile(
     r"\b(?:students?|pupils?|learners?|kids?|risk\w*|schools?|grades?|graders?|attendance|"
@@ -125,6 +130,7 @@ def check_request(text: str, columns: Sequence[re.Pattern[str]] = ()) -> Refusal
     name a column of the served spec (``columns``: its patterns) are the district's data, not
     a request for personal details: a column called ``address`` meaning urban or rural is
     asked about, never refused for its name."""
+    text = text.replace("_", " ")  # "SARA_RISK_HIGH_THRESHOLD" names a threshold
     personal = text
     for pattern in columns:
         personal = pattern.sub(lambda m: " " * len(m.group(0)), personal)
@@ -175,6 +181,33 @@ def check_targeting(
             f"(for example how risk differs by {names}) or plan support with an equity rule.",
         )
     return None
+
+
+# A what-if on a change SARA cannot compute: a change of a column by the asker's own amount, or
+# a prediction of something other than the risk (a future GPA). What it can compute are the
+# catalogue's interventions, named in the question.
+WHAT_IF = re.compile(
+    r"\bif (?:\w+ ){0,5}(?:quit|quits|stopped|stops|started|starts|doubled|doubles|halved|"
+    r"tripled|increased|decreased|went (?:up|down)|dropped|moved|changed|switched|transferred|"
+    r"left|lost|gained)\b"
+)
+NOT_A_WHAT_IF = re.compile(r"\b(?:budget|money|funding|spend\w*|dollars?|\$)")
+
+
+def what_if_refusal(
+    text: str, interventions: Sequence[str], names: Sequence[str]
+) -> Refusal | None:
+    """A what-if SARA cannot compute is said to be one, never answered as another question."""
+    if interventions or not WHAT_IF.search(text) or NOT_A_WHAT_IF.search(text):
+        return None
+    offered = ", ".join(names) if names else "none are defined for this dataset"
+    return Refusal(
+        "what_if",
+        "I can't compute that what-if. The what-ifs SARA computes are its interventions, "
+        f"applied to the student's data and scored by the model ({offered}); a student's "
+        "explanation also gives the smallest change that lowers their level. It does not "
+        "predict other outcomes (such as a future GPA).",
+    )
 
 
 def certainty_refusal(text: str) -> Refusal | None:

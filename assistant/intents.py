@@ -19,6 +19,11 @@ LIST_ASKED = re.compile(
     r"\bwho (?:are|is|should)\b|\blist (?:the |all )?(?:students|\d+)|"
     r"\bshow me (?:the )?(?:students|top \d+)|\btop \d+ (?:students|highest)"
 )
+MEAN_RISK_WORDS = re.compile(r"\b(?:mean|average|avg|typical) risk\b")
+COSTS = re.compile(
+    r"\b(?:cheap\w*|expensive|costs?|costly|price|spend\w*|per dollar|value for money|"
+    r"bang for)\b"
+)
 STRONG_MODEL = re.compile(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b")
 
 
@@ -44,13 +49,24 @@ class Cues:
     def wants_compare(self) -> bool:
         """Interventions named, help asked for, or "compare" said about interventions."""
         p = self.parsed
-        about = bool(ABOUT_INTERVENTIONS.search(p.text))
+        # costs and moving students out of High are about interventions
+        about = bool(ABOUT_INTERVENTIONS.search(p.text) or COSTS.search(p.text) or p.objective)
         return bool(p.interventions) or "help" in self.words or ("compare" in self.words and about)
 
     @property
     def compares_groups(self) -> bool:
         p = self.parsed
         return "compare" in self.words and not self.wants_compare and bool(self.groups or p.filters)
+
+    @property
+    def rate_of_scope(self) -> bool:
+        """A rate or mean of a group, named by its values ("what fraction of 9th graders are
+        High risk", "the average attendance of rural students")."""
+        p = self.parsed
+        named = {"share_high", "outcome_rate"} & set(p.metrics) or self.numeric_mentions
+        explicit = named or MEAN_RISK_WORDS.search(p.text)
+        scope = [k for k in p.filters if k != "risk_level"]
+        return bool(explicit and scope and "find" not in self.words)
 
     @property
     def numeric_mentions(self) -> list[str]:
@@ -116,6 +132,7 @@ def _equity(c: Cues, out: list[str]) -> bool:
         or "explain" in c.words
         or c.compares_groups
         or bool((p.metrics or c.numeric_mentions) and p.group_by)
+        or c.rate_of_scope
     )
     scoped = bool(c.groups) or bool(p.filters and "find" not in c.words) or "equity" in c.words
     return (
@@ -135,7 +152,9 @@ def _lists(c: Cues, out: list[str]) -> bool:
 
 def _summary_covers_fairness(c: Cues, out: list[str]) -> bool:
     # "a fairness and equity overview": the summary has the model's fairness section
-    return "summary" in out and not c.groups and not {"tpr", "fpr"} & set(c.parsed.metrics)
+    p = c.parsed
+    model = re.search(r"\bmodel'?s?\b", p.text)  # "… plus the model's fairness headline"
+    return "summary" in out and not c.groups and not {"tpr", "fpr"} & set(p.metrics) and not model
 
 
 def _count_not_gap(c: Cues, out: list[str]) -> bool:

@@ -127,6 +127,8 @@ class Lexicon:
     known_ids: Callable[[list[str]], set[str]] | None = None
     example_student: str | None = None  # an id of the served warehouse, for examples
     model_inputs: tuple[str, ...] = ()  # the served model's features (empty: not known)
+    shorthand: re.Pattern[str] | None = None
+    shorthand_words: dict[str, str] = field(default_factory=dict)
 
     @property
     def protected(self) -> set[str]:
@@ -149,6 +151,13 @@ class Lexicon:
         if column == "risk_level":
             return "risk level"
         return self.spec.column(column).label or _split_name(column)
+
+    def expand(self, text: str) -> str:
+        """Shorthand and phonetic spellings read as the words they stand for ("shud" ->
+        "should", "w/o" -> "without")."""
+        if self.shorthand is None:
+            return text
+        return self.shorthand.sub(lambda m: self.shorthand_words[m.group(0)], text)
 
     def absent_words(self, text: str) -> list[str]:
         """Words of ``text`` for information the served data does not hold: in
@@ -228,16 +237,18 @@ def _value_terms(spec: DatasetSpec) -> list[Term]:
     for column, synonyms in _table("value_synonyms").items():
         for key, alternatives in synonyms.items():
             value = _stored_value(columns[column], key) if column in columns else None
-            if value is not None:
+            if value is not None:  # a space may be a hyphen: "low-ses", "high-income"
+                alternatives = [re.sub(r"(?<!\[-) (?!\])", "[- ]", a) for a in alternatives]
                 terms.append(Term(_compile(alternatives), column, value))
     for col in columns.values():
-        if col.dtype == "category" and len(col.categories or ()) == 2:
-            # "non-disabled" is the other value of a two-valued column
-            for value, other in zip(col.categories, reversed(col.categories), strict=True):
+        if col.dtype == "category" and len(col.categories or ()) >= 2:
+            # "non-disabled", "non-rural": every other value of the column
+            for value in col.categories:
+                others = tuple(v for v in col.categories if v != value)
                 words = [col.value_labels.get(value, ""), value]
                 alternatives = [rf"non[- ]?{_value_pattern(w)}" for w in words if len(w) > 2]
                 if alternatives:
-                    terms.append(Term(_compile(alternatives), col.name, other))
+                    terms.append(Term(_compile(alternatives), col.name, others))
         for key, words in col.value_labels.items():
             value = _stored_value(col, key)
             if value is not None:
@@ -364,9 +375,20 @@ def build_lexicon(
     # corrected to a column called "region"), so SARA can say it does not have it.
     listed = re.sub(r"\(\?:(\w+)\|[^)]*\)", r"\1", load_vocabulary()["absent_attributes"])
     absent = words_of(re.sub(r"\w\?", "", listed).replace(".", " "))  # the singular forms
+    absent |= {f"{word}s" for word in absent}  # and the plurals, kept as typed too
     vocabulary = tuple(sorted(spec_words | _words("domain_words") | _words("plain_words")
                               | synonym_words() | absent))  # fmt: skip
+    # A one-letter shorthand ("y", "r", "u") is left alone when the spec stores it as a value.
+    stored = {
+        str(v).lower() for c in spec.columns for v in (*(c.categories or ()), *c.value_labels)
+    }
+    shorthand = {k: v for k, v in _table("shorthand").items() if len(k) > 1 or k not in stored}
+    keys = sorted(shorthand, key=len, reverse=True)
     return Lexicon(
+        shorthand=re.compile(r"(?<![\w/'-])(?:" + "|".join(map(re.escape, keys)) + r")(?![\w/'-])")
+        if keys
+        else None,
+        shorthand_words=shorthand,
         spec=spec,
         interventions=interventions,
         id_width=id_width,

@@ -40,7 +40,10 @@ def next_state(
     steps = plan.steps
     if any(s.intent not in ("explain", "score", "help_student", "model") for s in steps):
         equity = next((s for s in steps if s.tool is tools.query_equity), None)
-        new.filters = (equity.arguments["filters"] if equity else plan.filters) or None
+        # the scope the answer used ("which is cheapest?" ran on the conversation's cohort)
+        scoped = next((s for s in steps if s.arguments.get("filters")), None)
+        used = equity or scoped
+        new.filters = (used.arguments["filters"] if used else plan.filters) or None
     equity = next((s for s in steps if s.tool is tools.query_equity), None)
     if equity:
         new.group_by, new.metric = equity.arguments["group_by"], equity.arguments["metric"]
@@ -51,6 +54,15 @@ def next_state(
     return new
 
 
+# Asking how risk changed over time, which one published snapshot cannot tell.
+TREND = re.compile(
+    r"\btrend\w*|\bgetting (?:better|worse)\b|\bover time\b|\bsince (?:last|the last)\b|"
+    r"\b(?:going|gone) (?:up|down)\b|\bimprov(?:ed|ing) since\b|\bcompared? (?:to|with) last\b"
+)
+ONE_SNAPSHOT = (
+    "SARA holds one published snapshot of the scores, so it cannot say how a student's or a "
+    "group's risk has changed over time."
+)
 # A query written in SQL (over a warehouse table, with SQL around it), not a question in words.
 SQL_TEXT = re.compile(
     r"\bselect\b.{0,300}?\bfrom\s+(?:students|scores|contributions|risk_factors|"
@@ -117,10 +129,25 @@ class OfflineBackend:
                 intents=["sql"],
                 state=next_state(plan, state, None, None, False),
             )
-        absent = self._absent(parsed)
-        if absent and (not parsed.intents or plan.clarify or not plan.steps):
+        what_if = guard.what_if_refusal(
+            parsed.text, parsed.interventions, list(self.lexicon.interventions.values())
+        )
+        if what_if:
             return Answer(
-                text=absent,
+                text=what_if.message,
+                outcome="refused",
+                intents=[what_if.kind],
+                state=next_state(plan, state, None, None, False),
+            )
+        cannot = self._absent(parsed) or (
+            # "is she trending worse?": one snapshot holds no trend; said, never dropped
+            ONE_SNAPSHOT if TREND.search(parsed.text) else None
+        )
+        # a group question whose condition the data lacks would be answered without it
+        asks_students = bool(plan.student_ids) and bool(plan.steps)
+        if cannot and (not parsed.intents or plan.clarify or not asks_students):
+            return Answer(
+                text=cannot,
                 outcome="refused",
                 intents=["not_in_data"],
                 state=next_state(plan, state, None, None, False),
@@ -198,8 +225,8 @@ class OfflineBackend:
         answer = self.compose(calls, plan, after)
         if unavailable:  # the part of the question SARA cannot answer is said, never dropped
             answer.text += "\n\n" + unavailable
-        if absent:
-            answer.text += "\n\n" + absent
+        if cannot:  # what the data cannot tell is said beside what it can
+            answer.text += "\n\n" + cannot
         return answer
 
     def _absent(self, parsed: Parse) -> str | None:

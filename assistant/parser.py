@@ -44,7 +44,7 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
         "share_high",
         re.compile(
             r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count)\b|%)"
-            r"[^.?!]{0,30}?\bhigh[- ]risk\b|\bshare high\b"
+            r"[^.?!,;]{0,70}?\bhigh[- ]risk\b|\bshare high\b"
         ),
     ),
     (
@@ -72,11 +72,11 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
     ("mean_risk", re.compile(r"\brisk(?: scores?| levels?)?\b|\bpredicted\b|\brisky\b")),
 ]
 BUDGET = re.compile(
-    r"(?:\$|usd ?|£|€|gbp ?|eur ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\b|"
-    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\s?"
+    r"(?:\$|usd ?|£|€|gbp ?|eur ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\b|"
+    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\s?"
     r"(?:dollars|usd|bucks|pounds|quid|euros?|gbp|eur)\b|"
-    r"\bbudget (?:of |is |at |=\s?)?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million)?\b|"
-    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|thousand|million)\b|"
+    r"\bbudget (?:of |is |at |=\s?)?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\b|"
+    r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|thousand|million|grand)\b|"
     # "15,000 left in the budget", "10,000 to spend": a sum the words around make money
     r"\b(\d{1,3}(?:,\d{3})+|\d{4,7})()(?= (?:left|to spend|available|remaining)\b|"
     r"[^.?!]{0,40}\bbudget)"
@@ -121,7 +121,8 @@ _N = r"(\d{1,6}|" + "|".join(NUMBER_WORDS) + r")"
 MAX_LIMIT = next(m.le for m in FindStudentsInput.model_fields["limit"].metadata if hasattr(m, "le"))
 LIMIT = re.compile(
     rf"\b(?:top|first) {_N}\b(?! ?(?:k|thousand|%|percent))|"
-    rf"\b{_N} (?:highest|riskiest|most|students|kids|at[- ]risk)\b"
+    rf"\b{_N} (?:highest|riskiest|most|students|kids|at[- ]risk)\b|"
+    rf"\bshow me {_N}\b"
 )
 CAPACITY = re.compile(
     r"\b(?:at most|up to|max(?:imum)?(?: of)?|no more than|only) (\d{1,6}) "
@@ -217,6 +218,7 @@ def normalise(text: str, lexicon: Lexicon) -> str:
     text = text.replace("’", "'").replace("‘", "'").replace("–", "-").replace("—", " ")
     text = re.sub(r"\s+", " ", text.strip().lower())
     text = re.sub(r"(?<=[a-z])_(?=[a-z])", " ", text)  # "share_high", "age_band" as words
+    text = lexicon.expand(text)
     text = MONEY_WORDS.sub(_money_words, text)
     return lexicon.correct(text)
 
@@ -231,7 +233,8 @@ def _number(word: str) -> int:
 
 def _money(amount: str, unit: str | None) -> float:
     value = float(amount.replace(",", ""))
-    return value * {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get(unit or "", 1.0)
+    units = {"k": 1e3, "thousand": 1e3, "grand": 1e3, "m": 1e6, "million": 1e6}
+    return value * units.get(unit or "", 1.0)
 
 
 def _add(filters: dict[str, list[Scalar]], column: str, value: Scalar) -> None:
@@ -264,6 +267,7 @@ NOT_AN_ID_BEFORE = re.compile(
 )
 NOT_AN_ID_AFTER = re.compile(
     r"^\s*(?:%|percent|points?|students?|kids|pupils|learners|enrol\w*|rows|records|people|"
+    r"highest|riskiest|lowest|most|least|top|best|worst|"
     r"k\b|dollars|usd|days|hours|weeks|months|years|times|[-–/]\s*\d|,\d)",
     re.I,
 )
@@ -285,7 +289,8 @@ class Parser:
         prefix = re.escape(lexicon.spec.id_prefix)
         # The ids SARA generates for students without one: prefix + digits ("A0000042", "a 42").
         # Not after an apostrophe: the "s" of "why's 48213" is no prefix.
-        self._generated = re.compile(rf"(?<![\w'-]){prefix}[- ]?(\d{{1,12}})\b", re.I)
+        # A possessive without its apostrophe ("S0001234s score") still names the id.
+        self._generated = re.compile(rf"(?<![\w'-]){prefix}[- ]?(\d{{1,12}})(?='?s\b|\b)", re.I)
 
     def padded(self, digits: str) -> str:
         """The generated id these digits stand for ("42" -> "A0000042" for prefix A)."""
@@ -304,6 +309,17 @@ class Parser:
         candidates = list(dict.fromkeys([token, token.upper(), *([padded] if padded else [])]))
         found = known(candidates)
         return next((c for c in candidates if c in found), token)
+
+    def _forms(self, token: str) -> list[str]:
+        """The ids a loose token may stand for, most literal first."""
+        forms = [token, token.upper()]
+        if len(token) > 1 and token[-1] in "sS" and token[-2].isdigit():
+            forms += [token[:-1], token[:-1].upper()]
+        digits = forms[-1]
+        year = digits.isdigit() and len(digits) == 4 and 1900 <= int(digits) <= 2099
+        if digits.isdigit() and not year:  # "the class of 2028" is a year, not S0002028
+            forms.append(self.padded(digits))
+        return list(dict.fromkeys(forms))
 
     def student_ids(self, question: str) -> tuple[list[str], str]:
         """The student ids in ``question`` as the district writes them, in order, and the
@@ -346,11 +362,12 @@ class Parser:
                 and any(c.isdigit() for c in m.group(1))
                 and (not m.group(1).isdigit() or _bare_id(question, m))
             ]
-            tokens = [m.group(1) for m in loose]
-            held = known(list(dict.fromkeys(tokens + [t.upper() for t in tokens])))
+            # each token as typed, in capitals, without a possessive "s" ("48213s score"),
+            # and, for digits alone, the generated id they stand for ("38641" -> "S0038641")
+            forms = {m.group(1): self._forms(m.group(1)) for m in loose}
+            held = known(list(dict.fromkeys(f for fs in forms.values() for f in fs)))
             for m in loose:
-                token = m.group(1)
-                hit = token if token in held else token.upper() if token.upper() in held else None
+                hit = next((f for f in forms[m.group(1)] if f in held), None)
                 if hit:
                     take(m, 1, hit)
         blanked = "".join(" " if t else ch for ch, t in zip(question, taken, strict=True))
@@ -469,7 +486,8 @@ class Parser:
                         )
                         text = _blank(text, match)
                         continue
-                _add(parsed.filters, term.column, value)
+                for one in value if isinstance(value, tuple) else (value,):
+                    _add(parsed.filters, term.column, one)
                 parsed.value_at.setdefault(term.column, []).append(match.start())
                 text = _blank(text, match)
         parsed.numeric_columns = [

@@ -36,6 +36,14 @@ SELECTS = re.compile(
     r"\b(?:prioriti[sz]e|target|single out|pick|select|rank)\w*\b|"
     r"\bwhich (?:\w+ ){0,3}(?:students|learners|pupils|kids)\b|\bids? of\b"
 )
+# Words before a column's name that point back at the conversation's value for it.
+POINTS_BACK = re.compile(r"\b(?:that|this|the same|those|these)\s+$")
+# Words that ask for a comparison: without them, values name the scope of a rate, not groups.
+SCOPE_CONTRAST = re.compile(
+    r"\b(?:vs|versus|compar\w*|differ\w*|between|gaps?|than|rest|others|everyone else|"
+    r"more likely|less likely|better|worse|less|more|higher|lower|bigger|smaller|across|by|"
+    r"each|per)\b"
+)
 GENERAL_FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|equitabl\w*|discriminat\w*)")
 # Mean risk asked for in so many words (else "risk" in "share at High risk" is not a metric).
 MEAN_RISK = re.compile(r"\b(?:mean|average|avg|typical) risk\b|\brisk scores?\b")
@@ -88,7 +96,27 @@ class Planner:
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
 
+    def _referents(self, parsed: Parse, state: ConversationState) -> None:
+        """ "that school type", "the same grade": the value the conversation's scope has for
+        that column, as a filter of this question (not a grouping by it)."""
+        earlier = state.filters or {}
+        for term in self.lexicon.attributes:
+            if term.column in parsed.filters or term.column not in earlier:
+                continue
+            for match in term.pattern.finditer(parsed.text):
+                if POINTS_BACK.search(parsed.text[max(0, match.start() - 16) : match.start()]):
+                    values = earlier[term.column]
+                    parsed.filters[term.column] = list(
+                        values if isinstance(values, list) else [values]
+                    )
+                    parsed.group_by = [c for c in parsed.group_by if c != term.column]
+                    parsed.mentioned_columns = [
+                        c for c in parsed.mentioned_columns if c != term.column
+                    ]
+                    break
+
     def plan(self, parsed: Parse, state: ConversationState) -> Plan:
+        self._referents(parsed, state)
         about_last_student = parsed.student_ref or (
             parsed.cohort_ref  # "what would help them?" right after one student
             and not state.listed
@@ -297,7 +325,10 @@ class Planner:
             ][:2]
         if not groups and follow_up and state.group_by:
             groups = list(state.group_by)
-        if not groups:
+        # "what fraction of 9th graders are High risk": the rate of that scope alone
+        scope_only = intent != "fairness" and not SCOPE_CONTRAST.search(parsed.text)
+        scoped = scope_only and any(c != "risk_level" for c in plan.filters)
+        if not groups and not scoped:
             protected = self.lexicon.protected
             # values to compare ("disabled vs non-disabled") before a single value, the scope
             movable = sorted(
@@ -312,7 +343,7 @@ class Planner:
         if "share_high" in parsed.metrics and filters.get("risk_level") == ["High"]:
             filters.pop("risk_level")  # "share at High risk" is the metric, not a filter
         if intent == "fairness":
-            if not groups:
+            if not groups or "summary" in plan.intents:  # beside a summary: the headline
                 plan.steps.append(Step.of(tools.model_info, {}, intent))
                 return True
             # the error rate asked for ("false alarms by sex"); both when none or both are
@@ -321,7 +352,7 @@ class Planner:
             general = GENERAL_FAIRNESS.search(parsed.text)
             metrics = named if len(named) == 1 and not general else ["tpr", "fpr"]
         else:
-            if not groups:
+            if not groups and not (scope_only and filters):
                 self._need(plan, "attribute", parsed.text)
                 return False
             numeric = [f"mean:{c}" for c in parsed.numeric_columns if c not in groups]

@@ -28,6 +28,16 @@ def pct(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value * 100:.{digits}f} %"
 
 
+def risk_pct(value: float | None) -> str:
+    """A student's probability: no model is that sure, so the extremes read "above 99 %" and
+    "below 1 %" rather than "100.0 %" or "0.0 %"."""
+    if value is not None and value > 0.99:
+        return "above 99 %"
+    if value is not None and value < 0.01:
+        return "below 1 %"
+    return pct(value)
+
+
 def money(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -87,7 +97,7 @@ def _score(call: ToolCall, out: ScoreOutput, labels) -> str:
     for s in out.students:
         factors = "; ".join(s.top_risk_factors) or "no single factor stands out"
         lines.append(
-            f"**{s.student_id}** has an estimated risk of {pct(s.risk_score)} "
+            f"**{s.student_id}** has an estimated risk of {risk_pct(s.risk_score)} "
             f"(**{s.risk_level}**). Main risk factors: {factors}."
         )
     return "\n".join(lines)
@@ -106,7 +116,7 @@ def _explain(call: ToolCall, out: ExplainOutput, labels, focus: list[str] | None
     raising = [c for c in contributions if c.contribution > 0][:3]
     lowering = [c for c in contributions if c.contribution < 0][:2]
     lines = [
-        f"**{sid}** is at **{out.risk_level}** risk (estimated {pct(out.risk_score)}).",
+        f"**{sid}** is at **{out.risk_level}** risk (estimated {risk_pct(out.risk_score)}).",
         "Why: " + ("; ".join(out.top_risk_factors) or "no single factor stands out") + ".",
     ]
     if raising:
@@ -131,7 +141,7 @@ def counterfactual_text(cf: Counterfactual) -> str:
     changes = ", ".join(f"{c.label} from {c.current} to {c.proposed}" for c in cf.changes)
     return (
         f"Smallest change that would lower the level: {changes} (risk would be "
-        f"{pct(cf.new_risk_score)}, {cf.new_risk_level}). {cf.note or ''}"
+        f"{risk_pct(cf.new_risk_score)}, {cf.new_risk_level}). {cf.note or ''}"
     ).strip()
 
 
@@ -140,7 +150,7 @@ def _find(call: ToolCall, out: FindStudentsOutput, labels) -> str:
     if not out.students:
         return f"No students match {scope}."
     rows = [
-        f"| {s.student_id} | {pct(s.risk_score)} | {s.risk_level} | "
+        f"| {s.student_id} | {risk_pct(s.risk_score)} | {s.risk_level} | "
         f"{'; '.join(s.top_risk_factors)} |"
         for s in out.students
     ]
@@ -163,6 +173,15 @@ def _equity(call: ToolCall, out: EquityQueryOutput, labels) -> str:
     by = " and ".join(labels(c) for c in out.group_by)
     scope = scope_text({"filters": out.filters}, labels)
     level = pct(out.confidence, 0)
+    if not out.group_by:  # the rate of one scope: "what fraction of 9th graders are High"
+        overall = out.overall
+        interval = ""
+        if overall.ci_low is not None and overall.ci_high is not None:
+            interval = f"; {level} interval {show(overall.ci_low)} to {show(overall.ci_high)}"
+        return (
+            f"{out.metric_description} For {scope}: {show(overall.value)} "
+            f"(n = {count(overall.n)}{interval})."
+        )
     lines = [f"{out.metric_description} By {by}, {scope} ({level} intervals):"]
     for row in out.rows:
         if row.suppressed:

@@ -169,6 +169,8 @@ def metrics(results: list[ItemResult]) -> dict[str, Any]:
         "refusal_precision": _share(len(hits), len(refused)),
         "refusal_recall": _share(len(hits), len(should)),
         "clarification_rate": _share(sum(r.outcome == "clarified" for r in results), n),
+        # answered, but not the question asked (or not with its facts): worse than a question back
+        "wrong_rate": _share(sum(r.outcome == "answered" and not r.correct for r in results), n),
         "latency_p50_ms": _percentile([r.latency_ms for r in results], 50),
         "latency_p95_ms": _percentile([r.latency_ms for r in results], 95),
         "own_p50_ms": _percentile(own, 50),

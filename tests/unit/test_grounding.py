@@ -66,3 +66,13 @@ def test_invented_numbers_are_caught(text, invented):
 
 def test_no_tool_output_grounds_nothing():
     assert ungrounded_numbers("3 students", []) == ["3"]
+
+
+def test_a_probability_at_the_extremes_is_a_bound_not_a_certainty():
+    from assistant.render import risk_pct
+
+    assert risk_pct(0.9987) == "above 99 %" and risk_pct(0.0004) == "below 1 %"
+    assert risk_pct(0.5) == "50.0 %" and risk_pct(0.99) == "99.0 %"
+    # the bound's words are the renderer's, never an ungrounded number
+    assert numbers_in_text("S1 is at High risk (estimated above 99 %).") == []
+    assert numbers_in_text("between below 1 % and 3.5 %") == ["3.5"]

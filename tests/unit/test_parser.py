@@ -111,7 +111,7 @@ def test_a_follow_up_asking_for_help_has_no_other_slot(parse):
         ("low-income students in the suburbs", {"Locale": ["Suburban"], "SES_Quartile": [1]}),
         ("ninth grade girls", {"Gender": ["Female"], "Grade": [9]}),
         ("private-school kids", {"SchoolType": ["Private"]}),
-        ("non-rural students", {}),
+        ("non-rural students", {"Locale": ["City", "Suburban", "Town"]}),  # every other value
         ("hispanic students", {"Race": ["Hispanic"]}),
         ("latinos", {"Race": ["Hispanic"]}),
         ("mixed-race students", {"Race": ["Two-or-more"]}),
