@@ -352,7 +352,7 @@ class Planner:
             general = GENERAL_FAIRNESS.search(parsed.text)
             metrics = named if len(named) == 1 and not general else ["tpr", "fpr"]
         else:
-            if not groups and not (scope_only and filters):
+            if not groups and not scoped:
                 self._need(plan, "attribute", parsed.text)
                 return False
             numeric = [f"mean:{c}" for c in parsed.numeric_columns if c not in groups]

@@ -84,6 +84,14 @@ def _numbers(text: str) -> list[float]:
     return [written_value(w)[0] for w in numbers_in_text(text)]
 
 
+def _bounded(fact: Fact, value: float, text: str) -> bool:
+    """Whether a student's risk score beyond 1 % or 99 % is stated as SARA writes it ("below
+    1 %", "above 99 %"; assistant.render.risk_pct)."""
+    if fact.sql is None or "risk_score" not in fact.sql or fact.scale != 100.0:
+        return False
+    return (value < 0.01 and "below 1 %" in text) or (value > 0.99 and "above 99 %" in text)
+
+
 def fact_problem(fact: Fact, text: str, resolver: Resolver) -> str | None:
     """Why the answer misses this fact, or None when it states it."""
     if fact.text is not None and fact.text not in text:
@@ -99,6 +107,8 @@ def fact_problem(fact: Fact, text: str, resolver: Resolver) -> str | None:
                 continue
             target = abs(round(float(value) * fact.scale, fact.decimals))
             unit = 10.0**-fact.decimals
+            if _bounded(fact, float(value), text):
+                continue  # a student's probability at an extreme is written as its bound
             if not any(abs(n - target) <= unit + 1e-9 for n in written):
                 return f"missing number {target:.{fact.decimals}f}"
     return None

@@ -76,3 +76,15 @@ def test_a_probability_at_the_extremes_is_a_bound_not_a_certainty():
     # the bound's words are the renderer's, never an ungrounded number
     assert numbers_in_text("S1 is at High risk (estimated above 99 %).") == []
     assert numbers_in_text("between below 1 % and 3.5 %") == ["3.5"]
+
+
+def test_a_fact_at_the_extremes_holds_when_written_as_its_bound():
+    from evals.gold import Fact
+    from evals.scoring import _bounded
+
+    risk = Fact(sql="SELECT risk_score FROM scores WHERE student_id = 'S1'", scale=100.0)
+    assert _bounded(risk, 0.0004, "S1 has an estimated risk of below 1 % (Low).")
+    assert _bounded(risk, 0.9987, "estimated above 99 %")
+    assert not _bounded(risk, 0.0004, "S1 has an estimated risk of 0.5 %")
+    share = Fact(sql="SELECT avg(x) FROM scores", scale=100.0)
+    assert not _bounded(share, 0.004, "below 1 %")  # only a student's probability is bounded
