@@ -89,8 +89,9 @@ class OfflineBackend:
     def refusal(
         self, question: str, state: ConversationState, session: ToolSession
     ) -> Answer | None:
-        """The refusal this question gets (certainty, protected targeting), else None; the LLM
-        backend asks this first so both backends refuse the same things."""
+        """The refusal this question gets (certainty, protected targeting, a what-if SARA
+        cannot compute, information the data lacks), else None; the LLM backend asks this first
+        so both backends refuse the same things."""
         return self._refusal(*self._read(question, state), state, session)
 
     def _refusal(
@@ -113,7 +114,32 @@ class OfflineBackend:
                     "Summarise equity for all students",
                 ],
             )
+        what_if = guard.what_if_refusal(
+            parsed.text, parsed.interventions, list(self.lexicon.interventions.values())
+        )
+        if what_if:
+            return Answer(
+                text=what_if.message,
+                outcome="refused",
+                intents=[what_if.kind],
+                state=next_state(plan, state, None, None, False),
+            )
+        cannot = self._cannot(parsed)
+        # a group question whose condition the data lacks would be answered without it
+        asks_students = bool(plan.student_ids) and bool(plan.steps)
+        if cannot and (not parsed.intents or plan.clarify or not asks_students):
+            return Answer(
+                text=cannot,
+                outcome="refused",
+                intents=["not_in_data"],
+                state=next_state(plan, state, None, None, False),
+            )
         return None
+
+    def _cannot(self, parsed: Parse) -> str | None:
+        """What the data cannot tell that the question asks: information it does not hold, or
+        a trend one snapshot cannot show ("is she trending worse?")."""
+        return self._absent(parsed) or (ONE_SNAPSHOT if TREND.search(parsed.text) else None)
 
     def answer(self, question: str, state: ConversationState, session: ToolSession) -> Answer:
         parsed, plan = self._read(question, state)
@@ -129,29 +155,7 @@ class OfflineBackend:
                 intents=["sql"],
                 state=next_state(plan, state, None, None, False),
             )
-        what_if = guard.what_if_refusal(
-            parsed.text, parsed.interventions, list(self.lexicon.interventions.values())
-        )
-        if what_if:
-            return Answer(
-                text=what_if.message,
-                outcome="refused",
-                intents=[what_if.kind],
-                state=next_state(plan, state, None, None, False),
-            )
-        cannot = self._absent(parsed) or (
-            # "is she trending worse?": one snapshot holds no trend; said, never dropped
-            ONE_SNAPSHOT if TREND.search(parsed.text) else None
-        )
-        # a group question whose condition the data lacks would be answered without it
-        asks_students = bool(plan.student_ids) and bool(plan.steps)
-        if cannot and (not parsed.intents or plan.clarify or not asks_students):
-            return Answer(
-                text=cannot,
-                outcome="refused",
-                intents=["not_in_data"],
-                state=next_state(plan, state, None, None, False),
-            )
+        cannot = self._cannot(parsed)  # beside a student's answer (else refused above)
         if parsed.problems:  # never answer a question with one of its conditions dropped
             return Answer(
                 text="I can't use that: " + "; ".join(parsed.problems) + ". Could you check "
