@@ -207,7 +207,9 @@ def _fairness(ctx: ToolContext, attribute: str) -> list[FairnessGap] | None:
     return sorted(gaps, key=lambda g: FAIRNESS_METRICS.index(g.metric)) or None
 
 
-def _section(ctx: ToolContext, attribute: str, filters: dict[str, Any]) -> AttributeSection:
+def _section(
+    ctx: ToolContext, attribute: str, filters: dict[str, Any], clustered: Clustering | None
+) -> AttributeSection:
     outcome = compute_equity(ctx, "outcome_rate", [attribute], filters)
     risk = compute_equity(ctx, "mean_risk", [attribute], filters)
     risk_by_label = {r.label: r for r in risk.rows}
@@ -231,7 +233,7 @@ def _section(ctx: ToolContext, attribute: str, filters: dict[str, Any]) -> Attri
     pair, basis = headline_pair(column, shown, outcome.overall.n, ctx.settings.min_group_size)
     high, low = sorted(pair, key=lambda g: g.outcome_rate, reverse=True) if pair else (None, None)
     risks = [g.mean_risk for g in shown if g.group is not None]
-    test, statistic, p_value, note = _test(outcome.rows, _clustering(ctx, filters))
+    test, statistic, p_value, note = _test(outcome.rows, clustered)
     return AttributeSection(
         attribute=attribute,
         label=column.display_name,
@@ -302,7 +304,8 @@ def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySumma
                            field="attributes", value=names)  # fmt: skip
     columns = [check_group_by(spec, [name], "attributes")[0] for name in dict.fromkeys(names)]
     overall = compute_equity(ctx, "outcome_rate", [], request.filters)
-    sections = [_section(ctx, c.name, request.filters) for c in columns]
+    clustered = _clustering(ctx, request.filters)  # one scope: measured once for every section
+    sections = [_section(ctx, c.name, request.filters, clustered) for c in columns]
     tested = [s for s in sections if s.p_value is not None]
     for section, adjusted in zip(tested, holm([s.p_value for s in tested]), strict=True):
         section.p_adjusted = adjusted
