@@ -24,9 +24,10 @@ _NUMBER = re.compile(
 _SCALES = (1.0, 100.0)
 
 
-# The bounds a student's probability is written with at the extremes ("above 99 %", "below
-# 1 %"): the renderer's fixed words, not numbers read from data.
-_BOUNDS = re.compile(r"\b(?:above 99|below 1) %")
+# How a student's probability at the extremes is written (assistant.render.risk_pct): fixed
+# words, not numbers read from data.
+ABOVE, BELOW = "above 99 %", "below 1 %"
+_BOUNDS = re.compile(r"\b(?:" + "|".join(map(re.escape, (ABOVE, BELOW))) + ")")
 
 
 def numbers_in_text(text: str) -> list[str]:

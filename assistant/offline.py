@@ -38,13 +38,12 @@ def next_state(
     if plan.student_ids:
         new.student_id = plan.student_ids[0]
     steps = plan.steps
+    equity = next((s for s in steps if s.tool is tools.query_equity), None)
     if any(s.intent not in ("explain", "score", "help_student", "model") for s in steps):
-        equity = next((s for s in steps if s.tool is tools.query_equity), None)
         # the scope the answer used ("which is cheapest?" ran on the conversation's cohort)
         scoped = next((s for s in steps if s.arguments.get("filters")), None)
         used = equity or scoped
         new.filters = (used.arguments["filters"] if used else plan.filters) or None
-    equity = next((s for s in steps if s.tool is tools.query_equity), None)
     if equity:
         new.group_by, new.metric = equity.arguments["group_by"], equity.arguments["metric"]
     if interventions:

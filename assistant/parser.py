@@ -89,6 +89,8 @@ MONEY_WORDS = re.compile(
     r"eleven|twelve|fifteen|a hundred|one hundred|two hundred|five hundred|a)) "
     r"(thousand|million)\b"
 )
+MONEY_PHRASES = {"a": 1, "eleven": 11, "a hundred": 100, "one hundred": 100, "two hundred": 200,
+                 "five hundred": 500}  # fmt: skip
 TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
         "eighty": 80, "ninety": 90}  # fmt: skip
 # Words before values that make them the scope, not groups to compare.
@@ -202,13 +204,10 @@ class Parse:
 def _money_words(match: re.Match[str]) -> str:
     """ "fifty thousand" -> "50 thousand", "twenty-five thousand" -> "25 thousand"."""
     words, unit = match.group(1), match.group(2)
-    if words in ("a", "a hundred", "one hundred", "two hundred", "five hundred"):
-        number = {"a": 1, "a hundred": 100, "one hundred": 100}.get(words) or int(
-            {"two hundred": 200, "five hundred": 500}[words]
-        )
-    else:
+    number = MONEY_PHRASES.get(words)
+    if number is None:
         parts = re.split(r"[- ]", words)
-        number = TENS.get(parts[0]) or NUMBER_WORDS.get(parts[0]) or {"eleven": 11}.get(parts[0], 0)
+        number = TENS.get(parts[0]) or NUMBER_WORDS.get(parts[0], 0)
         if len(parts) > 1:
             number += NUMBER_WORDS.get(parts[1], 0)
     return f"{number} {unit}"

@@ -10,7 +10,7 @@ from typing import Any
 
 import tools
 from assistant import guard
-from assistant.intents import choose_intents
+from assistant.intents import MEAN_RISK_WORDS, choose_intents
 from assistant.lexicon import Lexicon, load_vocabulary
 from assistant.parser import Parse
 from assistant.types import ConversationState, Pending, arguments_of
@@ -46,7 +46,7 @@ SCOPE_CONTRAST = re.compile(
 )
 GENERAL_FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|equitabl\w*|discriminat\w*)")
 # Mean risk asked for in so many words (else "risk" in "share at High risk" is not a metric).
-MEAN_RISK = re.compile(r"\b(?:mean|average|avg|typical) risk\b|\brisk scores?\b")
+MEAN_RISK = re.compile(MEAN_RISK_WORDS.pattern + r"|\brisk scores?\b")
 GROUP_INTENTS = ("find", "equity", "fairness", "compare", "plan", "summary")
 DEFAULT_METRICS = ["mean_risk", "outcome_rate"]
 

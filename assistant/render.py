@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from assistant.grounding import ABOVE, BELOW
 from assistant.types import Chart, StudentCard, ToolCall
 from tools.equity import EquityQueryOutput
 from tools.equity_gaps import EquitySummaryOutput
@@ -32,9 +33,9 @@ def risk_pct(value: float | None) -> str:
     """A student's probability: no model is that sure, so the extremes read "above 99 %" and
     "below 1 %" rather than "100.0 %" or "0.0 %"."""
     if value is not None and value > 0.99:
-        return "above 99 %"
+        return ABOVE
     if value is not None and value < 0.01:
-        return "below 1 %"
+        return BELOW
     return pct(value)
 
 

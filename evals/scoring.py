@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assistant.grounding import numbers_in_text, ungrounded_numbers, written_value
+from assistant.grounding import ABOVE, BELOW, numbers_in_text, ungrounded_numbers, written_value
+from assistant.render import risk_pct
 from assistant.types import Answer
 from evals.gold import Fact, GoldCall, GoldItem, Resolver
 
@@ -89,7 +90,8 @@ def _bounded(fact: Fact, value: float, text: str) -> bool:
     1 %", "above 99 %"; assistant.render.risk_pct)."""
     if fact.sql is None or "risk_score" not in fact.sql or fact.scale != 100.0:
         return False
-    return (value < 0.01 and "below 1 %" in text) or (value > 0.99 and "above 99 %" in text)
+    said = risk_pct(value)
+    return said in (ABOVE, BELOW) and said in text
 
 
 def fact_problem(fact: Fact, text: str, resolver: Resolver) -> str | None:
