@@ -53,6 +53,11 @@ from pipeline.steps import (
 from sara.settings import Settings
 
 log = logging.getLogger(__name__)
+# The workspace holds student records and scores: what a run writes (the warehouse, MLflow's
+# store and artifacts, the cohort, reports, staged runs) is its owner's only. Set by the run
+# itself, not only by the `sara` command, because the Airflow DAG calls these functions from
+# processes of its own.
+PRIVATE_UMASK = 0o077
 
 
 def start_run(
@@ -67,6 +72,7 @@ def start_run(
     feature_set = feature_set or settings.feature_set
     model_features(spec, feature_set)  # refuse an unknown feature set before any work
     published_spec(spec, settings)  # and a catalogue that does not fit the spec
+    os.umask(PRIVATE_UMASK)
     settings.ensure_workspace()
     return PipelineRun(RunRequest(spec, feature_set, data, generate, encoding))
 
@@ -341,6 +347,7 @@ def run_stage(
     result once the run is over (after publish, or earlier when there is nothing to do)."""
     if name not in STAGES:
         raise ValueError(f"stage {name!r} is not one of {', '.join(STAGES)}")
+    os.umask(PRIVATE_UMASK)
     run = load_run(previous)
     STAGES[name](run, levelled(run, settings), Timer(progress, run.timings))
     path = Path(previous).with_name(f"{list(STAGES).index(name) + 1}-{name}.pkl")

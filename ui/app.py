@@ -3,11 +3,19 @@
 Sign in with an API key, ask in plain language, and see beside each answer what it holds: the
 student card, the chart, the equity report, follow-up suggestions and the tool calls behind it.
 The UI holds no logic: every answer comes from the service, and the conversation state each
-answer carries is handed back with the next question so follow-ups resolve."""
+answer carries is handed back with the next question so follow-ups resolve.
+
+The page takes no uploads and needs no file served: charts arrive inline in the answer's update
+and the report downloads from a ``data:`` link. The app can therefore close every Gradio route
+but the page's own (``page_route``): the key is checked inside the page's events, so a route
+outside them (an upload, a file) could not check it."""
 
 from __future__ import annotations
 
+import base64
+import html
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,7 +23,7 @@ import gradio as gr
 
 from assistant.types import Answer, ConversationState
 from ui.charts import draw
-from ui.panels import fallback_note, report_file, student_card_html, tool_calls_markdown
+from ui.panels import REPORT_NAME, fallback_note, student_card_html, tool_calls_markdown
 from ui.style import CARD_CSS, PAGE_CSS
 
 log = logging.getLogger(__name__)
@@ -38,6 +46,25 @@ DETAILS_HINT = (
     "The student card, the chart, follow-up suggestions and the tools behind each answer "
     "appear here."
 )
+REPORT_LABEL = "Download the equity report (Markdown)"
+# The report link, drawn like the page's primary buttons.
+REPORT_CSS = """
+a { display: block; text-align: center; padding: 6px 12px; text-decoration: none;
+    border-radius: var(--button-small-radius); font-weight: var(--button-small-text-weight);
+    font-size: var(--button-small-text-size); color: var(--button-primary-text-color);
+    background: var(--button-primary-background-fill); }
+a:hover { background: var(--button-primary-background-fill-hover); }
+"""
+# The Gradio routes this page uses, below its mount point: the page, its assets and its events
+# (each event checks the key itself). Everything else Gradio serves (uploads, files, proxying,
+# run history, its call API) is for pages that take or hand out files, which this one does not.
+PAGE_ROUTES = {
+    "GET": re.compile(
+        r"/?|/(theme\.css|robots\.txt|manifest\.json|favicon\.ico|config/?)"
+        r"|/(assets|static|svelte)/.+|/gradio_api/(queue/data|heartbeat/[^/]+)"
+    ),
+    "POST": re.compile(r"/gradio_api/(queue/join|run/predict|cancel|reset)/?"),
+}
 
 
 class ChatService(Protocol):
@@ -75,7 +102,7 @@ class View:
     chart: gr.Plot
     follow_up_panel: gr.Column
     follow_ups: list[gr.Button]
-    report: gr.DownloadButton
+    report: gr.HTML
     tools: gr.Markdown
 
     @property
@@ -191,13 +218,7 @@ def _details() -> dict[str, Any]:
     note = gr.Markdown(visible=False, elem_id="sara-note")
     card = gr.HTML(visible=False, css_template=CARD_CSS, elem_id="sara-student")
     chart = gr.Plot(visible=False, show_label=False, format="png", elem_id="sara-chart")
-    report = gr.DownloadButton(
-        "Download the equity report (Markdown)",
-        visible=False,
-        size="sm",
-        variant="primary",
-        elem_id="sara-report",
-    )
+    report = gr.HTML(visible=False, css_template=REPORT_CSS, js_on_load=None, elem_id="sara-report")
     with gr.Column(visible=False, elem_id="sara-follow-ups") as follow_up_panel:
         gr.Markdown("**Suggested follow-ups**")
         follow_ups = [gr.Button(visible=False, size="sm") for _ in range(MAX_FOLLOW_UPS)]
@@ -288,7 +309,7 @@ def _panels(answer: Answer | None) -> list:
             gr.Markdown(visible=False),
             gr.HTML(visible=False),
             gr.Plot(value=None, visible=False),
-            gr.DownloadButton(value=None, visible=False),
+            gr.HTML("", visible=False),
             gr.Column(visible=False),
             *[gr.Button(visible=False) for _ in range(MAX_FOLLOW_UPS)],
             "No question asked yet.",
@@ -303,8 +324,8 @@ def _panels(answer: Answer | None) -> list:
             visible=answer.student is not None,
         ),
         gr.Plot(draw(answer.chart) if answer.chart else None, visible=answer.chart is not None),
-        gr.DownloadButton(
-            value=report_file(answer.report_markdown) if answer.report_markdown else None,
+        gr.HTML(
+            report_link(answer.report_markdown) if answer.report_markdown else "",
             visible=answer.report_markdown is not None,
         ),
         gr.Column(visible=bool(suggestions)),
@@ -312,6 +333,22 @@ def _panels(answer: Answer | None) -> list:
         *[gr.Button(visible=False) for _ in range(MAX_FOLLOW_UPS - len(suggestions))],
         tool_calls_markdown(answer.tool_calls),
     ]
+
+
+def report_link(markdown: str) -> str:
+    """A link that downloads ``markdown`` as the report file, carrying it in a ``data:`` URL
+    (base64, so nothing in the report can break out of the attribute)."""
+    payload = base64.b64encode(markdown.encode("utf-8")).decode("ascii")
+    return (
+        f'<a download="{html.escape(REPORT_NAME)}" '
+        f'href="data:text/markdown;charset=utf-8;base64,{payload}">{REPORT_LABEL}</a>'
+    )
+
+
+def page_route(method: str, path: str) -> bool:
+    """Whether the page uses the Gradio route ``path`` (below the mount point) with ``method``."""
+    pattern = PAGE_ROUTES.get("GET" if method == "HEAD" else method)
+    return pattern is not None and ".." not in path and pattern.fullmatch(path) is not None
 
 
 def _examples(service: ChatService, key: str) -> list:
