@@ -1,28 +1,36 @@
 """run_sql: one read-only SELECT over the warehouse for analysts, parsed and checked with
-sqlglot before it runs, with a row, size, memory and time limit, on its own sandboxed DuckDB:
-an in-memory database with the warehouse attached read-only, then external access disabled and
-the configuration locked, so even SQL the parser misjudges can read no file, write nothing and
-change no setting."""
+sqlglot before it runs, then run in a sandbox process (tools/sql_sandbox.py) with a row, size,
+memory and time limit that hold whatever the query builds: the process has an address-space
+limit and is killed at the timeout, and the sandbox's DuckDB has the warehouse attached
+read-only, external access disabled and the configuration locked, so even SQL the parser
+misjudges can read no file, write nothing, change no setting and take no server memory.
+
+The audit log learns which students a result shows (``SqlOutput.students_read``), whatever the
+columns are called:
+
+- attributed: every value of a column named like an id (``student_id``, the spec's id column);
+  every string in the result (any column, any alias, inside lists, structs and map keys) and
+  every string literal of the query that equals a warehouse id, ignoring case and surrounding
+  spaces (``SELECT <id> AS x``, ``lower(<id>)``, an id rebuilt by concatenation, ``WHERE <id> =
+  '…'``);
+- not attributed: rows that show no id (``SELECT <grade> FROM students WHERE <id> <> '…'``
+  names only the one student), an id inside a longer string (``'id: ' || <id>``), hashed or
+  cut (``md5(<id>)``, ``substr(<id>, 2)``), or as a number. The audit entry keeps the SQL
+  itself for those."""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import decimal
-import math
-import threading
-from pathlib import Path
 from typing import Any
 
-import duckdb
-import numpy as np
 import sqlglot
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.tokens import TokenType
 
 from pipeline.warehouse import TABLES
+from tools import sql_sandbox
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.context import RUN_PIPELINE, ToolContext
 from tools.errors import InvalidInput, NotReady
@@ -80,19 +88,8 @@ FORBIDDEN_FUNCTIONS = frozenset(
     }
 )
 SOURCE_TYPES = (exp.Table, exp.Subquery, exp.Values)
-GRACE_S = 5.0
-# The sandbox's own limits: a runaway join or aggregate fails with DuckDB's out-of-memory
-# error instead of taking the server's memory, and never spills to disk.
-SANDBOX_CONFIG = {
-    "threads": 2,
-    "memory_limit": "1GB",
-    "temp_directory": "",
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "allow_community_extensions": False,
-}
-FETCH_CHUNK = 256
 MAX_RESULT_CHARS = 20_000_000  # about the size of the JSON answer
+_END = object()
 
 
 class SqlInput(ToolInput):
@@ -122,12 +119,17 @@ class SqlOutput(ToolOutput):
     rows: list[list[Any]] = Field(description="Rows as JSON-safe values (NaN becomes null).")
     row_count: int
     truncated: bool = Field(description="True when the query had more rows than max_rows.")
+    # Warehouse ids the result shows or the query names, found by value (see the module's
+    # docstring); kept for the audit log, never sent.
+    _ids_found: list[str] = PrivateAttr(default_factory=list)
 
     def students_read(self, id_column: str) -> list[str]:
-        """The values of every result column that holds student ids."""
+        """The values of every result column named like a student id, then every warehouse id
+        the result shows under another name or the query names."""
         keys = {"student_id", id_column}
         at = [i for i, name in enumerate(self.columns) if name in keys]
-        return [str(row[i]) for row in self.rows for i in at if row[i] is not None]
+        named = [str(row[i]) for row in self.rows for i in at if row[i] is not None]
+        return list(dict.fromkeys([*named, *self._ids_found]))
 
 
 def _refuse(reason: str, sql: str) -> InvalidInput:
@@ -209,121 +211,108 @@ def _checked(sql: str) -> str:
     return root.sql(dialect="duckdb", comments=False)
 
 
-def json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, decimal.Decimal):
-        return json_safe(float(value))
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | np.ndarray):
-        return [json_safe(v) for v in value]
-    return str(value)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def sandbox(path: Path) -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory DuckDB with the warehouse attached read-only as its default database,
-    then external access turned off and the configuration locked: no file read or written,
-    no extension installed or loaded, no setting changed back, whatever the query says."""
-    con = duckdb.connect(":memory:", config=SANDBOX_CONFIG)
-    try:
-        con.execute(f"ATTACH {_literal(str(path))} AS warehouse (READ_ONLY)")
-        con.execute("USE warehouse")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-    except BaseException:
-        con.close()
-        raise
-    return con
-
-
-class ResultTooLarge(Exception):
-    """The rows would make an answer above MAX_RESULT_CHARS."""
-
-
-def _size(value: Any) -> int:
-    if isinstance(value, str | bytes | bytearray):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_size(k) + _size(v) for k, v in value.items())
-    if isinstance(value, list | tuple | set):
-        return sum(_size(v) for v in value) + 2
-    return 8
-
-
-def _fetch(cursor: duckdb.DuckDBPyConnection, stop: threading.Event) -> list[tuple]:
-    """Every row, in chunks, refusing a result too large to answer with."""
-    rows: list[tuple] = []
-    chars = 0
-    while not stop.is_set():
-        chunk = cursor.fetchmany(FETCH_CHUNK)
-        if not chunk:
-            return rows
-        chars += sum(_size(v) for row in chunk for v in row)
-        if chars > MAX_RESULT_CHARS:
-            raise ResultTooLarge
-        rows.extend(chunk)
-    return rows
-
-
-def _execute(ctx: ToolContext, sql: str, timeout_s: float) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` in a new sandbox in a worker thread; interrupt it on timeout."""
+def _execute(ctx: ToolContext, sql: str, timeout_s: float) -> sql_sandbox.Result:
+    """Run ``sql`` in a sandbox process; every way it can fail is a ``ToolError``."""
     path = ctx.settings.warehouse_path
     if not path.is_file():
         raise NotReady(f"the warehouse {path} is missing; {RUN_PIPELINE}")
-    con = sandbox(path)
-    outcome: dict[str, Any] = {}
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            cursor = con.execute(sql)
-            outcome["columns"] = [d[0] for d in cursor.description]
-            outcome["rows"] = _fetch(cursor, stop)
-        except Exception as exc:  # reported to the caller below
-            outcome["error"] = exc
-        finally:
-            con.close()
-
-    worker = threading.Thread(target=work, name="sara-run-sql", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        stop.set()
-        with contextlib.suppress(duckdb.Error):  # it may have finished (and closed) by now
-            con.interrupt()
-        worker.join(GRACE_S)
-        if "error" not in outcome or not isinstance(outcome["error"], ResultTooLarge):
-            raise InvalidInput(
-                f"query exceeded {timeout_s:g} s and was stopped; narrow it down or aggregate",
-                field="timeout_s",
-                value=timeout_s,
-            )
-    if isinstance(outcome.get("error"), ResultTooLarge):
+    try:
+        return sql_sandbox.run(path, sql, timeout_s, MAX_RESULT_CHARS)
+    except sql_sandbox.QueryTimedOut as exc:
+        busy = " (waiting for a free SQL sandbox)" if exc.waited else ""
+        raise InvalidInput(
+            f"query exceeded {timeout_s:g} s{busy} and was stopped; narrow it down or aggregate",
+            field="timeout_s",
+            value=timeout_s,
+        ) from None
+    except sql_sandbox.QueryOutOfMemory as exc:
+        how = (
+            "and was stopped"
+            if exc.exit_code is None
+            else f"(its sandbox process ended with code {exc.exit_code})"
+        )
+        raise InvalidInput(
+            f"query exceeded the memory limit of {exc.memory_mb:,} MB {how}; build smaller "
+            "values, narrow it down or aggregate",
+            field="sql",
+            value=sql,
+        ) from None
+    except sql_sandbox.ResultTooLarge:
         raise InvalidInput(
             f"the result is larger than {MAX_RESULT_CHARS:,} characters; select fewer rows "
             "or shorter values",
             field="sql",
             value=sql,
-        )
-    if "error" in outcome:
-        message = str(outcome["error"]).splitlines()[0]
-        raise InvalidInput(f"the query failed: {message}", field="sql", value=sql)
-    return outcome["columns"], outcome["rows"]
+        ) from None
+    except sql_sandbox.QueryFailed as exc:
+        raise InvalidInput(f"the query failed: {exc}", field="sql", value=sql) from None
+    except (sql_sandbox.WarehouseUnavailable, sql_sandbox.SandboxUnavailable) as exc:
+        raise NotReady(f"the warehouse {path} cannot be opened for SQL ({exc})") from None
+
+
+def _strings(values: list[Any], found: dict[str, None]) -> None:
+    """Every string in ``values``, nested lists and dicts (keys too) included, into ``found``
+    in the order they appear."""
+    stack = [iter(values)]
+    while stack:
+        value = next(stack[-1], _END)
+        if value is _END:
+            stack.pop()
+        elif isinstance(value, str):
+            found[value] = None
+        elif isinstance(value, list):
+            stack.append(iter(value))
+        elif isinstance(value, dict):
+            stack.append(iter([item for pair in value.items() for item in pair]))
+
+
+def _literals(sql: str) -> list[str]:
+    """The string literals of ``sql``."""
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except SqlglotError:
+        return []
+    return [t.text for t in tokens if t.token_type in (TokenType.STRING, TokenType.RAW_STRING)]
+
+
+def _id_lengths(ctx: ToolContext) -> tuple[int, int]:
+    """The shortest and the longest id's length ((0, -1) with no students)."""
+    column = _quoted(ctx.id_column)
+    sql = f"SELECT min(length({column})), max(length({column})) FROM students"
+    low, high = ctx.connection().execute(sql).fetchone()
+    return (0, -1) if low is None else (int(low), int(high))
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ids_shown(ctx: ToolContext, rows: list[list[Any]], sql: str) -> list[str]:
+    """The warehouse ids that a string of ``rows`` or a string literal of ``sql`` equals,
+    ignoring case and surrounding spaces, in the order they first appear. Strings whose length
+    no id has are not looked up; the rest take one query."""
+    found: dict[str, None] = {}
+    _strings([*rows, _literals(sql)], found)
+    if not found:
+        return []
+    low, high = ctx.cached("run_sql_id_lengths", _id_lengths)
+    wanted: dict[str, None] = {}
+    for text in found:
+        key = text.strip().lower()
+        if low <= len(key) <= high:
+            wanted[key] = None
+    if not wanted:
+        return []
+    column = _quoted(ctx.id_column)
+    matches = ctx.connection().execute(
+        f"SELECT DISTINCT {column}, lower({column}) FROM students "
+        f"WHERE lower({column}) IN (SELECT unnest(?))",
+        [list(wanted)],
+    )
+    by_key: dict[str, list[str]] = {}
+    for student, key in matches.fetchall():
+        by_key.setdefault(key, []).append(str(student))
+    return [student for key in wanted for student in by_key.get(key, [])]
 
 
 def run_sql(request: SqlInput, ctx: ToolContext) -> SqlOutput:
@@ -331,18 +320,25 @@ def run_sql(request: SqlInput, ctx: ToolContext) -> SqlOutput:
     warehouse, for analysts whose question the structured tools cannot answer. Only the
     warehouse tables are readable (students, scores, contributions, risk_factors,
     group_aggregates, model_metrics, calibration, fairness_groups, fairness_gaps, meta); files,
-    table functions, settings and any write are refused. Results are capped at max_rows and
-    max timeout_s seconds. Prefer query_equity for group comparisons: it adds confidence
-    intervals and suppresses small groups, which raw SQL does not."""
+    table functions, settings and any write are refused. Results are capped at max_rows rows,
+    timeout_s seconds and a fixed memory limit. Prefer query_equity for group comparisons: it
+    adds confidence intervals and suppresses small groups, which raw SQL does not."""
     checked = check_sql(request.sql)
     limited = f"SELECT * FROM ({checked}) AS q LIMIT {int(request.max_rows) + 1}"
-    columns, rows = _execute(ctx, limited, request.timeout_s)
-    truncated = len(rows) > request.max_rows
-    rows = rows[: request.max_rows]
-    return SqlOutput(
-        columns=columns,
-        rows=[[json_safe(v) for v in r] for r in rows],
+    result = _execute(ctx, limited, request.timeout_s)
+    if result.built_at is not None and result.built_at != ctx.data_timestamp:
+        raise NotReady(
+            "the warehouse this request started on was replaced by a newer publish while it "
+            "ran; send the request again"
+        )
+    truncated = len(result.rows) > request.max_rows
+    rows = result.rows[: request.max_rows]
+    output = SqlOutput(
+        columns=result.columns,
+        rows=rows,
         row_count=len(rows),
         truncated=truncated,
         **stamp(ctx),
     )
+    output._ids_found = ids_shown(ctx, rows, checked)
+    return output

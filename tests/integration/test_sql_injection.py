@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from tests.integration.conftest import auth
-from tools import sql_guard
+from tools import sql_guard, sql_sandbox
 from tools.errors import InvalidInput
 from tools.sql_guard import SqlInput, run_sql
 
@@ -252,7 +252,8 @@ def test_runaway_queries_are_stopped_by_the_limits(api, role_keys):
     ]
     for sql in runaway:
         error = refused(api, key, "POST", url, {"sql": sql, "timeout_s": 2})
-        assert "exceeded 2 s" in error["message"] or "Out of Memory" in error["message"], error
+        message = error["message"]
+        assert "exceeded 2 s" in message or "exceeded the memory limit" in message, error
     # A result too large to answer with is refused, not built.
     error = refused(
         api, key, "POST", url, {"sql": "SELECT repeat('x', 100000) FROM students"}, field="sql"
@@ -423,7 +424,7 @@ def test_intervention_names_constraints_and_tool_bodies(api, role_keys):
 def test_the_free_sql_connection_cannot_touch_files_at_all(ctx, outside, monkeypatch):
     """Defence in depth: the sandbox refuses file access, writes and settings on its own, even
     for SQL the parser would have let through."""
-    con = sql_guard.sandbox(ctx.settings.warehouse_path)
+    con = sql_sandbox.open_sandbox(ctx.settings.warehouse_path)
     try:
         settings = con.execute(
             "SELECT current_setting('enable_external_access'), "
@@ -456,8 +457,8 @@ def test_the_free_sql_connection_cannot_touch_files_at_all(ctx, outside, monkeyp
                 con.execute(sql).fetchall()
     finally:
         con.close()
-    # run_sql itself runs on such a sandbox: with the parser's check switched off, a file read
-    # still fails inside DuckDB.
+    # run_sql itself runs on such a sandbox (in a process of its own): with the parser's check
+    # switched off, a file read still fails inside DuckDB.
     monkeypatch.setattr(sql_guard, "check_sql", lambda sql: sql)
     with pytest.raises(InvalidInput) as info:
         run_sql(SqlInput(sql=f"SELECT * FROM read_text('{outside / 'canary.txt'}')"), ctx)
