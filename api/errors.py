@@ -5,9 +5,11 @@ Bad input is 422 naming the field, value and rule; an unknown student 404; no or
 
 from __future__ import annotations
 
-import json
 import logging
+import sys
+import traceback
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,14 +17,33 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tools.errors import Forbidden, InvalidInput, NotConfigured, NotFound, NotReady, ToolError
+from tools.base import error_place, printable, safe_value
+from tools.errors import (
+    Forbidden,
+    InvalidInput,
+    LimitReached,
+    NotConfigured,
+    NotFound,
+    NotReady,
+    ToolError,
+)
 
 log = logging.getLogger(__name__)
-MAX_VALUE_CHARS = 200
-# FastAPI's 400 for a body it cannot decode (bytes that are not UTF-8): bad input like any other.
+# FastAPI's 400 for a body it cannot parse as JSON for a reason other than syntax: bad input like
+# any other, named by its cause (chained to the 400).
 UNDECODABLE_BODY = "There was an error parsing the body"
-STATUS = {InvalidInput: 422, NotFound: 404, NotReady: 503, Forbidden: 403, NotConfigured: 409}
+# The innermost frames an unexpected error's log line names (code locations only).
+LOGGED_FRAMES = 6
+STATUS = {
+    InvalidInput: 422,
+    NotFound: 404,
+    NotReady: 503,
+    Forbidden: 403,
+    NotConfigured: 409,
+    LimitReached: 429,
+}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -34,6 +55,7 @@ HTTP_CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    429: "limit_reached",
     503: "not_ready",
 }
 WHY = {
@@ -43,7 +65,11 @@ WHY = {
     406: "None of the media types in `Accept` can be served.",
     409: "The dataset in service does not define what this needs (e.g. no intervention "
     "catalogue); the message says how to add it.",
+    413: "The request body is larger than the server takes (`SARA_MAX_BODY_BYTES`, 64 MiB by "
+    "default): split a batch into smaller ones.",
     422: "Bad input: the field, the value and the rule it broke.",
+    429: "A viewer key read its limit of distinct tables in 24 hours; the message says when "
+    "the next frees up.",
     503: "No model or warehouse to serve yet: run `sara pipeline run`.",
 }
 
@@ -76,31 +102,28 @@ class ApiError(Exception):
 
 
 def error_body(code: str, message: str, field: str | None = None, value: Any = None) -> dict:
-    return {"error": {"code": code, "message": message, "field": field, "value": _safe(value)}}
-
-
-def _safe(value: Any) -> Any:
-    """A JSON-safe, bounded echo of the offending value."""
-    try:
-        text = json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        text = json.dumps(repr(value))
-    if len(text) > MAX_VALUE_CHARS:
-        return text[:MAX_VALUE_CHARS] + "…"
-    return json.loads(text)
+    """The one error shape. Always serialisable: the value is a bounded, JSON-safe echo (NaN and
+    infinities as text, lone surrogates escaped), and so are the message and field, which may
+    quote what the client sent."""
+    return {
+        "error": {
+            "code": code,
+            "message": printable(message),
+            "field": None if field is None else printable(field),
+            "value": safe_value(value),
+        }
+    }
 
 
 def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0]
-    loc = [str(p) for p in first.get("loc", ())]
+    loc, value = error_place(first)
     where = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
     field = ".".join(where) or None
     message = first.get("msg", "invalid input")
     if first.get("type") == "missing":
         value = None
         message = "field required"
-    else:
-        value = first.get("input")
     if first.get("type") == "json_invalid":
         message = f"the body is not valid JSON: {first.get('ctx', {}).get('error', message)}"
     text = f"{field}: {message}" if field else message
@@ -118,6 +141,12 @@ def _tool_error(request: Request, exc: ToolError) -> JSONResponse:
 
 
 def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return api_error_response(exc)
+
+
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The response for an error the transport raises (also sent by the edge middleware,
+    before any route runs)."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse(
         error_body(HTTP_CODES.get(exc.status, "error"), exc.message, exc.field, exc.value),
@@ -126,28 +155,50 @@ def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     )
 
 
+def unreadable_body(cause: BaseException | None) -> str:
+    """Why the JSON parser refused a body that is not a syntax error, in words: FastAPI answers
+    those with one 400 "error parsing the body" and chains the parser's exception."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON: it is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the body is JSON nested too deeply to read (arrays or objects within each other)"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return f"the body has an integer of more than {sys.get_int_max_str_digits():,} digits"
+    return "the body could not be read as JSON"
+
+
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 400 and exc.detail == UNDECODABLE_BODY:
-        message = "the body is not valid JSON: it is not UTF-8 text"
+        message = unreadable_body(exc.__cause__)
         return JSONResponse(error_body("invalid_input", message, "body"), status_code=422)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route {request.url.path}; see /docs"
     return JSONResponse(
-        error_body(HTTP_CODES.get(exc.status_code, "error"), message),
+        error_body(
+            HTTP_CODES.get(exc.status_code, "error"),
+            message,
+            "body" if exc.status_code == 413 else None,
+        ),
         status_code=exc.status_code,
         headers=getattr(exc, "headers", None),
     )
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 with an incident id, logged once. The log line names the exception's type, the
+    route template (never the path: it can hold a student id) and where in the code it was
+    raised, but not its message nor its traceback's values: both can quote the request (a
+    record's values, a question, SQL), and the incident id is enough to find the line."""
     incident = uuid.uuid4().hex[:12]
+    route = request.scope.get("route")
     log.error(
-        "unhandled error on %s %s (incident %s)",
+        "unhandled %s on %s %s (incident %s) at %s",
+        _exception_types(exc),
         request.method,
-        request.scope.get("route").path if request.scope.get("route") else "unmatched",
+        getattr(route, "path", "unmatched"),
         incident,
-        exc_info=exc,
+        _code_locations(exc),
     )
     return JSONResponse(
         error_body("internal_error", f"something went wrong on the server (incident {incident})"),
@@ -155,9 +206,59 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _exception_types(exc: BaseException) -> str:
+    """The exception's type, and the types of those it was raised from or while handling."""
+    names, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names.append(f"{type(current).__module__}.{type(current).__qualname__}")
+        hidden = current.__suppress_context__
+        current = current.__cause__ or (None if hidden else current.__context__)
+    return " <- ".join(names)
+
+
+def _code_locations(exc: BaseException) -> str:
+    """The innermost frames, as folder/file:line function."""
+    frames = traceback.extract_tb(exc.__traceback__, limit=-LOGGED_FRAMES)
+    places = [f"{'/'.join(Path(f.filename).parts[-2:])}:{f.lineno} {f.name}" for f in frames]
+    return " > ".join(places) or "unknown"
+
+
+class UnexpectedErrors:
+    """Pure ASGI middleware, the app's outermost: an exception nothing handled becomes the 500
+    error body here and goes no further. Starlette's ServerErrorMiddleware would answer it too,
+    but then re-raises it, so uvicorn logged a second copy with the full traceback (and the
+    request's values in its message) and dropped the keep-alive connection."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            response = _unexpected(Request(scope), exc)
+            # A response already under way cannot become a 500: it is cut short (the server
+            # then closes the connection), and the error is still logged only once.
+            if not started:
+                await response(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ToolError, _tool_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Starlette's last resort; the app answers every error before it with UnexpectedErrors.
     app.add_exception_handler(Exception, _unexpected)

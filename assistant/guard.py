@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from tools.policy import selection_refusal
+
 Kind = Literal[
     "injection", "personal_data", "settings", "protected", "certainty", "out_of_scope", "what_if"
 ]
@@ -173,13 +175,7 @@ def check_targeting(
             text,
         )
     ):
-        names = " or ".join(labels[c] for c in columns)
-        return Refusal(
-            "protected",
-            f"I won't list, rank or select individual students by {names}: decisions about a "
-            f"student must rest on that student's own situation. I can compare groups instead "
-            f"(for example how risk differs by {names}) or plan support with an equity rule.",
-        )
+        return Refusal("protected", selection_refusal([labels[c] for c in columns]))
     return None
 
 

@@ -29,6 +29,7 @@ from sara.settings import Settings
 from tools import TOOLS, TOOLS_BY_NAME
 from tools.base import Tool
 from tools.errors import ToolError
+from tools.policy import SELECTING_TOOLS
 from tools.session import ToolSession
 
 log = logging.getLogger(__name__)
@@ -271,7 +272,7 @@ class LlmBackend:
         except ToolError as exc:
             return exc.message
         protected = self.offline.lexicon.protected
-        if name in ("find_students", "plan_interventions"):
+        if name in SELECTING_TOOLS:
             chosen = [c for c in (args.get("filters") or {}) if c in protected]
             if chosen:
                 return (

@@ -16,6 +16,7 @@ from assistant.parser import Parse
 from assistant.types import ConversationState, Pending, arguments_of
 from tools.base import Tool, ToolInput
 from tools.errors import InvalidInput
+from tools.policy import selection_refusal
 
 STUDENT_INTENTS = ("explain", "score", "help_student")
 FOLLOW_MARKERS = re.compile(
@@ -209,13 +210,8 @@ class Planner:
         labels = {c: self.lexicon.label(c) for c in protected}
         named = [c for c in plan.filters if c in protected]  # refused by name just below
         if lists_students and protected and not named and demographic_words().search(parsed.text):
-            names = " or ".join(labels.values())
             plan.refusal = guard.Refusal(
-                "protected",
-                f"I won't list, rank or select individual students by {names} or another "
-                "protected attribute: decisions about a student must rest on that student's own "
-                f"situation. I can compare groups instead (for example how risk differs by "
-                f"{names}).",
+                "protected", selection_refusal(list(labels.values()), or_another=True)
             )
             return
         plan.refusal = guard.check_targeting(

@@ -186,7 +186,8 @@ def _equity(call: ToolCall, out: EquityQueryOutput, labels) -> str:
     lines = [f"{out.metric_description} By {by}, {scope} ({level} intervals):"]
     for row in out.rows:
         if row.suppressed:
-            lines.append(f"- {row.label}: too few students to show (n = {row.n}).")
+            size = "" if row.n is None else f" (n = {row.n})"
+            lines.append(f"- {row.label}: too few students to show{size}.")
         else:
             lines.append(
                 f"- {row.label}: {show(row.value)} "

@@ -53,6 +53,25 @@ class Settings(BaseSettings):
     min_group_size: int = Field(
         default=20, ge=1, description="Groups smaller than this are suppressed in equity output."
     )
+    # Disclosure control of the aggregates a viewer key reads (tools/disclosure.py).
+    disclosure_count_noise: float = Field(
+        default=4.0,
+        ge=0,
+        description="Standard deviation of the noise on each count a viewer reads.",
+    )
+    disclosure_sum_noise: float = Field(
+        default=1.5,
+        ge=0,
+        description="Noise on each sum a viewer reads, in units of the column's range.",
+    )
+    disclosure_max_dimensions: int = Field(
+        default=3, ge=1, description="Columns a viewer's table may cross (filters and groups)."
+    )
+    disclosure_daily_tables: int = Field(
+        default=200,
+        ge=0,
+        description="Distinct tables a viewer key may read per 24 hours (0: no limit).",
+    )
     max_quarantine_share: float = Field(
         default=0.05, ge=0, le=1, description="Above this share of bad rows a pipeline run stops."
     )
@@ -110,6 +129,16 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `sara serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    # The largest legitimate request is a /v1/score batch of 100,000 records: 28 MiB of compact
+    # JSON with an id and the model's features, 63 MiB pretty-printed with every column of the
+    # built-in spec. A worker parses a body while holding the GIL (~1 s for 64 MiB), so the cap
+    # also bounds how long one request can keep it from answering health checks.
+    max_body_bytes: int = Field(
+        default=64 * 2**20,
+        ge=64 * 2**10,
+        description="Largest request body accepted, in bytes; a larger one gets 413 before it "
+        "is parsed (at once when its Content-Length says so, else once that many bytes came).",
+    )
     keys_file: Path | None = Field(
         default=None, description="API keys (hashed) with their roles; default in the workspace."
     )

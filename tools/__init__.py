@@ -33,11 +33,11 @@ find_students = Tool(
 )  # fmt: skip
 query_equity = Tool(
     "query_equity", equity.query_equity, equity.EquityQueryInput, equity.EquityQueryOutput,
-    "viewer",
+    "viewer", aggregate=True,
 )  # fmt: skip
 equity_summary = Tool(
     "equity_summary", equity_gaps.equity_summary, equity_gaps.EquitySummaryInput,
-    equity_gaps.EquitySummaryOutput, "viewer",
+    equity_gaps.EquitySummaryOutput, "viewer", aggregate=True,
 )  # fmt: skip
 compare_interventions = Tool(
     "compare_interventions", interventions.compare_interventions, interventions.CompareInput,

@@ -15,11 +15,12 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from data.spec import ColumnSpec, DatasetSpec, Role
+from tools import disclosure
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.cohort import FILTERABLE as GROUPABLE
 from tools.cohort import validate_filters, where_clause
 from tools.context import ToolContext
-from tools.errors import InvalidInput
+from tools.errors import Forbidden, InvalidInput
 from tools.sql_guard import SqlInput, SqlOutput, run_sql  # noqa: F401  (the tool lives here)
 
 MAX_GROUP_BY = 2
@@ -57,7 +58,10 @@ class EquityQueryInput(ToolInput):
 class EquityRow(BaseModel):
     group: dict[str, Scalar | None] = Field(description="The group's value for each column.")
     label: str = Field(description="The group in words, e.g. '<column> = <value>, ...'.")
-    n: int = Field(description="Students in the group.")
+    n: int | None = Field(
+        description="Students in the group; None when suppressed (a hidden cell shows neither "
+        "its value nor its size)."
+    )
     denominator: int | None = Field(
         description="Students the value is computed over: the group, or for tpr only those "
         "with the outcome, for fpr only those without, for mean:<column> those with a value. "
@@ -66,7 +70,10 @@ class EquityRow(BaseModel):
     value: float | None = Field(description="The metric; None when suppressed (never 0).")
     ci_low: float | None = Field(description="Lower end of the 95 % confidence interval.")
     ci_high: float | None = Field(description="Upper end of the 95 % confidence interval.")
-    suppressed: bool = Field(description="Fewer students than the minimum group size.")
+    suppressed: bool = Field(
+        description="Fewer students than the minimum group size, or all but fewer than that "
+        "many of its scope."
+    )
 
 
 class EquityQueryOutput(ToolOutput):
@@ -79,6 +86,12 @@ class EquityQueryOutput(ToolOutput):
     overall: EquityRow = Field(description="The metric over the whole filtered population.")
     min_group_size: int
     confidence: float = CONFIDENCE
+    disclosure: str | None = Field(
+        default=None,
+        description="How the numbers were protected for a caller below the staff role (noise "
+        "from the cell-key method; counts and values are close to, not exactly, the true "
+        "ones); None for exact numbers.",
+    )
 
 
 @dataclass(frozen=True)
@@ -226,34 +239,87 @@ def _label(group: dict[str, Scalar | None], spec: DatasetSpec) -> str:
     return ", ".join(f"{k} = {value_label(v, spec.column(k))}" for k, v in group.items())
 
 
+@dataclass(frozen=True)
+class Protection:
+    """What protecting one query's cells needs (tools/disclosure.py): the secret, the noise
+    levels, the metric's range (one student's largest contribution to a sum) and the sizes
+    a cell's complement is measured against."""
+
+    secret: str
+    count_sd: float
+    sum_sd: float
+    low: float
+    high: float
+    all_students: int
+
+    def scope_sizes(self, scope: int | None) -> list[int]:
+        return [self.all_students, *([scope] if scope is not None else [])]
+
+
 def _row(
     group: dict[str, Scalar | None],
     stats_row: tuple,
     metric: Metric,
     min_size: int,
     spec: DatasetSpec,
+    protection: Protection | None = None,
+    scope: int | None = None,
 ) -> EquityRow:
-    n, k, total, mean, sd = stats_row
+    n, k, total, mean, sd = stats_row[:5]
     n, k = int(n), int(k)
     suppressed = n < min_size or k < min_size
+    if protection is not None:
+        sizes = protection.scope_sizes(scope)
+        suppressed = suppressed or any(
+            disclosure.complement_too_small(n, size, min_size) for size in sizes
+        )
     value = low = high = None
-    if not suppressed:
-        if metric.proportion:
-            value = float(total) / k
-            low, high = wilson_interval(float(total), k)
-        else:
-            value = float(mean)
-            low, high = t_interval(value, float(sd) if sd is not None else math.nan, k)
+    if suppressed:  # a protected cell hides its size too
+        n, k = (None if protection is not None else n), None
+    elif protection is not None:
+        n, k, value, low, high = _protected_values(
+            n, k, float(total), float(sd) if sd is not None else math.nan, metric, protection,
+            disclosure.Noise(int(stats_row[5]), protection.secret),
+        )  # fmt: skip
+    elif metric.proportion:
+        value = float(total) / k
+        low, high = wilson_interval(float(total), k)
+    else:
+        value = float(mean)
+        low, high = t_interval(value, float(sd) if sd is not None else math.nan, k)
     return EquityRow(
         group=group,
         label=_label(group, spec),
         n=n,
-        denominator=None if suppressed else k,
+        denominator=k,
         value=value,
         ci_low=low,
         ci_high=high,
         suppressed=suppressed,
     )
+
+
+def _protected_values(
+    n: int, k: int, total: float, sd: float, metric: Metric, p: Protection, noise
+) -> tuple[int, int, float, float | None, float | None]:
+    """A cell's size, denominator, value and interval with the cell-key noise added; the
+    interval widened by that noise."""
+    n_out = max(n + noise.count("n", p.count_sd), 1)
+    k_out = n_out if k == n else max(k + noise.count(f"{metric.name}:k", p.count_sd), 1)
+    if metric.proportion:
+        hits = min(max(total + noise.count(f"{metric.name}:sum", p.count_sd), 0), k_out)
+        value = hits / k_out
+        low, high = wilson_interval(hits, k_out)
+        extra = p.count_sd * math.sqrt(1 + value * value) / k_out
+        low, high = disclosure.widen(low, high, value, extra, Z)
+        return n_out, k_out, value, max(0.0, low), min(1.0, high)
+    spread = p.high - p.low
+    summed = total + noise.magnitude(f"{metric.name}:sum", p.sum_sd * spread)
+    value = min(max(summed / k_out, p.low), p.high)
+    rounded_sd = float(f"{sd:.2g}") if math.isfinite(sd) else math.nan
+    low, high = t_interval(value, rounded_sd, k_out)
+    low, high = disclosure.widen(low, high, value, p.sum_sd * spread / k_out, Z)
+    return n_out, k_out, value, low, high
 
 
 def _sort_key(columns: list[ColumnSpec], group: tuple) -> tuple:
@@ -268,51 +334,123 @@ def _sort_key(columns: list[ColumnSpec], group: tuple) -> tuple:
     return tuple(key)
 
 
-def _suppress_complement(rows: list[EquityRow]) -> None:
+def _suppress_complement(rows: list[EquityRow], protected: bool = False) -> None:
     """With exactly one group hidden, the overall and the other groups would give it away:
-    hide the next smallest group too."""
+    hide the next smallest group too (and its size, when the numbers are protected)."""
     if sum(r.suppressed for r in rows) == 1 and len(rows) > 1:
         i = min((i for i, r in enumerate(rows) if not r.suppressed),
                 key=lambda i: rows[i].denominator or 0)  # fmt: skip
-        hidden = dict.fromkeys(("value", "ci_low", "ci_high", "denominator"))
+        hidden = dict.fromkeys(
+            ["value", "ci_low", "ci_high", "denominator", *(["n"] if protected else [])]
+        )
         rows[i] = rows[i].model_copy(update={**hidden, "suppressed": True})
 
 
 def compute_equity(
     ctx: ToolContext, metric: str, group_by: list[str], filters: dict[str, Any] | None
 ) -> EquityResult:
-    """The metric per group and overall, validated, with CIs and suppression. The one place
-    equity numbers are computed; ``query_equity`` and ``equity_summary`` both call it."""
+    """The metric per group and overall, validated, with CIs and suppression — protected by
+    disclosure control when the caller reads below the staff role. The one place equity
+    numbers are computed; ``query_equity`` and ``equity_summary`` both call it."""
     spec = ctx.spec
     resolved = resolve_metric(spec, metric)
     columns = check_group_by(spec, group_by)
     shown = validate_filters(spec, filters)
+    protection = None
+    if disclosure.protected():
+        protection = _protection(ctx, resolved, columns, shown)
+        disclosure.charge([resolved.name, sorted(c.name for c in columns), shown])
     where, params = where_clause(spec, filters)
     keys = [f"g{i}" for i in range(len(columns))]
     key_select = "".join(f"s.{quote(c.name)} AS {k}, " for c, k in zip(columns, keys, strict=True))
     inner = (
-        f"SELECT {key_select}{resolved.expression} AS v FROM students s JOIN scores c "
-        f"ON s.{quote(ctx.id_column)} = c.student_id {where}"
+        f"SELECT {key_select}{resolved.expression} AS v, s.{quote(ctx.id_column)} AS row_id "
+        f"FROM students s JOIN scores c ON s.{quote(ctx.id_column)} = c.student_id {where}"
     )
     aggregates = "count(*), count(v), sum(v), avg(v), stddev_samp(v)"
+    salt: list[Any] = []
+    if protection is not None:
+        aggregates += ", " + disclosure.cell_key_sql("row_id")
+        salt = [protection.secret]
     con = ctx.connection()
-    overall_stats = con.execute(f"SELECT {aggregates} FROM ({inner})", params).fetchone()
+    overall_stats = con.execute(f"SELECT {aggregates} FROM ({inner})", salt + params).fetchone()
     if not overall_stats or overall_stats[0] == 0:
         raise InvalidInput(f"no students match the filters {shown}", field="filters", value=filters)
     min_size = ctx.settings.min_group_size
-    overall = _row({}, overall_stats, resolved, min_size, spec)
+    overall = _row({}, overall_stats, resolved, min_size, spec, protection)
     rows: list[EquityRow] = []
     if columns:
         grouped = con.execute(
             f"SELECT {', '.join(keys)}, {aggregates} FROM ({inner}) GROUP BY {', '.join(keys)}",
-            params,
+            salt + params,
         ).fetchall()
         grouped.sort(key=lambda r: _sort_key(columns, r[: len(keys)]))
         for record in grouped:
             group = {c.name: _python(c, v) for c, v in zip(columns, record, strict=False)}
-            rows.append(_row(group, record[len(keys) :], resolved, min_size, spec))
-    _suppress_complement(rows)
+            stats_row, scope = record[len(keys) :], int(overall_stats[0])
+            rows.append(_row(group, stats_row, resolved, min_size, spec, protection, scope))
+    _suppress_complement(rows, protection is not None)
     return EquityResult(resolved, [c.name for c in columns], shown, rows, overall)
+
+
+def _protection(
+    ctx: ToolContext, metric: Metric, columns: list[ColumnSpec], filters: dict[str, list[Scalar]]
+) -> Protection:
+    """The rules a viewer's table must keep, checked, and what protecting its cells needs."""
+    settings, spec = ctx.settings, ctx.spec
+    crossed = list(dict.fromkeys([*filters, *(c.name for c in columns)]))
+    if len(crossed) > settings.disclosure_max_dimensions:
+        raise Forbidden(
+            f"a viewer key can read tables that cross at most "
+            f"{settings.disclosure_max_dimensions} columns (filters and groups together); this "
+            f"one crosses {len(crossed)}: {', '.join(crossed)}. Drop a filter or a group, or ask "
+            "someone with a staff key",
+            field="filters",
+            value=crossed,
+        )
+    source = metric.name.split(":", 1)[1] if metric.name.startswith("mean:") else None
+    if source in spec.outcome_sources:
+        raise Forbidden(
+            f"metric: a viewer key cannot average {source!r}, a column the outcome is defined "
+            "from; use 'outcome_rate' (the share with the outcome) instead",
+            field="metric",
+            value=metric.name,
+        )
+    low, high = ctx.cached(f"range:{metric.name}", lambda c: _metric_range(c, metric))
+    return Protection(
+        secret=ctx.cached("disclosure-secret", _secret),
+        count_sd=settings.disclosure_count_noise,
+        sum_sd=settings.disclosure_sum_noise,
+        low=low,
+        high=high,
+        all_students=ctx.cached("students-count", _all_students),
+    )
+
+
+def _metric_range(ctx: ToolContext, metric: Metric) -> tuple[float, float]:
+    """The bounds of one student's contribution to a sum: 0 to 1 for shares and risk scores,
+    the spec's declared bounds for a column (else the smallest and largest value held)."""
+    if metric.proportion or metric.name in FIXED_METRICS:
+        return 0.0, 1.0
+    column = ctx.spec.column(metric.name.split(":", 1)[1])
+    low, high = column.min, column.max
+    if low is None or high is None:
+        held = ctx.connection().execute(
+            f"SELECT min(v), max(v) FROM (SELECT {metric.expression} AS v FROM students s)"
+        ).fetchone()
+        low = held[0] if low is None else low
+        high = held[1] if high is None else high
+    if low is None or high is None:
+        return 0.0, 0.0
+    return float(low), float(high)
+
+
+def _secret(ctx: ToolContext) -> str:
+    return disclosure.workspace_secret(ctx.settings.home)
+
+
+def _all_students(ctx: ToolContext) -> int:
+    return int(ctx.connection().execute("SELECT count(*) FROM students").fetchone()[0])
 
 
 def query_equity(request: EquityQueryInput, ctx: ToolContext) -> EquityQueryOutput:
@@ -333,5 +471,6 @@ def query_equity(request: EquityQueryInput, ctx: ToolContext) -> EquityQueryOutp
         rows=result.rows,
         overall=result.overall,
         min_group_size=ctx.settings.min_group_size,
+        disclosure=disclosure.NOTE if disclosure.protected() else None,
         **stamp(ctx),
     )

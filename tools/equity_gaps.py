@@ -17,6 +17,7 @@ from pydantic import Field
 from scipy.stats import chi2, chi2_contingency, fisher_exact
 
 from data.spec import ColumnSpec, DatasetSpec, Role
+from tools import disclosure
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.cohort import cohort_sql
 from tools.context import ToolContext
@@ -71,6 +72,11 @@ class EquitySummaryOutput(ToolOutput):
     min_group_size: int
     markdown: str = Field(description="The report in plain words, ready to show.")
     charts: list[str] = Field(description="Paths of PNG bar charts (outcome rate by group).")
+    disclosure: str | None = Field(
+        default=None,
+        description="How the numbers were protected for a caller below the staff role; None "
+        "for exact numbers.",
+    )
 
 
 def default_attributes(spec: DatasetSpec) -> list[str]:
@@ -278,10 +284,13 @@ def headline_pair(
 
 
 def _scope_key(filters: dict[str, list[Scalar]]) -> str:
+    """The charts' file prefix: the scope, and whether the numbers are protected (a viewer may
+    read only protected charts, never the exact ones drawn for staff)."""
+    prefix = disclosure.CHART_PREFIX if disclosure.protected() else ""
     if not filters:
-        return "all"
+        return prefix + "all"
     text = json.dumps(filters, sort_keys=True, default=str)
-    return "scope-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+    return prefix + "scope-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySummaryOutput:
@@ -304,6 +313,13 @@ def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySumma
                            field="attributes", value=names)  # fmt: skip
     columns = [check_group_by(spec, [name], "attributes")[0] for name in dict.fromkeys(names)]
     overall = compute_equity(ctx, "outcome_rate", [], request.filters)
+    if overall.overall.n is None:
+        raise InvalidInput(
+            f"filters: fewer than {ctx.settings.min_group_size} students are in this scope (or all "
+            "but fewer than that many), too few to report on",
+            field="filters",
+            value=request.filters,
+        )
     clustered = _clustering(ctx, request.filters)  # one scope: measured once for every section
     sections = [_section(ctx, c.name, request.filters, clustered) for c in columns]
     tested = [s for s in sections if s.p_value is not None]
@@ -328,6 +344,7 @@ def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySumma
         min_group_size=ctx.settings.min_group_size,
         n_tested=len(tested),
         spec=ctx.spec,
+        disclosure=disclosure.NOTE if disclosure.protected() else None,
     )
     return EquitySummaryOutput(
         filters=overall.filters,
@@ -339,6 +356,7 @@ def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySumma
         min_group_size=ctx.settings.min_group_size,
         markdown=markdown,
         charts=charts,
+        disclosure=disclosure.NOTE if disclosure.protected() else None,
         **stamp(ctx),
     )
 

@@ -16,7 +16,8 @@ ALPHA = 0.05
 class GroupOutcome(BaseModel):
     group: Scalar | None = Field(description="The group's value of the attribute.")
     label: str
-    n: int
+    n: int | None = Field(description="Students in the group; None when a protected cell is "
+                          "suppressed.")  # fmt: skip
     suppressed: bool = Field(description="Too few students: rates are None, never 0.")
     outcome_rate: float | None
     outcome_ci: tuple[float, float] | None = Field(description="95 % Wilson interval.")
@@ -115,6 +116,7 @@ def render_markdown(
     min_group_size: int,
     n_tested: int,
     spec: DatasetSpec | None = None,
+    disclosure: str | None = None,
 ) -> str:
     def scoped(column: str, values: list[Scalar]) -> str:
         declared = spec.column(column) if spec is not None and column in spec.column_names else None
@@ -136,6 +138,7 @@ def render_markdown(
         f"(Fisher's exact test for small two-group tables), Holm-corrected across the "
         f"{n_tested} attribute{'s' if n_tested != 1 else ''} tested (significance level "
         f"{ALPHA}).",
+        *([f"Numbers are {disclosure}."] if disclosure else []),
         "",
         "## Findings",
         "",
@@ -174,7 +177,8 @@ def render_markdown(
         ]
         for g in section.groups:
             if g.suppressed:
-                lines.append(f"| {g.label} | {g.n} | suppressed | suppressed |")
+                size = "—" if g.n is None else g.n
+                lines.append(f"| {g.label} | {size} | suppressed | suppressed |")
             else:
                 lines.append(
                     f"| {g.label} | {g.n} | {_pct(g.outcome_rate)}"

@@ -46,3 +46,10 @@ class Forbidden(ToolError):
     """The caller's role is below the tool's."""
 
     code = "forbidden"
+
+
+class LimitReached(ToolError):
+    """The caller has used up a limit (e.g. a viewer key's daily tables); the message says
+    when it frees up."""
+
+    code = "limit_reached"

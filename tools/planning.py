@@ -23,6 +23,7 @@ from tools.interventions import (
     select_cohort,
 )
 from tools.planning_solvers import Problem, Solution, naive_plan, solve_exact, solve_greedy
+from tools.policy import check_selection
 
 EXACT_MAX_VARIABLES = 20_000
 Objective = Literal["risk_reduction", "students_out_of_high"]
@@ -301,6 +302,7 @@ def plan_interventions(request: PlanInput, ctx: ToolContext) -> PlanOutput:
     Also reports what the naive 'highest risk first' plan would achieve for the same money.
     Gains are model what-ifs, not causal estimates: see compare_interventions for the
     evidence behind each intervention."""
+    check_selection(ctx.spec, request.filters)  # a plan selects students: never by protected
     chosen = _validate(request, ctx)
     columns = [*ctx.model.features, *(c for iv in chosen for c in iv.moves)]
     if request.equity is not None:

@@ -251,7 +251,8 @@ def score_students(request: ScoreInput, ctx: ToolContext) -> ScoreOutput:
         students = stored_scores(request.student_ids, ctx)
     else:
         has_ids = any(r.get(ctx.id_column) is not None for r in request.records)
-        ids = [r.get(ctx.id_column) for r in request.records] if has_ids else None
+        # An id typed as a number is the same id as its digits.
+        ids = [_id_text(r.get(ctx.id_column)) for r in request.records] if has_ids else None
         students = scored_students(score_records(request.records, ctx), ids)
     return ScoreOutput(
         students=students,
@@ -261,3 +262,7 @@ def score_students(request: ScoreInput, ctx: ToolContext) -> ScoreOutput:
         },
         **stamp(ctx),
     )
+
+
+def _id_text(value: object) -> str | None:
+    return None if value is None else str(value)

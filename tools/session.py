@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from tools import disclosure
 from tools.base import Role, Tool, ToolInput, ToolOutput, role_allows
 from tools.context import ToolContext
 from tools.errors import Forbidden, ToolError
@@ -76,6 +77,8 @@ class ToolSession:
     observers: Sequence[Observer] = ()
     route: str = ""
     via: str = "api"
+    # Counts the tables a caller below staff reads (api/budget.py); none: no limit.
+    meter: Callable[[Caller], disclosure.Meter] | None = None
 
     @cached_property
     def context(self) -> ToolContext:
@@ -103,7 +106,7 @@ class ToolSession:
 
     def via_surface(self, via: str) -> ToolSession:
         """The same caller, context and observers, counted as calls made through ``via``."""
-        other = ToolSession(self.provider, self.caller, self.observers, self.route, via)
+        other = ToolSession(self.provider, self.caller, self.observers, self.route, via, self.meter)
         if "context" in self.__dict__:
             other.__dict__["context"] = self.context
         return other
@@ -120,7 +123,10 @@ class ToolSession:
         error: ToolError | None = None
         try:
             parsed = tool.parse(request)
-            output = tool.func(parsed, ctx)
+            # Below the staff role, aggregates are read with disclosure control.
+            meter = self.meter(self.caller) if self.meter is not None else None
+            with disclosure.audience(not self.caller.can("staff"), meter):
+                output = tool.func(parsed, ctx)
             return output
         except ToolError as exc:
             error = exc

@@ -34,6 +34,7 @@ from tools import sql_sandbox
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.context import RUN_PIPELINE, ToolContext
 from tools.errors import InvalidInput, NotReady
+from tools.policy import refuse_protected_selection
 
 ALLOWED_TABLES = frozenset(TABLES)
 _STATEMENTS = (
@@ -341,4 +342,21 @@ def run_sql(request: SqlInput, ctx: ToolContext) -> SqlOutput:
         **stamp(ctx),
     )
     output._ids_found = ids_shown(ctx, rows, checked)
+    if output.students_read(ctx.id_column):  # a list of students: never selected by protected
+        refuse_protected_selection(ctx.spec, selecting_columns(checked))
     return output
+
+
+# Where a column selects or ranks rows: filters, joins, groups' filters and orderings.
+_SELECTING = (exp.Where, exp.Having, exp.Qualify, exp.Order, exp.Join, exp.Window)
+
+
+def selecting_columns(sql: str) -> set[str]:
+    """The columns a (checked) query filters, joins, or orders its rows by."""
+    named: set[str] = set()
+    for statement in sqlglot.parse(sql, dialect="duckdb"):
+        if statement is None:
+            continue
+        for clause in statement.find_all(*_SELECTING):
+            named.update(c.name for c in clause.find_all(exp.Column))
+    return named

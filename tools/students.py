@@ -12,6 +12,7 @@ from tools.base import ToolInput, ToolOutput, stamp
 from tools.cohort import cohort_sql
 from tools.context import ToolContext
 from tools.errors import InvalidInput
+from tools.policy import check_selection
 
 # DuckDB binds OFFSET as a 64-bit integer; far beyond any warehouse, far below that bound.
 MAX_OFFSET = 1_000_000_000
@@ -62,13 +63,16 @@ def detail_columns(spec: DatasetSpec, filters: dict[str, Any]) -> list[str]:
 
 def find_students(request: FindStudentsInput, ctx: ToolContext) -> FindStudentsOutput:
     """List students by descending risk, optionally filtered by group (e.g. school type, locale,
-    grade, risk level). Returns each student's id, risk score, level and top risk factors."""
+    grade, risk level). Returns each student's id, risk score, level and top risk factors.
+    Never by a protected column: listing students by one is refused (compare groups with
+    query_equity instead)."""
     select, params = cohort_sql(
         ctx.spec,
         ctx.id_column,
         request.filters,
         columns=f's."{ctx.id_column}" AS student_id, c.risk_score, c.risk_level, s.*',
     )
+    check_selection(ctx.spec, request.filters)  # after the filters are known to be valid
     total = int(ctx.sql(f"SELECT count(*) AS n FROM ({select})", params)["n"].iloc[0])
     if total == 0:
         raise InvalidInput(

@@ -12,10 +12,13 @@ import tools
 from api.deps import RuntimeDep, Viewer, query_filters
 from api.errors import ApiError, documented
 from api.render import report_html
+from tools import disclosure
 from tools.equity import EquityQueryInput, EquityQueryOutput
 from tools.equity_gaps import EquitySummaryInput, EquitySummaryOutput
 
-router = APIRouter(prefix="/v1/equity", tags=["equity"], responses=documented(401, 403, 422, 503))
+router = APIRouter(
+    prefix="/v1/equity", tags=["equity"], responses=documented(401, 403, 422, 429, 503)
+)
 CHART_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.png$")
 MEDIA = ("application/json", "text/markdown", "text/html")
 
@@ -73,10 +76,12 @@ def equity_summary(
     },
 )
 def equity_chart(name: str, session: Viewer, runtime: RuntimeDep) -> FileResponse:
-    """A chart PNG named in an equity summary's `charts`."""
+    """A chart PNG named in an equity summary's `charts` (a viewer key reads only the charts
+    drawn from its own protected numbers)."""
     folder = (runtime.settings.reports_dir / "equity").resolve()
     path = (folder / name).resolve()
-    if not CHART_NAME.match(name) or path.parent != folder or not path.is_file():
+    hidden = not session.caller.can("staff") and not name.startswith(disclosure.CHART_PREFIX)
+    if hidden or not CHART_NAME.match(name) or path.parent != folder or not path.is_file():
         raise ApiError(404, f"no chart named {name!r}", field="name", value=name)
     return FileResponse(path, media_type="image/png")
 
