@@ -17,6 +17,7 @@ import duckdb
 from pydantic import BaseModel
 
 from api.audit import AuditLog
+from api.budget import TableBudget
 from api.keys import KeyStore
 from assistant import Assistant
 from monitoring import metrics
@@ -45,6 +46,7 @@ class Runtime:
         self.observers: list[Observer] = []  # registered by the app that owns this runtime
         self.keys = KeyStore(settings.keys_path)
         self.audit = AuditLog(settings.audit_path)
+        self.budget = TableBudget(settings.audit_path, settings.disclosure_daily_tables)
         self._lock = threading.Lock()
         self._ctx: ToolContext | None = None
         # The context a reload replaced: requests may still be using it, so it is closed at
@@ -86,7 +88,7 @@ class Runtime:
     def session(self, caller: Caller, route: str, via: str = "api") -> ToolSession:
         """Tools for one request (or one chat turn) as ``caller``, observed by the app's
         observers; the context is taken once, at the first call."""
-        return ToolSession(self.context, caller, self.observers, route, via)
+        return ToolSession(self.context, caller, self.observers, route, via, self.budget.meter)
 
     def reload(self) -> Readiness:
         with self._lock:

@@ -435,9 +435,13 @@ def _metric_range(ctx: ToolContext, metric: Metric) -> tuple[float, float]:
     column = ctx.spec.column(metric.name.split(":", 1)[1])
     low, high = column.min, column.max
     if low is None or high is None:
-        held = ctx.connection().execute(
-            f"SELECT min(v), max(v) FROM (SELECT {metric.expression} AS v FROM students s)"
-        ).fetchone()
+        held = (
+            ctx.connection()
+            .execute(
+                f"SELECT min(v), max(v) FROM (SELECT {metric.expression} AS v FROM students s)"
+            )
+            .fetchone()
+        )
         low = held[0] if low is None else low
         high = held[1] if high is None else high
     if low is None or high is None:
