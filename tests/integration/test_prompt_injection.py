@@ -68,7 +68,10 @@ def session(client: TestClient, role: str) -> ToolSession:
 
 
 def audit_mark(published) -> int:
+    """The last audit row's id (0 before the log's first row is written)."""
     with sqlite3.connect(published.audit_path) as con:
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit'").fetchone():
+            return 0
         return con.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
 
 
@@ -182,7 +185,8 @@ def test_a_viewer_cannot_chat_and_no_tool_runs(api, published, role_keys, pair):
             else [f"status {response.status_code}"]
         )
         assert tally("question", found) == [], body
-    assert audited_since(published, mark) == []
+    # Each refused attempt is audited as a refusal (no tool, 403); no tool ran.
+    assert audited_since(published, mark) == [(None, 403, [])] * len(INJECTED)
 
 
 def test_injected_questions_as_a_viewer_run_only_viewer_tools(api, ctx, published, pair):

@@ -365,22 +365,23 @@ def test_student_ids_in_paths_and_bodies(api, role_keys):
         "*",
         "%",
     ]
+    # The field named is the id's: the path's student_id or a body's student_ids.
     for student in ids:
         path = quote(student, safe="")
-        refused(api, staff, "GET", f"/v1/students/{path}/risk", field="student_ids")
-        refused(api, staff, "GET", f"/v1/students/{path}/explanation", field="student_ids")
-        refused(api, staff, "POST", "/v1/score", {"student_ids": [student]}, field="student_ids")
+        refused(api, staff, "GET", f"/v1/students/{path}/risk", field="student_id")
+        refused(api, staff, "GET", f"/v1/students/{path}/explanation", field="student_id")
+        refused(api, staff, "POST", "/v1/score", {"student_ids": [student]}, field="student_id")
         refused(
             api, staff, "POST", "/v1/tools/explain_student", {"student_id": student},
-            field="student_ids",
+            field="student_id",
         )  # fmt: skip
         refused(
             api, staff, "POST", "/v1/interventions/compare", {"student_ids": [student]},
-            field="student_ids",
+            field="student_id",
         )  # fmt: skip
         refused(
             api, analyst, "POST", "/v1/interventions/plan",
-            {"budget": 10_000, "student_ids": [student]}, field="student_ids",
+            {"budget": 10_000, "student_ids": [student]}, field="student_id",
         )  # fmt: skip
 
 
