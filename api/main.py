@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        runtime.open()
         await run_in_threadpool(runtime.readiness)  # load now; a miss is retried on demand
         yield
         runtime.close()

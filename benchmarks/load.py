@@ -1,6 +1,10 @@
 """Load and soak: `sara serve` under wrk from a second process on 127.0.0.1, on the routes staff
 use most — a student's risk, a student's explanation and a chat question — then a mixed soak
-that samples the server's memory (RSS of every worker) while it runs.
+that samples the server's memory (RSS of every worker) while it runs. Memory is judged after a
+warm-up (the first fifth of the soak, at least a minute when the soak is long enough): caches
+fill then; what grows after it, grows with the requests. A single sample moves by tens of MB
+with what is in flight at that instant, so the figures after warm-up are medians over a window
+(the first and the last minute after warm-up) and a least-squares slope, not two samples.
 
 Every request is counted: wrk's non-2xx responses and socket errors (connect, read, write,
 timeout) are the errors. Nothing here asserts speed; the figures go to benchmarks/results/."""
@@ -8,6 +12,7 @@ timeout) are the errors. Nothing here asserts speed; the figures go to benchmark
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -29,6 +34,8 @@ QUESTIONS = (
     "How does the outcome rate differ by locale?",
 )
 SCENARIOS = ("risk", "explanation", "chat")
+SAMPLE_EVERY_S = 10
+WARMUP_SHARE, WARMUP_MIN_S = 0.2, 60.0
 
 
 def _pick(ids: list[str]) -> str:
@@ -74,20 +81,31 @@ def scripts(folder: Path, key: str, ids: list[str]) -> dict[str, Path]:
     }
 
 
-def server_rss_mb(process: subprocess.Popen) -> float:
-    """Resident memory of the server and all its workers, in MB."""
+def server_rss(process: subprocess.Popen) -> dict[int, float]:
+    """Resident memory of the server and each of its workers, in MB, by process id."""
     try:
         root = psutil.Process(process.pid)
         members = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
+        return {}
+    found = {}
     for member in members:
         try:
-            total += member.memory_info().rss
+            found[member.pid] = round(member.memory_info().rss / 1024**2, 1)
         except psutil.NoSuchProcess:
             continue
-    return round(total / 1024**2, 1)
+    return found
+
+
+def server_rss_mb(process: subprocess.Popen) -> float:
+    """Resident memory of the server and all its workers, in MB."""
+    return round(sum(server_rss(process).values()), 1)
+
+
+def warmup_seconds(minutes: float) -> float:
+    """How much of a soak of ``minutes`` is warm-up."""
+    total = minutes * 60
+    return min(max(WARMUP_SHARE * total, WARMUP_MIN_S), total / 2)
 
 
 def soak(
@@ -98,16 +116,23 @@ def soak(
     timeout: float,
     progress: Callable[[str], None],
 ) -> dict:
-    """The mixed script for ``minutes`` in one wrk run, the server's RSS sampled every 10 s."""
+    """The mixed script for ``minutes`` in one wrk run, the server's RSS sampled every 10 s
+    (in all, and by process: the workers' ids show whether one was replaced)."""
     samples: list[tuple[float, float]] = []
+    by_process: list[tuple[float, dict[int, float]]] = []
     started = time.monotonic()
     done = threading.Event()
 
-    def sample() -> None:
-        while not done.wait(10):
-            samples.append((round(time.monotonic() - started, 1), server_rss_mb(server.process)))
+    def take() -> None:
+        at, found = round(time.monotonic() - started, 1), server_rss(server.process)
+        samples.append((at, round(sum(found.values()), 1)))
+        by_process.append((at, found))
 
-    samples.append((0.0, server_rss_mb(server.process)))
+    def sample() -> None:
+        while not done.wait(SAMPLE_EVERY_S):
+            take()
+
+    take()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
@@ -115,22 +140,52 @@ def soak(
     finally:
         done.set()
         sampler.join()
-    samples.append((round(time.monotonic() - started, 1), server_rss_mb(server.process)))
+    take()
     rss = [mb for _, mb in samples]
+    warm_at = warmup_seconds(minutes)
+    after_warmup = [(at, mb) for at, mb in samples if at >= warm_at]
+    window = min(60.0, (after_warmup[-1][0] - warm_at) / 2)
+    warm = _median([mb for at, mb in after_warmup if at <= warm_at + window])
+    end = _median([mb for at, mb in after_warmup if at >= after_warmup[-1][0] - window])
+    slope = _slope_per_minute(after_warmup)
+    pids = [set(found) for _, found in by_process]
     progress(
         f"soak {minutes:g} min: {result['requests']:,} requests, {result['errors']} errors, "
-        f"RSS {rss[0]:.0f} → {rss[-1]:.0f} MB (max {max(rss):.0f})"
+        f"RSS {rss[0]:.0f} at the start, {warm:.0f} after warm-up, {end:.0f} MB at the end "
+        f"({(end / warm - 1) * 100:+.1f} % after warm-up, {slope:+.1f} MB/min; "
+        f"max {max(rss):.0f})"
     )
     return {
         "minutes": minutes,
         "concurrency": concurrency,
         **result,
         "rss_start_mb": rss[0],
-        "rss_end_mb": rss[-1],
+        "rss_warm_mb": warm,  # median of the first window after warm-up
+        "warmup_s": warm_at,
+        "rss_end_mb": end,  # median of the last window
+        "rss_last_mb": rss[-1],
         "rss_max_mb": max(rss),
         "rss_growth_pct": round((rss[-1] / rss[0] - 1) * 100, 1) if rss[0] else None,
+        "rss_growth_after_warmup_pct": round((end / warm - 1) * 100, 1) if warm else None,
+        "rss_slope_mb_per_min": round(slope, 2),
+        "processes_replaced": pids[0] != pids[-1],
         "rss_samples": samples,
+        "rss_by_process": by_process,
     }
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 1)
+
+
+def _slope_per_minute(samples: list[tuple[float, float]]) -> float:
+    """The least-squares slope of (seconds, MB) samples, in MB per minute."""
+    if len(samples) < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in samples) / len(samples)
+    mean_mb = sum(mb for _, mb in samples) / len(samples)
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    return 60 * sum((t - mean_t) * (mb - mean_mb) for t, mb in samples) / spread if spread else 0.0
 
 
 def run(
@@ -226,7 +281,15 @@ def markdown(result: dict) -> str:
             f"Soak: {s['minutes']:g} min of mixed traffic (risk, explanation, chat in turn) at "
             f"concurrency {s['concurrency']}: {s['requests']:,} requests, {s['errors']} errors, "
             f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms. Server RSS (all workers): "
-            f"**{s['rss_start_mb']:.0f} MB at the start, {s['rss_end_mb']:.0f} MB at the end** "
-            f"({s['rss_growth_pct']:+.1f} %), {s['rss_max_mb']:.0f} MB at most.",
+            f"**{s['rss_start_mb']:.0f} MB at the start, {s['rss_warm_mb']:.0f} MB after "
+            f"{s['warmup_s']:.0f} s of warm-up, {s['rss_end_mb']:.0f} MB at the end** "
+            f"({s['rss_growth_after_warmup_pct']:+.1f} % after warm-up, "
+            f"{s['rss_slope_mb_per_min']:+.1f} MB/min; medians of a minute), "
+            f"{s['rss_max_mb']:.0f} MB at most"
+            + (
+                "; a worker process was replaced during the soak."
+                if s["processes_replaced"]
+                else "."
+            ),
         ]
     return "\n".join(lines) + "\n"

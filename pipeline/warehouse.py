@@ -18,6 +18,7 @@ import pandas as pd
 from sara.errors import UserError
 
 STAGING_INFIX = ".building-"
+ATTACHED = "warehouse"  # the name a reader attaches the file under
 
 
 class WarehouseUnavailable(UserError, RuntimeError):
@@ -79,13 +80,14 @@ def remove_abandoned(target: Path) -> list[Path]:
     removed = []
     for path in target.parent.glob(f"{target.name}{STAGING_INFIX}*"):
         pid = path.name.removeprefix(f"{target.name}{STAGING_INFIX}").removesuffix(".wal")
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (on this machine)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -99,16 +101,41 @@ def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the file at ``path`` now. ``duckdb.connect(path)`` would
     reuse the database this process already has open under that name, which after a publish
     is the replaced file; attaching from a fresh in-memory database always opens the current
-    one."""
+    one, and holds that file (the same inode) open until the connection closes."""
     con = duckdb.connect(":memory:")
     try:
         quoted = str(path).replace("'", "''")
-        con.execute(f"ATTACH '{quoted}' AS warehouse (READ_ONLY)")
-        con.execute("USE warehouse")
+        con.execute(f"ATTACH '{quoted}' AS {ATTACHED} (READ_ONLY)")
+        con.execute(f"USE {ATTACHED}")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A connection of its own (for one thread) to the database ``con`` opened with
+    ``open_read_only``: the same file and cache, without a second copy of either."""
+    cur = con.cursor()
+    try:
+        cur.execute(f"USE {ATTACHED}")  # a cursor starts in the in-memory default database
+    except BaseException:
+        cur.close()
+        raise
+    return cur
+
+
+def meta_of(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The build metadata of the warehouse ``con`` reads."""
+    return dict(con.execute("SELECT key, value FROM meta").fetchall())
+
+
+def unavailable(path: Path, exc: duckdb.Error) -> WarehouseUnavailable:
+    reason = str(exc).splitlines()[0]
+    return WarehouseUnavailable(
+        f"the warehouse {path} cannot be opened ({reason}); if another process holds it "
+        "open for writing, wait for it to finish or stop it"
+    )
 
 
 def read_meta(path: Path) -> dict[str, str] | None:
@@ -118,14 +145,9 @@ def read_meta(path: Path) -> dict[str, str] | None:
         return None
     try:
         with open_read_only(path) as con:
-            rows = con.execute("SELECT key, value FROM meta").fetchall()
+            return meta_of(con)
     except duckdb.Error as exc:
-        reason = str(exc).splitlines()[0]
-        raise WarehouseUnavailable(
-            f"the warehouse {path} cannot be opened ({reason}); if another process holds it "
-            "open for writing, wait for it to finish or stop it"
-        ) from None
-    return dict(rows)
+        raise unavailable(path, exc) from None
 
 
 def meta_table(values: dict[str, object]) -> pd.DataFrame:

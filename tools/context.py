@@ -1,12 +1,19 @@
 """What every tool reads: the served model (loaded once, by the version the warehouse was
 built with, from the MLflow registry, with a local copy so serving survives the registry being
-down) and the DuckDB warehouse (opened read-only)."""
+down) and the DuckDB warehouse (opened read-only).
+
+A context owns one DuckDB database per warehouse file: every thread reads through a cursor of
+its own on it (DuckDB connections are not shared across threads), so the file's cache is held
+once per process, not once per thread. The database stays on the file it opened — a publish
+that replaces the file is served by the next context — and closes with its context."""
 
 from __future__ import annotations
 
-import atexit
 import logging
+import os
+import shutil
 import threading
+import uuid
 import weakref
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
@@ -35,7 +42,7 @@ from tools.errors import InvalidInput, NotConfigured, NotFound, NotReady
 
 log = logging.getLogger(__name__)
 RUN_PIPELINE = "run `sara pipeline run` first"
-_live: weakref.WeakSet[ToolContext] = weakref.WeakSet()
+SAVING_INFIX = ".saving-"  # a model cache being written: <name>.saving-<pid>-<random>
 
 
 @dataclass(eq=False)
@@ -47,11 +54,21 @@ class ToolContext:
     meta: dict[str, str]
     model_source: str  # "registry" or "local cache"
     catalogue: Catalogue | None = None  # None: the dataset defines no interventions
+    database: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
-    _opened: list[duckdb.DuckDBPyConnection] = field(default_factory=list, repr=False)
-    _opened_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _database_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _closed: bool = field(default=False, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.database is not None:
+            self._own(self.database)
+
+    def _own(self, database: duckdb.DuckDBPyConnection) -> None:
+        # Closed once nothing uses this context any more, or at exit at the latest: DuckDB
+        # aborts the process if a connection is only destroyed during interpreter shutdown.
+        weakref.finalize(self, database.close)
 
     @property
     def data_timestamp(self) -> str:
@@ -80,25 +97,37 @@ class ToolContext:
         return self.connection().execute(query, params or []).df()
 
     def connection(self) -> duckdb.DuckDBPyConnection:
-        # One read-only connection per thread; DuckDB connections are not shared across threads.
-        con = getattr(self._local, "con", None)
-        if con is None:
-            path = self.settings.warehouse_path
-            if not path.is_file():
-                raise NotReady(f"the warehouse {path} is missing; {RUN_PIPELINE}")
+        """This thread's cursor on the context's warehouse database (made on first use; it
+        goes with the thread)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
             try:
-                # Attached from a fresh in-memory database: connect(path) would reuse the
-                # database this process has open under that name, the file a publish replaced.
-                con = warehouse.open_read_only(path)
-            except duckdb.Error as exc:
-                raise NotReady(
-                    f"the warehouse {path} cannot be opened ({str(exc).splitlines()[0]}); if "
-                    "another process holds it open for writing, wait for it to finish or stop it"
-                ) from None
-            self._local.con = con
-            with self._opened_lock:
-                self._opened.append(con)
-        return con
+                cur = warehouse.cursor(self._database())
+            except duckdb.ConnectionException:  # closed by a reload or at shutdown
+                raise self._gone() from None
+            self._local.cursor = cur
+        return cur
+
+    def _database(self) -> duckdb.DuckDBPyConnection:
+        with self._database_lock:
+            if self._closed:
+                raise self._gone()
+            if self.database is None:  # a context made without one opens it on first use
+                path = self.settings.warehouse_path
+                if not path.is_file():
+                    raise NotReady(f"the warehouse {path} is missing; {RUN_PIPELINE}")
+                try:
+                    self.database = warehouse.open_read_only(path)
+                except duckdb.Error as exc:
+                    raise NotReady(str(warehouse.unavailable(path, exc))) from None
+                self._own(self.database)
+            return self.database
+
+    def _gone(self) -> NotReady:
+        return NotReady(
+            "the warehouse this request started on was replaced by a newer publish while it "
+            "ran; send the request again"
+        )
 
     def cached(self, name: str, build: Callable[[ToolContext], Any]) -> Any:
         """A value derived from this model and warehouse, built once on first use."""
@@ -117,12 +146,12 @@ class ToolContext:
         return frame.set_index(self.id_column).loc[list(ids)].reset_index()
 
     def close(self) -> None:
-        """Close the connections of every thread (DuckDB aborts the process if a connection
-        is only destroyed during interpreter shutdown)."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-        for con in opened:
-            con.close()
+        """Close the warehouse database and with it every thread's cursor."""
+        with self._database_lock:
+            self._closed = True
+            database, self.database = self.database, None
+        if database is not None:
+            database.close()
         self._local = threading.local()
 
 
@@ -156,9 +185,49 @@ def _load_model(settings: Settings, version: str) -> tuple[RiskModel, str]:
             f"no local copy; {RUN_PIPELINE}"
         ) from None
     if not (cache / "MLmodel").is_file():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        mlflow.sklearn.save_model(model, str(cache), skops_trusted_types=registry.TRUSTED_TYPES)
+        save_cache(cache, lambda folder: mlflow.sklearn.save_model(
+            model, str(folder), skops_trusted_types=registry.TRUSTED_TYPES))  # fmt: skip
     return model, "registry"
+
+
+def save_cache(cache: Path, save: Callable[[Path], None]) -> Path:
+    """Write a model cache at ``cache`` with ``save(folder)`` so that readers, and other
+    processes writing the same cache at the same time (the workers of one server), only ever
+    see a complete copy: each writes into a folder of its own beside it and renames that into
+    place; when another got there first, its copy is kept and this one discarded."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_saves(cache)
+    staging = cache.with_name(f"{cache.name}{SAVING_INFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        save(staging)
+        for _ in range(2):
+            try:
+                os.rename(staging, cache)  # atomic; fails when cache is a non-empty folder
+                return cache
+            except OSError:
+                if (cache / "MLmodel").is_file():
+                    return cache  # another process's complete copy
+                _discard(cache)  # an incomplete copy (e.g. written before saves were atomic)
+        raise OSError(f"cannot put the model cache in place at {cache}")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _discard(folder: Path) -> None:
+    aside = folder.with_name(f"{folder.name}{SAVING_INFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(folder, aside)  # out of the way at once; another process may do the same
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_abandoned_saves(cache: Path) -> None:
+    """Delete the copies of saves whose process is gone (killed mid-save)."""
+    for folder in cache.parent.glob(f"{cache.name}{SAVING_INFIX}*"):
+        pid = folder.name.removeprefix(f"{cache.name}{SAVING_INFIX}").split("-")[0]
+        if pid.isdigit() and not warehouse.process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def served_spec(settings: Settings, meta: dict[str, str]) -> DatasetSpec:
@@ -208,23 +277,35 @@ def served_catalogue(
         raise NotReady(str(exc)) from None
 
 
-def load_context(settings: Settings) -> ToolContext:
-    """Open the warehouse and load the model it was built with."""
-    meta = warehouse.read_meta(settings.warehouse_path)
-    if meta is None:
+def load_context(settings: Settings, serving: ToolContext | None = None) -> ToolContext:
+    """Open the warehouse and load the model it was built with. Given the context ``serving``
+    now, a file with the same build metadata is the same publish (copied, or written again
+    unchanged): ``serving`` is returned and nothing is loaded; a new publish built with the
+    same model version reuses its model instead of loading it again."""
+    path = settings.warehouse_path
+    if not path.is_file():
         raise NotReady(f"there is no warehouse yet; {RUN_PIPELINE}")
-    settings = served_levels(settings, meta)
-    spec = served_spec(settings, meta)
-    catalogue = served_catalogue(spec, settings, meta)
-    version = meta["model_version"]
-    model, source = _load_model(settings, version)
-    ctx = ToolContext(settings, spec, model, version, meta, source, catalogue)
-    atexit.unregister(_close_live)  # registered once, however many contexts load
-    atexit.register(_close_live)
-    _live.add(ctx)
-    return ctx
-
-
-def _close_live() -> None:
-    for ctx in list(_live):
-        ctx.close()
+    try:
+        database = warehouse.open_read_only(path)
+    except duckdb.Error as exc:
+        raise warehouse.unavailable(path, exc) from None
+    try:
+        meta = warehouse.meta_of(database)
+        if serving is not None and not serving._closed and serving.meta == meta:
+            database.close()
+            return serving
+        settings = served_levels(settings, meta)
+        spec = served_spec(settings, meta)
+        catalogue = served_catalogue(spec, settings, meta)
+        version = meta["model_version"]
+        if serving is not None and (serving.model_version, serving.model_source) == (
+            version,
+            "registry",
+        ):
+            model, source = serving.model, serving.model_source
+        else:
+            model, source = _load_model(settings, version)
+        return ToolContext(settings, spec, model, version, meta, source, catalogue, database)
+    except BaseException:
+        database.close()
+        raise

@@ -104,6 +104,19 @@ def _assert_not_ready(response, *phrases: str) -> None:
         assert phrase in error["message"], error["message"]
 
 
+def _wait_reloaded(client, settings: Settings) -> dict:
+    """/ready once the app serves the warehouse now published (a republish loads in the
+    background while the previous one answers)."""
+    built_at = warehouse.read_meta(settings.warehouse_path)["built_at"]
+    deadline = time.monotonic() + RECOVERY_WAIT_S
+    while True:
+        ready = client.get("/ready").json()
+        if ready["data_timestamp"] == built_at and not ready["reloading"]:
+            return ready
+        assert time.monotonic() < deadline, ready
+        time.sleep(0.2)
+
+
 def _wait_served(client, expected: dict) -> None:
     deadline = time.monotonic() + RECOVERY_WAIT_S
     while True:
@@ -218,7 +231,7 @@ def test_pipeline_killed_while_publishing_leaves_the_old_warehouse(workspace, tm
         assert not list(path.parent.glob(f"{path.name}{warehouse.STAGING_INFIX}*"))
         assert warehouse.read_meta(path)["data_source"] == str(new_data)
         assert _student(client).status_code == 200
-        assert client.get("/ready").json()["model_version"] == _champion(workspace)
+        assert _wait_reloaded(client, workspace)["model_version"] == _champion(workspace)
 
 
 def _published_score(settings: Settings, student: str) -> float:
@@ -238,6 +251,7 @@ def test_republished_warehouse_scores_are_served_without_restart(workspace, tmp_
         run_pipeline(fast, data=new_data, progress=lambda _: None)
         now = _published_score(workspace, "S0000010")
         assert now != pytest.approx(before["risk_score"], abs=5e-5)  # another student, same id
+        _wait_reloaded(client, workspace)
         assert _student(client).json()["risk_score"] == pytest.approx(now, abs=5e-5)
 
 

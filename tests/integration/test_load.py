@@ -1,6 +1,7 @@
 """A bounded load from a second process: wrk on a real `sara serve` (2 workers) for a fixed time
 on a student's risk, explanation and chat, and a short mixed soak — every request answered
-without an error. Latencies are reported, never asserted (`sara bench load` measures them)."""
+without an error, by the same worker processes throughout. Latencies and memory are reported,
+never asserted (`sara bench load` measures them)."""
 
 from __future__ import annotations
 
@@ -39,4 +40,7 @@ def test_a_mixed_soak_has_no_errors_and_samples_memory(loaded):
     soak = loaded["soak"]
     assert soak["requests"] > 0 and soak["errors"] == 0, soak
     assert len(soak["rss_samples"]) >= 3 and soak["rss_start_mb"] > 0
+    assert 0 < soak["warmup_s"] < soak["minutes"] * 60 and soak["rss_warm_mb"] > 0
+    assert len(soak["rss_by_process"][0][1]) >= 3  # the server and its two workers
+    assert not soak["processes_replaced"], soak["rss_by_process"]
     print(load.markdown(loaded))

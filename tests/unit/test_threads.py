@@ -1,14 +1,25 @@
-"""Training sets its thread counts deliberately: every fit runs under the ``train_threads``
-limit (OpenMP and BLAS pools, XGBoost's n_jobs), CV folds run side by side only as far as the
-CPUs hold, and the registered XGBoost model keeps its serving thread count."""
+"""Threads, in training and in serving. Training sets its thread counts deliberately: every fit
+runs under the ``train_threads`` limit (OpenMP and BLAS pools, XGBoost's n_jobs), CV folds run
+side by side only as far as the CPUs hold, and the registered XGBoost model keeps its serving
+thread count. Serving reads one DuckDB database per warehouse file, a cursor per thread that
+goes with its thread; a republished warehouse loads in a thread of its own while the context in
+service answers; and workers saving the same model cache at once all succeed."""
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import subprocess
+import sys
 import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info
@@ -17,9 +28,13 @@ from xgboost import XGBClassifier
 import pipeline.train as train
 from data.spec import load_spec
 from data.synthetic.cohort import generate_frame
+from pipeline import warehouse
 from pipeline.features import model_features
 from pipeline.train import CANDIDATES, Candidate, ThreadPlan, fit_candidate, make_folds, thread_plan
 from sara.settings import Settings, get_settings
+from tests.unit.tiny_warehouse import ROWS
+from tools.context import SAVING_INFIX, ToolContext, save_cache
+from tools.errors import NotReady
 
 SPEC = load_spec()
 FEATURES = model_features(SPEC, "early")
@@ -147,3 +162,265 @@ def test_results_do_not_depend_on_the_thread_plan(cohort, monkeypatch):
     )
     assert alone.cv == side_by_side.cv
     assert alone.search == side_by_side.search
+
+
+# --- serving: one database per warehouse file, a cursor per thread ----------------------------
+
+
+@pytest.fixture
+def served(tiny_ctx):
+    """A context of its own over the tiny warehouse, holding the file open as a load does."""
+    path = tiny_ctx.settings.warehouse_path
+    database = warehouse.open_read_only(path)
+    ctx = ToolContext(tiny_ctx.settings, tiny_ctx.spec, tiny_ctx.model, tiny_ctx.model_version,
+                      tiny_ctx.meta, "memory", tiny_ctx.catalogue, database)  # fmt: skip
+    yield ctx
+    ctx.close()
+
+
+def handles(path: Path) -> int:
+    """How many times this process has ``path`` open."""
+    return sum(1 for f in psutil.Process().open_files() if f.path == str(path))
+
+
+def test_threads_read_one_database_each_through_a_cursor_of_its_own(served):
+    path = served.settings.warehouse_path
+    before = handles(path)
+    # A table only the context's own database has: every thread's cursor must see it.
+    served.database.execute("CREATE TABLE memory.main.marker AS SELECT 42 AS answer")
+    start = threading.Barrier(8)
+
+    def read(_: int) -> tuple[int, int, int]:
+        start.wait()
+        cur = served.connection()
+        assert served.connection() is cur  # one per thread, kept
+        rows = cur.execute("SELECT count(*) FROM scores").fetchone()[0]
+        marker = cur.execute("SELECT answer FROM memory.main.marker").fetchone()[0]
+        return id(cur), rows, marker
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(read, range(8)))
+    assert len({cursor for cursor, _, _ in found}) == 8
+    assert {(rows, marker) for _, rows, marker in found} == {(ROWS, 42)}
+    assert handles(path) == before  # the file opened once, at load, for every thread
+
+
+def test_a_thread_that_ends_takes_its_cursor_with_it(served):
+    cursors: list[weakref.ref] = []
+
+    def read() -> None:
+        cur = served.connection()
+        cur.execute("SELECT count(*) FROM scores").fetchone()
+        cursors.append(weakref.ref(cur))
+
+    for _ in range(50):
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(cursors) == 50 and not [ref for ref in cursors if ref() is not None]
+
+
+def test_closing_the_context_closes_its_database_and_every_cursor(served):
+    path = served.settings.warehouse_path
+    before = handles(path)
+    cur = served.connection()
+    served.close()
+    assert handles(path) == before - 1
+    with pytest.raises(NotReady, match="send the request again"):
+        served.connection()
+    with pytest.raises(Exception, match="closed"):
+        cur.execute("SELECT 1")
+
+
+# --- serving: workers saving the same model cache at once -----------------------------------
+
+
+def slow_save(files: dict[str, str], met: threading.Barrier | None):
+    """A ``save`` that writes ``files`` into its folder and, with ``met``, waits for the other
+    savers before it returns: every saver then renames into place with the others."""
+
+    def save(folder: Path) -> None:
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        if met is not None:
+            met.wait()
+
+    return save
+
+
+def test_savers_racing_for_one_model_cache_all_succeed_with_one_complete_copy(tmp_path):
+    cache = tmp_path / "model-cache" / "risk-v3"
+    savers = 4
+    met = threading.Barrier(savers)
+
+    def save(n: int) -> Path:
+        files = {"MLmodel": f"saver {n}", "model.skops": f"weights of saver {n}"}
+        return save_cache(cache, slow_save(files, met))
+
+    with ThreadPoolExecutor(savers) as pool:
+        done = list(pool.map(save, range(savers)))
+    assert done == [cache] * savers  # none raised
+    winner = (cache / "MLmodel").read_text().removeprefix("saver ")
+    assert (cache / "model.skops").read_text() == f"weights of saver {winner}"
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["risk-v3"]  # no copy left over
+
+
+def test_an_incomplete_cache_is_replaced_and_abandoned_copies_are_removed(tmp_path):
+    cache = tmp_path / "risk-v3"
+    cache.mkdir()
+    (cache / "model.skops").write_text("half written, no MLmodel")
+    dead = exited_pid()
+    abandoned = tmp_path / f"risk-v3{SAVING_INFIX}{dead}-0a1b2c3d"
+    abandoned.mkdir()
+    live = tmp_path / f"risk-v3{SAVING_INFIX}{os.getpid()}-ffffffff"
+    live.mkdir()  # a save still under way in a running process: kept
+    save_cache(cache, slow_save({"MLmodel": "new", "model.skops": "new weights"}, None))
+    assert (cache / "MLmodel").read_text() == "new"
+    assert (cache / "model.skops").read_text() == "new weights"
+    assert not abandoned.exists() and live.exists()
+
+
+def test_a_failed_save_leaves_no_copy_behind(tmp_path):
+    cache = tmp_path / "risk-v3"
+
+    def fails(folder: Path) -> None:
+        folder.mkdir()
+        (folder / "MLmodel").write_text("partial")
+        raise OSError("no space left on device")
+
+    with pytest.raises(OSError, match="no space"):
+        save_cache(cache, fails)
+    assert list(tmp_path.iterdir()) == []
+
+
+def exited_pid() -> int:
+    """The id of a process that has exited."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(done.stdout)
+
+
+# --- serving: a republish loads in a background thread --------------------------------------
+
+
+class Loaded:
+    """What a load made: a stand-in for a context, numbered in load order."""
+
+    def __init__(self, n: int):
+        self.model_version, self.model_source = str(n), "registry"
+        self.meta = {"built_at": f"build {n}", "rows": "10"}
+        self.data_timestamp = self.meta["built_at"]
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def runtime(tmp_path, monkeypatch):
+    """A Runtime over a workspace whose loads the test holds open (``gate``) or fails
+    (``failing``); ``publish()`` replaces the warehouse file as a publish does."""
+    import api.runtime
+
+    settings = Settings(_env_file=None, home=tmp_path / "ws")
+    settings.warehouse_path.parent.mkdir(parents=True)
+    settings.warehouse_path.write_text("published")
+    gate, failing, made = threading.Event(), threading.Event(), []
+    gate.set()
+
+    def load(settings, serving=None):
+        assert gate.wait(60)
+        if failing.is_set():
+            raise NotReady("the new warehouse is damaged")
+        made.append(Loaded(len(made) + 1))
+        return made[-1]
+
+    def publish() -> None:
+        staging = settings.warehouse_path.with_name("staging")
+        staging.write_text(f"published again {len(made)}")
+        os.replace(staging, settings.warehouse_path)
+
+    monkeypatch.setattr(api.runtime, "load_context", load)
+    rt = api.runtime.Runtime(settings)
+    rt.gate, rt.failing, rt.made, rt.publish = gate, failing, made, publish
+    yield rt
+    gate.set()
+    rt.close()
+
+
+def settle(rt) -> None:
+    load = rt._loading
+    if load is not None:
+        assert load.done.wait(60)
+
+
+def test_a_republish_loads_in_the_background_while_the_old_context_serves(runtime):
+    assert runtime.readiness().model_version == "1"  # the first load: waited for
+    first = runtime.context()
+    runtime.gate.clear()
+    runtime.publish()
+    assert runtime.context() is first  # the load started; the request did not wait
+    during = runtime.readiness()
+    assert during.status == "ready" and during.reloading and during.model_version == "1"
+    assert any("reloading" in reason for reason in during.reasons)
+    runtime.gate.set()
+    settle(runtime)
+    assert runtime.context() is runtime.made[1] and not first.closed  # a request may hold it
+    after = runtime.readiness()
+    assert after.model_version == "2" and not after.reloading and after.reasons == []
+    runtime.publish()
+    runtime.context()
+    settle(runtime)
+    assert first.closed  # retired two publishes ago: closed at the next reload
+
+
+def test_with_nothing_served_yet_a_request_never_waits_for_the_first_publish(runtime):
+    runtime.settings.warehouse_path.unlink()  # started before the first pipeline run
+    with pytest.raises(NotReady, match="no warehouse yet"):
+        runtime.context()
+    runtime.gate.clear()
+    runtime.publish()
+    with pytest.raises(NotReady, match="loading"):
+        runtime.context()  # answered while the load is held
+    assert runtime.readiness(wait=False).reloading
+    runtime.gate.set()
+    assert runtime.readiness().model_version == "1"  # /ready waits (off the event loop)
+
+
+def test_a_moved_warehouse_is_not_ready_and_serves_again_when_put_back(runtime):
+    served = runtime.context()
+    aside = runtime.settings.warehouse_path.with_name("aside")
+    runtime.settings.warehouse_path.rename(aside)
+    with pytest.raises(NotReady, match="missing"):
+        runtime.context()
+    assert runtime.readiness().status == "not_ready"
+    aside.rename(runtime.settings.warehouse_path)
+    assert runtime.context() is served and len(runtime.made) == 1  # the same file: no load
+
+
+def test_a_republish_that_fails_to_load_leaves_the_old_context_serving(runtime):
+    served = runtime.context()
+    runtime.failing.set()
+    runtime.publish()
+    runtime.context()
+    settle(runtime)
+    assert runtime.context() is served
+    ready = runtime.readiness()
+    assert ready.status == "degraded" and "the new warehouse is damaged" in ready.reasons[0]
+    assert runtime._loading is None  # retried after a pause, not on every request
+
+
+def test_shutdown_waits_for_a_load_under_way_and_closes_everything(runtime):
+    served = runtime.context()
+    runtime.gate.clear()
+    runtime.publish()
+    runtime.context()
+    closing = threading.Thread(target=runtime.close)
+    closing.start()
+    runtime.gate.set()
+    closing.join(60)
+    assert served.closed and runtime.made[-1].closed
+    with pytest.raises(NotReady):
+        runtime.context()

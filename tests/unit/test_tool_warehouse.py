@@ -1,9 +1,16 @@
-"""run_sql and model_info on the tiny warehouse, and the registry these tests cover."""
+"""run_sql and model_info on the tiny warehouse, the registry these tests cover, and what a
+republished warehouse loads: nothing for the same publish again, not the model again for the
+same model version."""
 
 from __future__ import annotations
 
+import shutil
+
+import duckdb
 import pytest
 
+import tools.context
+from pipeline import warehouse
 from tests.unit.tiny_warehouse import (
     CANDIDATE,
     FEATURE_SET,
@@ -13,6 +20,7 @@ from tests.unit.tiny_warehouse import (
     published_thresholds,
 )
 from tools import TOOLS
+from tools.context import ToolContext, load_context
 from tools.errors import InvalidInput
 
 TESTED = {
@@ -134,3 +142,66 @@ def test_model_info_takes_no_arguments(tiny_ctx):
     with pytest.raises(InvalidInput) as caught:
         call(tiny_ctx, "model_info", verbose=True)
     assert caught.value.field == "verbose"
+
+
+# --- what a republished warehouse loads ----------------------------------------------------
+
+
+@pytest.fixture
+def republished(tiny_ctx, tmp_path, monkeypatch):
+    """Settings of a copy of the tiny workspace, a context serving it as if its model came
+    from the registry, and a way to republish: the same file (a copy: new inode, same
+    content), or one whose build metadata says another publish."""
+    settings = tiny_ctx.settings.model_copy(update={"home": tmp_path / "ws"})
+    settings.warehouse_path.parent.mkdir(parents=True)
+    shutil.copyfile(tiny_ctx.settings.warehouse_path, settings.warehouse_path)
+    serving = ToolContext(settings, tiny_ctx.spec, tiny_ctx.model, MODEL_VERSION, tiny_ctx.meta,
+                          "registry", tiny_ctx.catalogue, warehouse.open_read_only(
+                              settings.warehouse_path))  # fmt: skip
+    loads: list[str] = []
+
+    def load_model(settings, version):
+        loads.append(version)
+        return object(), "registry"
+
+    monkeypatch.setattr(tools.context, "_load_model", load_model)
+
+    def republish(**meta: str) -> None:
+        staging = settings.warehouse_path.with_name("staging.duckdb")
+        shutil.copyfile(settings.warehouse_path, staging)
+        with duckdb.connect(str(staging)) as con:
+            for key, value in meta.items():
+                con.execute("UPDATE meta SET value = ? WHERE key = ?", [value, key])
+        staging.replace(settings.warehouse_path)
+
+    yield settings, serving, republish, loads
+    serving.close()
+
+
+def test_the_same_publish_again_loads_nothing(republished):
+    settings, serving, republish, loads = republished
+    republish()
+    assert load_context(settings, serving) is serving
+    assert loads == []
+
+
+def test_a_new_publish_of_the_same_model_version_reuses_the_model(republished):
+    settings, serving, republish, loads = republished
+    republish(built_at="2031-01-01T00:00:00+00:00")
+    ctx = load_context(settings, serving)
+    try:
+        assert ctx is not serving and ctx.model is serving.model and loads == []
+        assert ctx.data_timestamp == "2031-01-01T00:00:00+00:00"
+        assert ctx.sql("SELECT count(*) AS n FROM scores")["n"].iloc[0] == ROWS
+    finally:
+        ctx.close()
+
+
+def test_a_new_model_version_is_loaded(republished):
+    settings, serving, republish, loads = republished
+    republish(model_version="2")
+    ctx = load_context(settings, serving)
+    try:
+        assert loads == ["2"] and ctx.model_version == "2" and ctx.model is not serving.model
+    finally:
+        ctx.close()
