@@ -34,7 +34,7 @@ from data.catalogue import (
 )
 from data.spec import DatasetSpec, SpecError, load_spec
 from data.spec_store import spec_digest, spec_from_yaml
-from pipeline import warehouse
+from pipeline import explain, warehouse
 from pipeline.levels import served_levels
 from pipeline.model import RiskModel
 from sara.settings import Settings
@@ -168,6 +168,14 @@ def _cache_dir(settings: Settings, version: str) -> Path:
 
 
 def _load_model(settings: Settings, version: str) -> tuple[RiskModel, str]:
+    """Model ``version`` ready to serve (its explaining tables built: see
+    ``explain.prepare``), and where it came from."""
+    model, source = _fetch_model(settings, version)
+    explain.prepare(model)
+    return model, source
+
+
+def _fetch_model(settings: Settings, version: str) -> tuple[RiskModel, str]:
     import mlflow.sklearn
 
     from pipeline import registry
