@@ -133,4 +133,27 @@ def test_the_compiled_encoder_gives_the_preprocessors_matrix(fitted, cohort):
     assert encoder is not None, fitted.name  # every candidate family compiles
     sample = cohort.sample(300, random_state=1)
     columns = {f: sample[f].tolist() for f in model.features}
-    np.testing.assert_allclose(encoder(columns), model.encode(sample), rtol=0, atol=1e-12)
+    expected = model.encode_with_preprocessor(sample)
+    np.testing.assert_allclose(encoder(columns), expected, rtol=0, atol=1e-12)
+    # A whole frame (what batches and the pipeline encode), with values the model never saw
+    # and missing ones, gives the preprocessor's matrix too.
+    odd = sample.copy()
+    for name in model.features:
+        column = odd[name]
+        if column.dtype.kind in "fi":
+            odd.loc[odd.index[:20], name] = np.nan
+        else:
+            odd[name] = column.astype(object)
+            odd.loc[odd.index[:10], name] = "a value never seen"
+            odd.loc[odd.index[10:20], name] = None
+    np.testing.assert_allclose(
+        model.encode(odd), model.encode_with_preprocessor(odd), rtol=0, atol=1e-12
+    )
+    # The same text columns as pandas' Arrow-backed strings (what Parquet and DuckDB give).
+    text = [n for n in model.features if odd[n].dtype == object]
+    arrow = odd.astype({n: pd.StringDtype("pyarrow", na_value=np.nan) for n in text})
+    assert all(hasattr(arrow[n].array, "_pa_array") for n in text)
+    np.testing.assert_allclose(
+        model.encode(arrow), model.encode_with_preprocessor(odd), rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(model.encode(sample), expected, rtol=0, atol=1e-12)
