@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tools.base import ROLES
-from tools.session import Caller
+from sara.roles import ROLES, Caller
 
 LOCAL_ADMIN = "local-admin"
 

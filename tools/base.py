@@ -9,23 +9,18 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Self, get_args
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError, to_json
 
+# Roles live in sara.roles (no dependencies), named here too for the tools' own modules.
+from sara.roles import RANK as RANK
+from sara.roles import ROLES as ROLES
+from sara.roles import Role as Role
+from sara.roles import role_allows as role_allows
 from tools.context import ToolContext
 from tools.errors import InvalidInput
-
-Role = Literal["viewer", "staff", "analyst", "admin"]
-ROLES: tuple[str, ...] = get_args(Role)
-RANK = {role: rank for rank, role in enumerate(ROLES)}
-
-
-def role_allows(have: str, need: str) -> bool:
-    """Roles nest: viewer < staff < analyst < admin."""
-    return RANK[have] >= RANK[need]
-
 
 # The pydantic error type of a value the rules below refuse; its context names the place inside
 # the field (``at``) and the value in a form any response or log can carry (``value``).

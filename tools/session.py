@@ -13,25 +13,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from sara.roles import Caller
 from tools import disclosure
-from tools.base import Role, Tool, ToolInput, ToolOutput, role_allows
+from tools.base import Role, Tool, ToolInput, ToolOutput
 from tools.context import ToolContext
 from tools.errors import Forbidden, ToolError
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: a key's id and name (never the key itself) and its role."""
-
-    key_id: str
-    name: str
-    role: Role
-
-    def can(self, role: str) -> bool:
-        return role_allows(self.role, role)
-
-
-LOCAL = Caller("local", "local terminal", "admin")
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,11 @@ def chat_command(
     from api.audit import AuditLog, audit_observer
     from api.errors import status_of
     from assistant import Assistant, ConversationState
+    from sara.roles import LOCAL
     from tools.base import ROLES
     from tools.context import load_context
     from tools.errors import ToolError
-    from tools.session import LOCAL, ToolSession
+    from tools.session import ToolSession
 
     if backend not in (None, "offline", "llm"):
         raise fail(f"--backend: {backend!r} is not one of offline, llm")

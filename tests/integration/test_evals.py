@@ -10,7 +10,8 @@ from assistant.types import ToolCall
 from evals.gold import Fact, GoldCall, GoldItem, Resolver, load_sets, resolved
 from evals.harness import run_eval
 from evals.scoring import normalise, score
-from tools.session import LOCAL, ToolSession
+from sara.roles import LOCAL
+from tools.session import ToolSession
 
 pytestmark = pytest.mark.integration
 

@@ -3,12 +3,13 @@
 import pytest
 from pydantic import BaseModel
 
+from sara.roles import LOCAL
 from sara.settings import Settings
 from tools import TOOLS, TOOLS_BY_NAME
 from tools.base import ToolOutput
 from tools.context import load_context
 from tools.errors import InvalidInput, NotReady
-from tools.session import LOCAL, ToolSession
+from tools.session import ToolSession
 
 pytestmark = pytest.mark.integration
 
