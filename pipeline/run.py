@@ -254,7 +254,9 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
             if decision.promote and new_version
             else None
         )
-        warehouse.publish(settings.warehouse_path, tables, before_swap=move_alias)
+        warehouse.publish(
+            settings.warehouse_path, tables, before_swap=move_alias, id_column=spec.id_column
+        )
     status: Status = (
         "promoted" if decision.promote else ("reused" if validated.same_model else "kept")
     )

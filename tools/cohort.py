@@ -4,10 +4,13 @@ into a parameterised WHERE clause (identifiers from the spec only, values always
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data.spec import DatasetSpec, Role
 from tools.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from tools.context import ToolContext
 
 Filters = dict[str, Any]
 FILTERABLE = (Role.PROTECTED, Role.CONTEXT, Role.ACTIONABLE)
@@ -99,14 +102,10 @@ def where_clause(spec: DatasetSpec, filters: Filters | None) -> tuple[str, list[
 
 
 def cohort_sql(
-    spec: DatasetSpec,
-    id_column: str,
+    ctx: ToolContext,
     filters: Filters | None,
     columns: str = "s.*, c.risk_score, c.risk_level",
 ) -> tuple[str, list[Any]]:
     """SELECT of the filtered students with their scores."""
-    where, params = where_clause(spec, filters)
-    return (
-        f'SELECT {columns} FROM students s JOIN scores c ON s."{id_column}" = c.student_id {where}',
-        params,
-    )
+    where, params = where_clause(ctx.spec, filters)
+    return f"SELECT {columns} FROM {ctx.scored_source} {where}", params

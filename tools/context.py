@@ -129,6 +129,20 @@ class ToolContext:
             "ran; send the request again"
         )
 
+    @property
+    def scored_source(self) -> str:
+        """The FROM clause for students (``s``) with their scores (``c``): see
+        ``warehouse.scored_source``; the one-table layout when this warehouse has it."""
+        one_table, enums = self.cached("scored_layout", _scored_layout)
+        return warehouse.scored_source(self.id_column, one_table, enums)
+
+    @property
+    def scored_source_native(self) -> str:
+        """``scored_source`` with the ENUM columns as stored, for queries that only group,
+        filter and count on them (their values come back as text all the same)."""
+        one_table, enums = self.cached("scored_layout", _scored_layout)
+        return warehouse.scored_source(self.id_column, one_table, enums, native=True)
+
     def cached(self, name: str, build: Callable[[ToolContext], Any]) -> Any:
         """A value derived from this model and warehouse, built once on first use."""
         if name not in self._cache:
@@ -165,6 +179,20 @@ def require_known(ids: list[str], found: Container[str]) -> None:
 
 def _cache_dir(settings: Settings, version: str) -> Path:
     return settings.home / "model-cache" / f"{settings.model_name}-v{version}"
+
+
+def _scored_layout(ctx: ToolContext) -> tuple[bool, list[str]]:
+    """Whether the warehouse has the one-table layout, and its columns stored as ENUMs."""
+    found = (
+        ctx.connection()
+        .execute(
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND table_name = ?",
+            [warehouse.SCORED],
+        )
+        .fetchall()
+    )
+    return bool(found), [name for name, dtype in found if dtype.startswith("ENUM")]
 
 
 def _load_model(settings: Settings, version: str) -> tuple[RiskModel, str]:

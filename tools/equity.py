@@ -314,7 +314,10 @@ def _protected_values(
         low, high = disclosure.widen(low, high, value, extra, Z)
         return n_out, k_out, value, max(0.0, low), min(1.0, high)
     spread = p.high - p.low
-    summed = total + noise.magnitude(f"{metric.name}:sum", p.sum_sd * spread)
+    # The exact sum to 9 significant digits first: a parallel sum's last bits depend on the
+    # order it ran in, and the same cell must give the same answer every time.
+    exact = float(f"{total:.9g}") if math.isfinite(total) else total
+    summed = exact + noise.magnitude(f"{metric.name}:sum", p.sum_sd * spread)
     value = min(max(summed / k_out, p.low), p.high)
     rounded_sd = float(f"{sd:.2g}") if math.isfinite(sd) else math.nan
     low, high = t_interval(value, rounded_sd, k_out)
@@ -365,7 +368,7 @@ def compute_equity(
     key_select = "".join(f"s.{quote(c.name)} AS {k}, " for c, k in zip(columns, keys, strict=True))
     inner = (
         f"SELECT {key_select}{resolved.expression} AS v, s.{quote(ctx.id_column)} AS row_id "
-        f"FROM students s JOIN scores c ON s.{quote(ctx.id_column)} = c.student_id {where}"
+        f"FROM {ctx.scored_source_native} {where}"
     )
     aggregates = "count(*), count(v), sum(v), avg(v), stddev_samp(v)"
     salt: list[Any] = []
@@ -373,22 +376,30 @@ def compute_equity(
         aggregates += ", " + disclosure.cell_key_sql("row_id")
         salt = [protection.secret]
     con = ctx.connection()
-    overall_stats = con.execute(f"SELECT {aggregates} FROM ({inner})", salt + params).fetchone()
+    if columns:
+        # The overall row and every group's in one pass (GROUPING tells them apart: a group
+        # whose values are all missing has NULL keys too).
+        listed = ", ".join(keys)
+        records = con.execute(
+            f"SELECT GROUPING({listed}) <> 0, {listed}, {aggregates} FROM ({inner}) "
+            f"GROUP BY GROUPING SETS ((), ({listed}))",
+            salt + params,
+        ).fetchall()
+        overall_stats = next((r[1 + len(keys) :] for r in records if r[0]), None)
+        grouped = [r[1:] for r in records if not r[0]]
+    else:
+        overall_stats = con.execute(f"SELECT {aggregates} FROM ({inner})", salt + params).fetchone()
+        grouped = []
     if not overall_stats or overall_stats[0] == 0:
         raise InvalidInput(f"no students match the filters {shown}", field="filters", value=filters)
     min_size = ctx.settings.min_group_size
     overall = _row({}, overall_stats, resolved, min_size, spec, protection)
     rows: list[EquityRow] = []
-    if columns:
-        grouped = con.execute(
-            f"SELECT {', '.join(keys)}, {aggregates} FROM ({inner}) GROUP BY {', '.join(keys)}",
-            salt + params,
-        ).fetchall()
-        grouped.sort(key=lambda r: _sort_key(columns, r[: len(keys)]))
-        for record in grouped:
-            group = {c.name: _python(c, v) for c, v in zip(columns, record, strict=False)}
-            stats_row, scope = record[len(keys) :], int(overall_stats[0])
-            rows.append(_row(group, stats_row, resolved, min_size, spec, protection, scope))
+    grouped.sort(key=lambda r: _sort_key(columns, r[: len(keys)]))
+    for record in grouped:
+        group = {c.name: _python(c, v) for c, v in zip(columns, record, strict=False)}
+        stats_row, scope = record[len(keys) :], int(overall_stats[0])
+        rows.append(_row(group, stats_row, resolved, min_size, spec, protection, scope))
     _suppress_complement(rows, protection is not None)
     return EquityResult(resolved, [c.name for c in columns], shown, rows, overall)
 

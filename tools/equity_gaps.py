@@ -144,9 +144,7 @@ def _clustering(ctx: ToolContext, filters: dict[str, Any]) -> Clustering | None:
     key = f's."{column}"'
     key = f"split_part({key}, '#', 1)" if suffixed else key
     outcome = f's."{ctx.spec.outcome.name}"'
-    inner, params = cohort_sql(
-        ctx.spec, ctx.id_column, filters, columns=f"{key} AS person, {outcome} AS y"
-    )
+    inner, params = cohort_sql(ctx, filters, columns=f"{key} AS person, {outcome} AS y")
     found = (
         ctx.connection()
         .execute(

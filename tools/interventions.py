@@ -142,8 +142,7 @@ def select_cohort(
     if selection.student_ids is not None:
         ids = list(dict.fromkeys(selection.student_ids))
         frame = ctx.sql(
-            f'SELECT {wanted} FROM students s JOIN scores c ON s."{id_col}" = '
-            f'c.student_id WHERE s."{id_col}" IN (SELECT unnest(?))',
+            f'SELECT {wanted} FROM {ctx.scored_source} WHERE s."{id_col}" IN (SELECT unnest(?))',
             [ids],
         )
         missing = sorted(set(ids) - set(frame[id_col]))
@@ -152,7 +151,7 @@ def select_cohort(
             raise NotFound(f"no student with id {shown}", field="student_ids", value=missing[:5])
         return frame.set_index(id_col).loc[ids].reset_index()
     filters = None if selection.all_students else (selection.filters or selection.default_filters)
-    query, params = cohort_sql(ctx.spec, id_col, filters, columns=wanted)
+    query, params = cohort_sql(ctx, filters, columns=wanted)
     frame = ctx.sql(query + f' ORDER BY s."{id_col}"', params)
     if frame.empty:
         raise InvalidInput(

@@ -67,8 +67,7 @@ def find_students(request: FindStudentsInput, ctx: ToolContext) -> FindStudentsO
     Never by a protected column: listing students by one is refused (compare groups with
     query_equity instead)."""
     select, params = cohort_sql(
-        ctx.spec,
-        ctx.id_column,
+        ctx,
         request.filters,
         columns=f's."{ctx.id_column}" AS student_id, c.risk_score, c.risk_level, s.*',
     )

@@ -15,6 +15,7 @@ def equity(bench: Bench) -> dict:
     path) beside the same with pandas on a DataFrame already in memory."""
     import duckdb
 
+    from pipeline import warehouse
     from tools.context import ToolContext
 
     spec = bench.ctx.spec
@@ -48,6 +49,7 @@ def equity(bench: Bench) -> dict:
                 con.register("incoming", table)
                 con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
                 con.unregister("incoming")
+            warehouse.add_scored(con, spec.id_column)  # the layout a publish writes
         ctx = ToolContext(settings, spec, bench.ctx.model, "bench", {}, "bench")
         try:
             rows += _equity_at(bench, n, ctx, students, scores)
@@ -66,27 +68,34 @@ def _equity_at(bench: Bench, n, ctx, students, scores) -> list[dict]:
 
     joined = students.merge(scores, left_on=ctx.id_column, right_on="student_id")
     outcome = ctx.spec.outcome.name
+    # Columns by their role in the spec (any the equity tool groups by): two protected
+    # attributes, and context columns.
+    groupable = [c.name for c in ctx.spec.columns if _groupable(ctx.spec, c.name)]
+    protected = [n for n in groupable if ctx.spec.column(n).role.value == "protected"]
+    context = [n for n in groupable if ctx.spec.column(n).role.value == "context"]
+    first, second = protected[0], (protected[1:] or context)[0]
+    ordered = next(n for n in context if ctx.spec.column(n).is_numeric and n != second)
     cases = [
         (
-            "outcome rate by Race",
-            lambda: compute_equity(ctx, "outcome_rate", ["Race"], None),
-            lambda: joined.groupby("Race")[outcome].agg(["size", "count", "sum", "mean", "std"]),
+            f"outcome rate by {first}",
+            lambda: compute_equity(ctx, "outcome_rate", [first], None),
+            lambda: joined.groupby(first)[outcome].agg(["size", "count", "sum", "mean", "std"]),
         ),
         (
-            "mean risk by SES quartile × gender",
-            lambda: compute_equity(ctx, "mean_risk", ["SES_Quartile", "Gender"], None),
-            lambda: joined.groupby(["SES_Quartile", "Gender"])["risk_score"].agg(
+            f"mean risk by {ordered} × {second}",
+            lambda: compute_equity(ctx, "mean_risk", [ordered, second], None),
+            lambda: joined.groupby([ordered, second])["risk_score"].agg(
                 ["size", "count", "sum", "mean", "std"]
             ),
         ),
         (
-            "risk percentiles (50/90/99) by Locale",
+            f"risk percentiles (50/90/99) by {context[0]}",
             lambda: ctx.sql(
-                "SELECT s.Locale, quantile_cont(c.risk_score, [0.5, 0.9, 0.99]) "
-                f'FROM students s JOIN scores c ON s."{ctx.id_column}" = '
-                "c.student_id GROUP BY s.Locale"
+                f's."{context[0]}", quantile_cont(c.risk_score, [0.5, 0.9, 0.99]) '.join(
+                    ["SELECT ", f'FROM {ctx.scored_source} GROUP BY s."{context[0]}"']
+                )
             ),
-            lambda: joined.groupby("Locale")["risk_score"].quantile([0.5, 0.9, 0.99]),
+            lambda: joined.groupby(context[0])["risk_score"].quantile([0.5, 0.9, 0.99]),
         ),
     ]
     out = []
@@ -105,6 +114,17 @@ def _equity_at(bench: Bench, n, ctx, students, scores) -> list[dict]:
         )
         bench.progress(f"equity {n:,} {name}: {sara:.3f} s vs pandas {base:.3f} s")
     return out
+
+
+def _groupable(spec, name: str) -> bool:
+    from tools.equity import check_group_by
+    from tools.errors import InvalidInput
+
+    try:
+        check_group_by(spec, [name])
+    except InvalidInput:
+        return False
+    return True
 
 
 def planner(bench: Bench) -> dict:

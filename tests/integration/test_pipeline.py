@@ -59,7 +59,7 @@ def test_end_to_end_publishes_a_complete_warehouse(first, pipeline_settings):
     tables = set(
         query(pipeline_settings, "SELECT table_name FROM information_schema.tables")["table_name"]
     )
-    assert tables == TABLES
+    assert tables == TABLES | {warehouse.SCORED}
     scores = query(pipeline_settings, "SELECT * FROM scores")
     assert len(scores) == 5000 and scores["risk_score"].between(0, 1).all()
     assert set(scores["risk_level"]) == {"Low", "Medium", "High"}

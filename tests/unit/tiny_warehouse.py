@@ -78,7 +78,7 @@ def build_tiny_context(home: Path) -> ToolContext:
     tables = warehouse_tables(
         dataset, scored, spec, settings, evaluations, evaluations[CANDIDATE], meta
     )
-    warehouse.publish(settings.warehouse_path, tables)
+    warehouse.publish(settings.warehouse_path, tables, id_column=spec.id_column)
     meta = warehouse.read_meta(settings.warehouse_path)
     catalogue = served_catalogue(spec, settings, meta)
     return ToolContext(settings, spec, model, MODEL_VERSION, meta, "memory", catalogue)
