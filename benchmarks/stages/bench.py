@@ -71,8 +71,10 @@ class Bench:
         return self._ctx
 
     def close(self) -> None:
+        """Close the context (its warehouse file); a later stage loads a fresh one."""
         if self._ctx is not None:
             self._ctx.close()
+            self._ctx = None
 
     def cohort(self, rows: int) -> pd.DataFrame:
         """A generated cohort of ``rows`` students (another seed than the training one)."""

@@ -53,8 +53,15 @@ def test_each_figure_stands_beside_its_baseline(quick):
     assert all(0.5 < r["roc_auc"] <= 1 for r in quality.values())
     for row in stages["scoring"]["rows"]:
         assert row["sara_rows_per_s"] > 0 and row["pyfunc_rows_per_s"] > 0
-    explainers = [r["explainer"] for r in stages["explanations"]["rows"]]
-    assert any("400 trees depth 6" in e for e in explainers)
+        assert row["pipeline_rows_per_s"] > 0
+    explained = stages["explanations"]
+    assert explained["rows"] and all(r["rows_per_s"] > 0 for r in explained["rows"])
+    # Beside TreeExplainer on the same model, for every grid depth and 400 × depth 6, with the
+    # largest difference from XGBoost's own values.
+    same = {r["model"]: r for r in explained["same_model"]}
+    assert any("400 trees depth 6" in name for name in same)
+    assert all(r["tree_explainer_rows_per_s"] > 0 and r["ratio"] > 0 for r in same.values())
+    assert all(r["max_abs_diff"] <= 1e-5 for r in same.values() if "max_abs_diff" in r)
     single = stages["single"]
     assert single["known_id"]["p50_ms"] > 0 and single["tree_explainer_400x6_one_row"]["p99_ms"] > 0
     if shutil.which("wrk"):

@@ -50,8 +50,8 @@ HELD_PUBLISH_CLI = """
 import threading
 from pipeline import warehouse
 build = warehouse.build
-def build_then_hold(path, tables):
-    build(path, tables)
+def build_then_hold(path, tables, *rest):
+    build(path, tables, *rest)
     threading.Event().wait()
 warehouse.build = build_then_hold
 from sara.cli import app

@@ -157,8 +157,8 @@ def test_a_failed_publish_leaves_the_old_warehouse_and_champion(
     before = file_digest(pipeline_settings.warehouse_path)
     real_build = warehouse.build
 
-    def crash_midway(path, tables):
-        real_build(path, tables)
+    def crash_midway(path, tables, *rest):
+        real_build(path, tables, *rest)
         raise OSError("disk full while publishing")
 
     monkeypatch.setattr(warehouse, "build", crash_midway)
