@@ -95,11 +95,9 @@ def _encoded_contributions(model: RiskModel, encoded: np.ndarray) -> tuple[np.nd
 
 
 def prepare(model: RiskModel) -> None:
-    """Compile the model's trees and load the explaining kernels now (serving does this as it
-    loads a model, so no request pays for it)."""
-    compiled = _forest(model)
-    if compiled is not None:
-        compiled[0].explain(np.zeros((1, len(model.encoded_features))))
+    """Compile the model's trees now (serving does this as it loads a model, so no request pays
+    for it); finding the base value runs the one-row kernel once, which loads it."""
+    _forest(model)
 
 
 def contributions(model: RiskModel, frame: pd.DataFrame) -> Contributions:

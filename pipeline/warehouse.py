@@ -106,7 +106,7 @@ def scored_source(
 ) -> str:
     """The FROM clause of a query over students and their scores, as ``s`` (the student's
     columns) and ``c`` (``student_id``, ``risk_score``, ``risk_level``): two aligned scans of
-    ``scored_students`` when the warehouse has it (tens of times faster than the join on a
+    ``scored_students`` when the warehouse has it (over ten times faster than the join on a
     text id), else ``students`` joined to ``scores``. The ``enums`` (the text columns stored as
     ENUMs) read as text, unless ``native`` (for aggregates that group and count: faster)."""
     quoted = _quote(id_column)
