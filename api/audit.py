@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sara.leases import ThreadLeases
 from tools.errors import NotReady, ToolError
 from tools.session import Observer, ToolEvent
 
@@ -129,7 +130,7 @@ class AuditLog:
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic):
         self.path, self._clock = path, clock
-        self._local = threading.local()
+        self._connections: ThreadLeases[sqlite3.Connection] = ThreadLeases()
         self._ready = False
         self._lock = threading.Lock()
         self._refusals_lock = threading.Lock()
@@ -137,22 +138,23 @@ class AuditLog:
         self._minute = (0.0, 0)  # (start, rows started) of the current refusal-budget minute
 
     def _connection(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            # Bytes that are not UTF-8 (a row written by other means) are read, not refused.
-            con.text_factory = lambda raw: raw.decode("utf-8", "replace")
-            # Before WAL mode creates the -wal and -shm files: SQLite gives them this mode.
-            self._make_private()
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            with self._lock:
-                if not self._ready:
-                    con.executescript(SCHEMA)
-                    _add_columns(con)
-                    self._ready = True
-            self._local.con = con
+        return self._connections.get(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One thread at a time, though not always the one that opened it (see ThreadLeases).
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        # Bytes that are not UTF-8 (a row written by other means) are read, not refused.
+        con.text_factory = lambda raw: raw.decode("utf-8", "replace")
+        # Before WAL mode creates the -wal and -shm files: SQLite gives them this mode.
+        self._make_private()
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        with self._lock:
+            if not self._ready:
+                con.executescript(SCHEMA)
+                _add_columns(con)
+                self._ready = True
         return con
 
     def _make_private(self) -> None:

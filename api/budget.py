@@ -9,12 +9,12 @@ the audit database, so every server worker shares it."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from api.audit import AuditLog
+from sara.leases import ThreadLeases
 from tools.disclosure import Meter
 from tools.errors import LimitReached, NotReady
 from tools.session import Caller, Observer, ToolEvent
@@ -37,16 +37,17 @@ class TableBudget:
 
     def __init__(self, path: Path, limit: int):
         self.path, self.limit = path, limit
-        self._local = threading.local()
+        self._connections: ThreadLeases[sqlite3.Connection] = ThreadLeases()
 
     def _connection(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
-            self._local.con = con
+        return self._connections.get(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One thread at a time, though not always the one that opened it (see ThreadLeases).
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.executescript(SCHEMA)
         return con
 
     def meter(self, caller: Caller) -> Meter | None:

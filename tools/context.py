@@ -4,7 +4,8 @@ down) and the DuckDB warehouse (opened read-only).
 
 A context owns one DuckDB database per warehouse file: every thread reads through a cursor of
 its own on it (DuckDB connections are not shared across threads), so the file's cache is held
-once per process, not once per thread. The database stays on the file it opened — a publish
+once per process, not once per thread; a thread that ends hands its cursor to the next new one.
+The database stays on the file it opened — a publish
 that replaces the file is served by the next context — and closes with its context."""
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from data.spec_store import spec_digest, spec_from_yaml
 from pipeline import explain, warehouse
 from pipeline.levels import served_levels
 from pipeline.model import RiskModel
+from sara.leases import ThreadLeases
 from sara.settings import Settings
 from tools.errors import InvalidInput, NotConfigured, NotFound, NotReady
 
@@ -55,7 +57,9 @@ class ToolContext:
     model_source: str  # "registry" or "local cache"
     catalogue: Catalogue | None = None  # None: the dataset defines no interventions
     database: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
-    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _cursors: ThreadLeases[duckdb.DuckDBPyConnection] = field(
+        default_factory=ThreadLeases, repr=False
+    )
     _database_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = field(default=False, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -97,16 +101,12 @@ class ToolContext:
         return self.connection().execute(query, params or []).df()
 
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """This thread's cursor on the context's warehouse database (made on first use; it
-        goes with the thread)."""
-        cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            try:
-                cur = warehouse.cursor(self._database())
-            except duckdb.ConnectionException:  # closed by a reload or at shutdown
-                raise self._gone() from None
-            self._local.cursor = cur
-        return cur
+        """This thread's cursor on the context's warehouse database (made on first use, or
+        handed on by a thread that ended)."""
+        try:
+            return self._cursors.get(lambda: warehouse.cursor(self._database()))
+        except duckdb.ConnectionException:  # closed by a reload or at shutdown
+            raise self._gone() from None
 
     def _database(self) -> duckdb.DuckDBPyConnection:
         with self._database_lock:
@@ -165,8 +165,8 @@ class ToolContext:
             self._closed = True
             database, self.database = self.database, None
         if database is not None:
-            database.close()
-        self._local = threading.local()
+            database.close()  # and with it every cursor
+        self._cursors.drop()
 
 
 def require_known(ids: list[str], found: Container[str]) -> None:
