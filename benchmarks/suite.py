@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import markdown, plot_growth
-from benchmarks.stages import build, equity, scoring, serving
+from benchmarks.stages import build, equity, interventions, scoring, serving
 from benchmarks.stages.bench import Bench, Progress, Scale
 
 # `markdown` and `plot_growth` live in `benchmarks.report`; the CLI reaches them through here.
@@ -41,6 +41,7 @@ RUNNERS: dict[str, Callable[[Bench], dict]] = {
     "chat": serving.chat,
     "equity": equity.equity,
     "planner": equity.planner,
+    "interventions": interventions.interventions,
 }
 STAGES = tuple(RUNNERS)
 

@@ -49,6 +49,7 @@ from pipeline.steps import (
     train_step,
     validate_step,
     warehouse_tables,
+    what_if_step,
 )
 from sara.settings import Settings
 
@@ -210,6 +211,14 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
             spec,
             settings,
         )
+    with timer.step("intervention what-ifs"):
+        terms = what_if_step(
+            decision.served_model or trained.fitted[selection.champion].model,
+            dataset,
+            spec,
+            settings,
+            timer.progress,
+        )
     champion_eval = decision.served_eval or evaluated.evaluations[selection.champion]
     with timer.step("report"):
         report_path = write_run_report(
@@ -246,6 +255,7 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
                 "outcome_base_rate": round(float(np.mean(dataset.y)), 5),
                 "fairness_gate": fairness_record(decision, settings),
             },
+            terms,
         )
         client = registry.configure(settings)
         new_version = registered.version

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,12 +23,15 @@ from data.spec_store import spec_digest, spec_yaml
 from data.synthetic.cohort import write_cohort
 from data.truth import truth_for
 from data.validate import SchemaMismatchError, ValidationReport, check_columns
+from pipeline import warehouse, what_if
 from pipeline.evaluate import Evaluation, evaluate, naive_baseline
 from pipeline.fairness import group_labels
 from pipeline.features import model_features
+from pipeline.model import RiskModel
 from pipeline.scoring import Scored, score_step  # noqa: F401 (score_step: kept importable here)
 from pipeline.train import CANDIDATES, FittedCandidate, fit_candidate, make_folds
 from pipeline.warehouse import meta_table
+from pipeline.what_if import META_KEY
 from sara.errors import UserError
 from sara.settings import Settings
 
@@ -212,7 +216,10 @@ def warehouse_tables(
     evaluations: dict[str, Evaluation],
     champion_eval: Evaluation,
     meta: dict[str, object],
+    what_if: tuple[pd.DataFrame, dict] | None = None,
 ) -> dict[str, pd.DataFrame]:
+    """The warehouse's tables; ``what_if``: the interventions' per-student terms and their
+    description (pipeline/what_if.py), when the dataset has a catalogue."""
     ids = (
         dataset.frame[spec.id_column].to_numpy()
         if spec.id_column
@@ -254,7 +261,10 @@ def warehouse_tables(
             for metric, value in ev.metrics.items()
         ]
     )
+    extra = {} if what_if is None else {warehouse.WHAT_IF: what_if[0]}
+    described = {} if what_if is None else {META_KEY: json.dumps(what_if[1])}
     return {
+        **extra,
         "students": students,
         "scores": scores,
         "contributions": contributions_long,
@@ -271,12 +281,36 @@ def warehouse_tables(
         "meta": meta_table(
             {
                 **meta,
+                **described,
                 **published_spec(spec, settings),
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "rows": n,
             }
         ),
     }
+
+
+def what_if_step(
+    model: RiskModel,
+    dataset: Dataset,
+    spec: DatasetSpec,
+    settings: Settings,
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[pd.DataFrame, dict] | None:
+    """Every student's terms for every intervention in the catalogue (pipeline/what_if.py);
+    None when the dataset has no catalogue."""
+    found = catalogue_text(spec, settings.interventions_path)
+    if found is None:
+        return None
+    ids = (
+        dataset.frame[spec.id_column].to_numpy()
+        if spec.id_column
+        else np.arange(len(dataset.frame))
+    )
+    frame = dataset.frame.assign(**{spec.outcome.name: dataset.y})
+    return what_if.build_table(
+        model, frame, spec, parse_catalogue(spec, *found), ids, dataset.source, progress
+    )
 
 
 def published_spec(spec: DatasetSpec, settings: Settings) -> dict[str, str]:

@@ -46,11 +46,13 @@ TABLES = (
 SCORED = "scored_students"
 SCORED_SCORE_COLUMNS = {"risk_score": "sara$risk_score", "risk_level": "sara$risk_level"}
 MAX_ENUM_VALUES = 10_000  # text columns with more distinct values stay text
+WHAT_IF = "what_if"  # optional: the interventions' per-student terms (pipeline/what_if.py)
 
 
 def build(path: Path, tables: dict[str, pd.DataFrame], id_column: str | None = None) -> None:
     """Write ``tables`` into a new DuckDB file at ``path`` (which must not exist); with the
-    students' ``id_column``, also the one-table ``scored_students`` (see ``add_scored``)."""
+    students' ``id_column``, also the one-table ``scored_students`` (see ``add_scored``), and
+    the interventions' per-student terms (``what_if``) when given (see ``add_what_if``)."""
     missing = [name for name in TABLES if name not in tables]
     if missing:
         raise ValueError(f"warehouse tables missing: {', '.join(missing)}")
@@ -59,9 +61,26 @@ def build(path: Path, tables: dict[str, pd.DataFrame], id_column: str | None = N
             con.register("incoming", tables[name])
             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM incoming')
             con.unregister("incoming")
-        if id_column is not None:
-            add_scored(con, id_column)
+        one_table = id_column is not None and add_scored(con, id_column)
+        if WHAT_IF in tables:
+            add_what_if(con, tables[WHAT_IF], id_column if one_table else None)
         con.execute("CHECKPOINT")
+
+
+def add_what_if(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, id_column: str | None) -> None:
+    """Create ``what_if`` from ``frame`` (one row per student, keyed by ``student_id``): in the
+    row order of ``scored_students`` when ``id_column`` names that table's id (so the two are
+    read side by side, see ``what_if_source``), else as given (joined on the id)."""
+    con.register("incoming", frame)
+    if id_column is None:
+        con.execute(f"CREATE TABLE {WHAT_IF} AS SELECT * FROM incoming")
+    else:
+        con.execute(
+            f"CREATE TABLE {WHAT_IF} AS SELECT w.* FROM "
+            f"(SELECT rowid AS position, {quote(id_column)} AS id FROM {SCORED}) s "
+            "JOIN incoming w ON w.student_id = s.id ORDER BY s.position"
+        )
+    con.unregister("incoming")
 
 
 def add_scored(con: duckdb.DuckDBPyConnection, id_column: str) -> bool:
@@ -76,7 +95,7 @@ def add_scored(con: duckdb.DuckDBPyConnection, id_column: str) -> bool:
     for name, dtype, *_ in described:
         if name == id_column or dtype != "VARCHAR":
             continue
-        column = _quote(name)
+        column = quote(name)
         values = con.execute(
             f"SELECT DISTINCT {column} FROM students WHERE {column} IS NOT NULL LIMIT ?",
             [MAX_ENUM_VALUES + 1],
@@ -88,12 +107,23 @@ def add_scored(con: duckdb.DuckDBPyConnection, id_column: str) -> bool:
     scored = ", ".join(f'c."{c}" AS "{alias}"' for c, alias in SCORED_SCORE_COLUMNS.items())
     con.execute(
         f"CREATE TABLE {SCORED} AS SELECT s.*{replace}, {scored} FROM students s "
-        f"JOIN scores c ON s.{_quote(id_column)} = c.student_id"
+        f"JOIN scores c ON s.{quote(id_column)} = c.student_id"
     )
     return True
 
 
-def _quote(name: str) -> str:
+def what_if_source(
+    id_column: str, one_table: bool, enums: list[str] | None = None, native: bool = False
+) -> str:
+    """``scored_source`` with each student's intervention terms beside, as ``w``."""
+    scored = scored_source(id_column, one_table, enums, native)
+    if one_table:
+        return f"{scored} POSITIONAL JOIN {WHAT_IF} w"
+    return f"{scored} JOIN {WHAT_IF} w ON w.student_id = c.student_id"
+
+
+def quote(name: str) -> str:
+    """A SQL identifier (quoted; a double quote in it doubled)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -109,14 +139,14 @@ def scored_source(
     ``scored_students`` when the warehouse has it (over ten times faster than the join on a
     text id), else ``students`` joined to ``scores``. The ``enums`` (the text columns stored as
     ENUMs) read as text, unless ``native`` (for aggregates that group and count: faster)."""
-    quoted = _quote(id_column)
+    quoted = quote(id_column)
     if not one_table:
         return f"students s JOIN scores c ON s.{quoted} = c.student_id"
-    reserved = ", ".join(_quote(alias) for alias in SCORED_SCORE_COLUMNS.values())
-    scores = ", ".join(f"{_quote(alias)} AS {c}" for c, alias in SCORED_SCORE_COLUMNS.items())
+    reserved = ", ".join(quote(alias) for alias in SCORED_SCORE_COLUMNS.values())
+    scores = ", ".join(f"{quote(alias)} AS {c}" for c, alias in SCORED_SCORE_COLUMNS.items())
     columns = f"* EXCLUDE ({reserved})"
     if enums and not native:
-        texts = ", ".join(f"CAST({_quote(e)} AS VARCHAR) AS {_quote(e)}" for e in enums)
+        texts = ", ".join(f"CAST({quote(e)} AS VARCHAR) AS {quote(e)}" for e in enums)
         columns += f" REPLACE ({texts})"
     return (
         f"(SELECT {columns} FROM {SCORED}) s POSITIONAL JOIN "

@@ -35,7 +35,7 @@ from data.catalogue import (
 )
 from data.spec import DatasetSpec, SpecError, load_spec
 from data.spec_store import spec_digest, spec_from_yaml
-from pipeline import explain, warehouse
+from pipeline import explain, warehouse, what_if
 from pipeline.levels import served_levels
 from pipeline.model import RiskModel
 from sara.leases import ThreadLeases
@@ -143,6 +143,19 @@ class ToolContext:
         one_table, enums = self.cached("scored_layout", _scored_layout)
         return warehouse.scored_source(self.id_column, one_table, enums, native=True)
 
+    @property
+    def what_if_terms(self) -> dict | None:
+        """The description of the interventions' per-student terms the warehouse holds
+        (pipeline/what_if.py); None when it holds none (published without a catalogue, or
+        before the terms were kept)."""
+        return self.cached("what_if", _what_if)
+
+    @property
+    def what_if_source(self) -> str:
+        """``scored_source`` with the students' intervention terms beside, as ``w``."""
+        one_table, enums = self.cached("scored_layout", _scored_layout)
+        return warehouse.what_if_source(self.id_column, one_table, enums)
+
     def cached(self, name: str, build: Callable[[ToolContext], Any]) -> Any:
         """A value derived from this model and warehouse, built once on first use."""
         if name not in self._cache:
@@ -193,6 +206,14 @@ def _scored_layout(ctx: ToolContext) -> tuple[bool, list[str]]:
         .fetchall()
     )
     return bool(found), [name for name, dtype in found if dtype.startswith("ENUM")]
+
+
+def _what_if(ctx: ToolContext) -> dict | None:
+    found = ctx.sql(
+        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ?",
+        [warehouse.WHAT_IF],
+    )
+    return what_if.read_description(ctx.meta) if len(found) else None
 
 
 def _load_model(settings: Settings, version: str) -> tuple[RiskModel, str]:

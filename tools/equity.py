@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from data.spec import ColumnSpec, DatasetSpec, Role
+from pipeline.warehouse import quote
 from tools import disclosure
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.cohort import FILTERABLE as GROUPABLE
@@ -109,11 +110,6 @@ class EquityResult:
     filters: dict[str, list[Scalar]]
     rows: list[EquityRow]
     overall: EquityRow
-
-
-def quote(name: str) -> str:
-    """A SQL identifier; only ever called with names taken from the spec."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def wilson_interval(successes: float, n: int, z: float = Z) -> tuple[float, float]:

@@ -1,31 +1,37 @@
 """What compare_interventions sets beside the model what-if: the true effect (generated data
 only, from the generator's truth sidecar) and an estimate from the observational data
-(regression adjustment / g-computation with a placebo refutation)."""
+(regression adjustment / g-computation with a placebo refutation). The per-student terms are
+pipeline/what_if.py's; here they are summed up for a cohort, computed on request when the
+warehouse holds none."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import SplineTransformer
 
-from data.catalogue import Catalogue, Intervention, apply_moves
-from data.spec import DatasetSpec
-from data.truth import read_truth, truth_path_for
+from data.catalogue import Catalogue, Intervention
+from pipeline.what_if import (
+    NOT_RECEIVED,
+    PLACEBO_RUNS,
+    confounders_for,
+    effect_terms,
+    true_terms,
+    why_no_estimate,
+)
 from tools.context import ToolContext
 
-NOT_RECEIVED = "no students in the data received it: no data estimate"
+__all__ = ["NOT_RECEIVED", "DataEstimate", "Evidence", "Refutation", "data_estimates"]
+
 SELECTED_ON_MEDIATORS = (
     "this cohort was chosen by risk level, by an actionable column or by id, which the "
     "intervention itself can affect; the estimate only adjusts for the context columns, so it "
     "is an average for students like these in context and may understate the effect for them"
 )
-PLACEBO_RUNS = 5
+NO_COMPLETE_ROWS = "no student in this cohort has every column the estimate reads: no data estimate"
 PLACEBO_FLOOR = 0.002
-PLACEBO_SEED = 20240601
 PLACEBO_RULE = (
     f"the estimate is repeated with the treatment randomly permuted {PLACEBO_RUNS} times; "
     "passed when the mean placebo change is within 3 standard errors of 0 "
@@ -57,144 +63,50 @@ class DataEstimate(BaseModel):
     )
 
 
+@dataclass
+class Evidence:
+    """The data estimate of one intervention over one cohort, before rounding: the cohort mean
+    of the effect terms and of each placebo run's (or ``note``: why there is none)."""
+
+    change: float | None = None
+    placebos: list[float] = field(default_factory=list)
+    n_used: int = 0
+    kind: str = ""
+    confounders: list[str] = field(default_factory=list)
+    note: str | None = None
+
+    def estimate(self, outcome: str) -> DataEstimate | None:
+        if self.change is None:
+            return None
+        mean, spread = float(np.mean(self.placebos)), float(np.std(self.placebos, ddof=1))
+        return DataEstimate(
+            change=round(self.change, 5),
+            method=f"{self.kind}: logistic outcome model of {outcome} on the treated column(s) "
+            "and the confounders, fitted on every student in the warehouse; mean over the "
+            "cohort of predicted risk with the moves minus without",
+            confounders=self.confounders,
+            n_used=self.n_used,
+            refutation=Refutation(
+                placebo_change=round(mean, 5),
+                placebo_sd=round(spread, 5),
+                passed=abs(mean) <= max(PLACEBO_FLOOR, 3 * spread / np.sqrt(PLACEBO_RUNS)),
+                rule=PLACEBO_RULE,
+            ),
+        )
+
+
 def true_changes(ctx: ToolContext, ids: list[str], names: list[str]) -> dict[str, float] | None:
     """Mean of true_risk_<name> − true_risk over the students, from the generator's truth
     sidecar of the cohort file the warehouse was built from; None when there is none."""
-    source = ctx.meta.get("data_source")
-    if not source:
-        return None
-    columns = ["true_risk", *(f"true_risk_{n}" for n in names)]
-    truth = read_truth(truth_path_for(Path(source)), columns)
-    if truth is None:
-        return None
-    wanted = [n for n in names if f"true_risk_{n}" in truth.columns]
-    rows = truth.reindex(pd.Index(ids))
-    if rows["true_risk"].isna().all():
-        return None
-    return {n: float((rows[f"true_risk_{n}"] - rows["true_risk"]).mean()) for n in wanted}
-
-
-class _Design:
-    """Outcome-model inputs as a numeric matrix: confounders one-hot (categories) or
-    standardised (numbers), then each treated column — 0/1 as is, a continuous one through a
-    cubic spline so its effect need not be linear. Fitted on the training rows."""
-
-    def __init__(self, spec: DatasetSpec, confounders: list[str], treated: list[str]):
-        self.spec, self.confounders, self.treated = spec, confounders, treated
-
-    def fit(self, frame: pd.DataFrame) -> _Design:
-        numbers = [c for c in self.confounders if self.spec.column(c).dtype != "category"]
-        values = frame[numbers].to_numpy(dtype=float)
-        self.center = dict(zip(numbers, values.mean(axis=0), strict=True))
-        self.scale = dict(zip(numbers, values.std(axis=0) + 1e-12, strict=True))
-        self.splines = {
-            c: SplineTransformer(n_knots=6, degree=3, extrapolation="linear").fit(
-                frame[[c]].to_numpy(dtype=float)
-            )
-            for c in self.treated
-            if self.spec.column(c).dtype != "bool"
-        }
-        return self
-
-    def context(self, frame: pd.DataFrame) -> np.ndarray:
-        blocks = [np.ones((len(frame), 0))]
-        for column in self.confounders:
-            spec_col = self.spec.column(column)
-            if spec_col.dtype == "category":
-                codes = pd.Categorical(frame[column], categories=spec_col.categories).codes
-                blocks.append((codes[:, None] == np.arange(len(spec_col.categories))) * 1.0)
-            else:
-                values = frame[column].to_numpy(dtype=float)
-                blocks.append(((values - self.center[column]) / self.scale[column])[:, None])
-        return np.hstack(blocks)
-
-    def treatment(self, frame: pd.DataFrame) -> np.ndarray:
-        blocks = []
-        for column in self.treated:
-            values = frame[[column]].to_numpy(dtype=float)
-            spline = self.splines.get(column)
-            blocks.append(values if spline is None else spline.transform(values))
-        return np.hstack(blocks)
-
-
-def _risk(context: np.ndarray, treatment: np.ndarray, target: np.ndarray):
-    """Fit the logistic outcome model; returns its predicted risk as a function."""
-    model = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=200)
-    model.fit(np.hstack([context, treatment]), target)
-    return lambda ctx_block, treat_block: model.predict_proba(np.hstack([ctx_block, treat_block]))[
-        :, 1
-    ]
-
-
-def _estimate(
-    training: pd.DataFrame,
-    cohort: pd.DataFrame,
-    iv: Intervention,
-    confounders: list[str],
-    spec: DatasetSpec,
-) -> DataEstimate:
-    treated = list(iv.moves)
-    columns, outcome = [*confounders, *treated], spec.outcome.name
-    train = training[[*columns, outcome]].dropna()
-    target = train[outcome].to_numpy(dtype=int)
-    design = _Design(spec, confounders, treated).fit(train)
-    rows = cohort[columns].dropna()
-    context, train_context = design.context(rows), design.context(train)
-    now, moved = design.treatment(rows), design.treatment(apply_moves(rows, iv, spec))
-
-    def effect(treatment: np.ndarray) -> float:
-        risk = _risk(train_context, treatment, target)
-        return float(np.mean(risk(context, moved) - risk(context, now)))
-
-    change = effect(design.treatment(train))
-    rng = np.random.default_rng(PLACEBO_SEED)
-    placebos = [
-        effect(
-            design.treatment(
-                train.assign(**{c: rng.permutation(train[c].to_numpy()) for c in treated})
-            )
-        )
-        for _ in range(PLACEBO_RUNS)
-    ]
-    mean, spread = float(np.mean(placebos)), float(np.std(placebos, ddof=1))
-    kind = (
-        "g-computation"
-        if all(spec.column(c).dtype == "bool" for c in treated)
-        else ("regression adjustment")
-    )
-    return DataEstimate(
-        change=round(change, 5),
-        method=f"{kind}: logistic outcome model of {outcome} on the treated column(s) and the "
-        "confounders, fitted on every student in the warehouse; mean over the cohort of "
-        "predicted risk with the moves minus without",
-        confounders=confounders,
-        n_used=len(train),
-        refutation=Refutation(
-            placebo_change=round(mean, 5),
-            placebo_sd=round(spread, 5),
-            passed=abs(mean) <= max(PLACEBO_FLOOR, 3 * spread / np.sqrt(PLACEBO_RUNS)),
-            rule=PLACEBO_RULE,
-        ),
-    )
-
-
-def _why_not(iv: Intervention, training: pd.DataFrame, outcome: str) -> str | None:
-    if not iv.treatment_in_data:
-        return NOT_RECEIVED
-    if outcome not in training.columns:
-        return f"the warehouse has no {outcome} column: no data estimate"
-    for column in iv.moves:
-        if column not in training.columns:
-            return f"{column} is not in the data: no data estimate"
-        if training[column].nunique(dropna=True) < 2:
-            return f"{column} does not vary in the data: no data estimate"
-    return None
+    terms = true_terms(ctx.meta.get("data_source"), ids, names)
+    return {n: float(np.mean(v)) for n, v in terms.items()} if terms else None
 
 
 def data_estimates(
     ctx: ToolContext, catalogue: Catalogue, chosen: list[Intervention], cohort: pd.DataFrame
-) -> dict[str, tuple[DataEstimate | None, str | None]]:
-    """For each intervention, an estimate from the observed data, or a note on why none."""
+) -> dict[str, Evidence]:
+    """For each intervention, the estimate from the observed data over ``cohort``, fitting the
+    outcome models now (or a note on why there is none)."""
     spec = ctx.spec
     outcome = spec.outcome.name
     wanted = [iv for iv in chosen if iv.treatment_in_data]
@@ -207,12 +119,22 @@ def data_estimates(
         training = ctx.sql(
             "SELECT " + ", ".join(f'"{c}"' for c in [*columns, outcome]) + " FROM students"
         )
-    out: dict[str, tuple[DataEstimate | None, str | None]] = {}
+    out: dict[str, Evidence] = {}
     for iv in chosen:
-        note = _why_not(iv, training, outcome)
+        note = why_no_estimate(iv, training, outcome)
         if note is not None:
-            out[iv.name] = (None, note)
+            out[iv.name] = Evidence(note=note)
             continue
-        confounders = [c for c in catalogue.confounders if c in columns and c not in iv.moves]
-        out[iv.name] = (_estimate(training, cohort, iv, confounders, spec), None)
+        confounders = confounders_for(iv, catalogue, columns)
+        terms = effect_terms(training, cohort, iv, confounders, spec)
+        if np.isnan(terms.effect).all():
+            out[iv.name] = Evidence(note=NO_COMPLETE_ROWS)
+            continue
+        out[iv.name] = Evidence(
+            float(np.nanmean(terms.effect)),
+            [float(np.nanmean(p)) for p in terms.placebos],
+            terms.n_used,
+            terms.kind,
+            confounders,
+        )
     return out

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from data.catalogue import Intervention
 from data.spec import DatasetSpec, Role
+from pipeline import what_if as terms
 from tools.base import ToolOutput, stamp
 from tools.context import ToolContext
 from tools.errors import InvalidInput
@@ -21,6 +22,7 @@ from tools.interventions import (
     levels,
     model_what_if,
     select_cohort,
+    stored_terms,
 )
 from tools.planning_solvers import Problem, Solution, naive_plan, solve_exact, solve_greedy
 from tools.policy import check_selection
@@ -292,6 +294,24 @@ def _solve(problem: Problem) -> Solution:
     return solve_greedy(problem)
 
 
+def _what_if(
+    request: PlanInput, chosen: list[Intervention], ctx: ToolContext
+) -> tuple[pd.DataFrame, WhatIf]:
+    """The cohort and its model what-ifs: stored at publish when the warehouse holds them for
+    these interventions, else computed now."""
+    columns = [] if request.equity is None else [request.equity.attribute]
+    if stored_terms(ctx, chosen):
+        after = {iv.name: terms.column(iv.name, "after") for iv in chosen}
+        cohort = select_cohort(request, ctx, columns, [terms.BEFORE, *after.values()])
+        return cohort, WhatIf(
+            cohort[terms.BEFORE].to_numpy(dtype=float),
+            {name: cohort[c].to_numpy(dtype=float) for name, c in after.items()},
+        )
+    columns += [*ctx.model.features, *(c for iv in chosen for c in iv.moves)]
+    cohort = select_cohort(request, ctx, columns)
+    return cohort, model_what_if(cohort, chosen, ctx)
+
+
 def plan_interventions(request: PlanInput, ctx: ToolContext) -> PlanOutput:
     """Plan who gets which intervention within a budget (USD per year). Picks students (by
     default everyone at High or Medium risk; or student_ids, filters, all_students) and gives
@@ -304,11 +324,7 @@ def plan_interventions(request: PlanInput, ctx: ToolContext) -> PlanOutput:
     evidence behind each intervention."""
     check_selection(ctx.spec, request.filters)  # a plan selects students: never by protected
     chosen = _validate(request, ctx)
-    columns = [*ctx.model.features, *(c for iv in chosen for c in iv.moves)]
-    if request.equity is not None:
-        columns.append(request.equity.attribute)
-    cohort = select_cohort(request, ctx, columns)
-    what_if = model_what_if(cohort, chosen, ctx)
+    cohort, what_if = _what_if(request, chosen, ctx)
     before = what_if.risk_before
     after = np.column_stack([what_if.risk_after[iv.name] for iv in chosen])
     problem = _problem(request, chosen, after, what_if, cohort, ctx)

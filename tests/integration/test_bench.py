@@ -37,7 +37,8 @@ def test_every_stage_ran_and_wrote_json_markdown_and_the_growth_plot(quick):
     assert result["machine"]["cores"] and result["machine"]["libraries"]["duckdb"]
     markdown = next(out.glob("*-suite-quick.md")).read_text()
     for heading in ("Cohort generation", "Pipeline", "Model quality", "Batch scoring",
-                    "explanations", "HTTP", "Chat", "Equity", "Planner"):  # fmt: skip
+                    "explanations", "HTTP", "Chat", "Equity", "Planner",
+                    "Comparing interventions"):  # fmt: skip
         assert heading in markdown, heading
     assert next(out.glob("*-suite-quick.png")).stat().st_size > 10_000
 
@@ -77,3 +78,7 @@ def test_each_figure_stands_beside_its_baseline(quick):
     assert 0 <= planner["optimality_gap"] < 1
     reduction = planner["plan_expected_drop"]["expected_risk_reduction"]
     assert reduction >= planner["naive"]["expected_risk_reduction"]
+    compared = {r["cohort"]: r for r in stages["interventions"]["rows"]}
+    assert set(compared) == {"one student", "the High cohort", "every student"}
+    assert all(r["stored_ms"] > 0 and r["on_request_ms"] > 0 for r in compared.values())
+    assert all(r["max_abs_diff"] <= 1e-9 for r in compared.values())
