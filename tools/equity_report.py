@@ -3,6 +3,10 @@ plain words and the PNG charts."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import threading
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -211,10 +215,13 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
-def outcome_chart(section: AttributeSection, path: Path) -> str | None:
-    """A PNG bar chart of the outcome rate per non-suppressed group with 95 % CI error bars."""
-    from matplotlib.figure import Figure  # Agg rendering, no pyplot state
+CHART_KEY = "SARA-chart"  # the PNG text entry holding the digest of what the chart draws
 
+
+def outcome_chart(section: AttributeSection, path: Path) -> str | None:
+    """A PNG bar chart of the outcome rate per non-suppressed group with 95 % CI error bars.
+    A chart already at ``path`` drawn from the same numbers is kept, not drawn again (drawing
+    costs far more than the summary's queries)."""
     shown = [g for g in section.groups if not g.suppressed and g.outcome_ci is not None]
     if not shown:
         return None
@@ -223,14 +230,35 @@ def outcome_chart(section: AttributeSection, path: Path) -> str | None:
         [r - 100 * g.outcome_ci[0] for r, g in zip(rates, shown, strict=True)],
         [100 * g.outcome_ci[1] - r for r, g in zip(rates, shown, strict=True)],
     ]
+    title = f"{section.label}: outcome rate by group (95 % CI)"
+    hidden = [g.label for g in section.groups if g.suppressed]
+    drawn = json.dumps([title, [g.label for g in shown], rates, errors, hidden])
+    digest = hashlib.sha256(drawn.encode()).hexdigest()
+    if _drawn_digest(path) == digest:
+        return str(path)
+    from matplotlib.figure import Figure  # Agg rendering, no pyplot state
+
     fig = Figure(figsize=(max(4.0, 1.1 * len(shown) + 2), 3.6), layout="constrained")
     ax = fig.subplots()
     ax.bar([g.label for g in shown], rates, yerr=errors, capsize=4, color="#4C72B0")
     ax.set_ylabel("outcome rate (%)")
-    ax.set_title(f"{section.label}: outcome rate by group (95 % CI)")
-    hidden = [g.label for g in section.groups if g.suppressed]
+    ax.set_title(title)
     if hidden:
         ax.set_xlabel(f"suppressed (fewer than the minimum group size): {', '.join(hidden)}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
+    # Written beside, then renamed: a reader never sees half a chart.
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}")
+    fig.savefig(partial, format="png", dpi=100, metadata={CHART_KEY: digest})
+    os.replace(partial, path)
     return str(path)
+
+
+def _drawn_digest(path: Path) -> str | None:
+    """The digest a chart SARA wrote at ``path`` was drawn from (None: no such chart)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.text.get(CHART_KEY)
+    except (OSError, ValueError):
+        return None

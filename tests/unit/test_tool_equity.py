@@ -176,6 +176,28 @@ def test_the_summary_reports_model_fairness_and_writes_its_charts(summary):
         assert section.label in summary.markdown
 
 
+def test_a_chart_drawn_from_the_same_numbers_is_kept_and_other_numbers_redraw_it(tmp_path):
+    from tools.equity_report import AttributeSection, outcome_chart
+
+    def section(rate: float) -> AttributeSection:
+        groups = [
+            GroupOutcome.model_construct(label=label, suppressed=False, outcome_rate=r,
+                                         outcome_ci=(r - 0.05, r + 0.05))
+            for label, r in (("a", rate), ("b", 0.3))
+        ]  # fmt: skip
+        return AttributeSection.model_construct(attribute="x", label="X", groups=groups)
+
+    path = tmp_path / "x.png"
+    assert outcome_chart(section(0.2), path) == str(path)
+    first = path.read_bytes()
+    path.write_bytes(first + b"kept")  # a redraw would replace these bytes
+    outcome_chart(section(0.2), path)
+    assert path.read_bytes() == first + b"kept"
+    outcome_chart(section(0.25), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.read_bytes() != first + b"kept"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]  # nothing half-written left
+
+
 def test_a_filtered_summary_drops_the_fixed_column_and_model_fairness(tiny_ctx):
     out = call(tiny_ctx, "equity_summary", filters={"SchoolType": "Public"})
     public = tiny_ctx.sql("SELECT count(*) AS n FROM students WHERE SchoolType = 'Public'")
