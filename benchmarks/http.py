@@ -24,11 +24,14 @@ from typing import TYPE_CHECKING
 import httpx
 
 from api.keys import KeyStore
+from data.spec import Role
 from sara.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
+HEALTH = "GET /health (ceiling)"
+BARE = "GET /health of a bare FastAPI app (baseline)"
 WRK_LINE = {
     "rps": re.compile(r"Requests/sec:\s+([\d.]+)"),
     "p50": re.compile(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", re.M),
@@ -39,7 +42,6 @@ WRK_LINE = {
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
 }  # fmt: skip
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-FEATURE_DROP = ("GPA", "at_risk", "TestScore_Math", "TestScore_Reading", "TestScore_Science")
 
 
 @dataclass
@@ -121,7 +123,7 @@ def _scripts(
         + f"wrk.body = [[{json.dumps({'record': record})}]]\n"
     )
     return {
-        "GET /health (ceiling)": ("/health", None),
+        HEALTH: ("/health", None),
         "GET /v1/students/{id}/risk": ("/", _lua(folder, "risk", random_id)),
         "POST /v1/score (one record)": ("/v1/score", _lua(folder, "score", post)),
     }
@@ -156,22 +158,30 @@ def _median_result(name: str, concurrency: int, runs: list[dict]) -> LoadResult:
 
 
 class Server:
-    """`sara serve` in its own process on a free local port."""
+    """`sara serve` in its own process on a free local port (``bare``: the baseline app of
+    benchmarks/bare_app.py under uvicorn instead, with as many workers)."""
 
-    def __init__(self, home: Path, workers: int):
+    def __init__(self, home: Path, workers: int, bare: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready = "/health" if bare else "/ready"
         env = {**os.environ, "SARA_HOME": str(home), "SARA_PORT": str(self.port)}
         env["SARA_LOG_LEVEL"] = "WARNING"
+        command = (
+            ["uvicorn", "benchmarks.bare_app:app", "--port", str(self.port), "--no-access-log",
+             "--log-level", "warning"]
+            if bare
+            else ["sara.cli", "serve"]
+        )  # fmt: skip
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sara.cli", "serve", "--workers", str(workers)],
+            [sys.executable, "-m", *command, "--workers", str(workers)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
 
     def wait_ready(self, timeout: float = 180) -> None:
-        wait_until_up(f"{self.url}/ready", self.process, timeout)
+        wait_until_up(f"{self.url}{self.ready}", self.process, timeout)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -197,6 +207,8 @@ class Target:
     settings: Settings
     key: str
     sample: pd.DataFrame
+    id_column: str
+    outcome_columns: list[str]  # the outcome and the columns that define it: never sent
 
 
 def prepare_target(
@@ -214,9 +226,11 @@ def prepare_target(
     ctx = load_context(settings)
     try:
         sample = ctx.sql(sample_sql)
+        spec = ctx.spec
     finally:
         ctx.close()
-    return Target(home, settings, key, sample)
+    outcome = [spec.outcome.name, *spec.names_with_role(Role.OUTCOME_SOURCE)]
+    return Target(home, settings, key, sample, spec.id_column, outcome)
 
 
 def run(
@@ -234,11 +248,23 @@ def run(
         progress,
     )  # fmt: skip
     home, key = target.home, target.key
-    ids = [f"S{i:07d}" for i in range(1, min(students, 5000) + 1)]
     frame = target.sample
-    records = frame.drop(columns=[c for c in FEATURE_DROP if c in frame.columns]).to_dict("records")
-    server = Server(home, workers)
+    ids = frame[target.id_column].astype(str).head(5000).tolist()
+    records = frame.drop(columns=[c for c in target.outcome_columns if c in frame.columns]).to_dict(
+        "records"
+    )
     results: list[LoadResult] = []
+    bare = Server(home, workers, bare=True)
+    try:
+        bare.wait_ready()
+        _wrk(bare.url + "/health", None, 16, 2)
+        for c in concurrency:
+            runs = [_wrk(bare.url + "/health", None, c, seconds) for _ in range(repeats)]
+            results.append(_median_result(BARE, c, runs))
+            progress(f"{BARE} at concurrency {c}: {results[-1].rps:,.0f} req/s")
+    finally:
+        bare.stop()
+    server = Server(home, workers)
     try:
         server.wait_ready()
         # The first lookups in each worker load its score index (seconds at 100k students):
@@ -297,7 +323,7 @@ def _batch(url: str, key: str, records: list[dict], repeats: int) -> dict:
 
 
 def markdown(result: dict) -> str:
-    ceiling = {r["concurrency"]: r["rps"] for r in result["load"] if "health" in r["scenario"]}
+    ceiling = {r["concurrency"]: r["rps"] for r in result["load"] if r["scenario"] == HEALTH}
     lines = [
         f"HTTP: `sara serve --workers {result['workers']}` on {result['students']:,} students; "
         f"wrk (1 thread) on the same machine; median of {result['repeats']} runs of "

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks import http
+
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -239,6 +241,21 @@ def goals(s: dict) -> list[tuple[str, str, bool]]:
                     r["rps"] >= 1000 and r["p99_ms"] < 25,
                 )
             )
+            at16 = {x["scenario"]: x["rps"] for x in s["http"]["load"] if x["concurrency"] == 16}
+            health, bare = at16.get(http.HEALTH), at16.get(http.BARE)
+            if health:
+                out.append(
+                    (
+                        "a student's risk over HTTP ≥ 0.7× `/health` (concurrency 16)",
+                        f"{r['rps'] / health:.2f}× ({r['rps']:,.0f} vs {health:,.0f} req/s)"
+                        + (
+                            f"; `/health` is {health / bare:.2f}× a bare FastAPI route"
+                            if bare
+                            else ""
+                        ),
+                        r["rps"] / health >= 0.7,
+                    )
+                )
     if "chat" in s:
         p95 = s["chat"]["latency_p95_ms"]
         out.append(("offline chat p95 < 150 ms", f"{p95} ms", p95 < 150))
