@@ -30,6 +30,8 @@ from sara.settings import Settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from data.spec import DatasetSpec
+
 HEALTH = "GET /health (ceiling)"
 BARE = "GET /health of a bare FastAPI app (baseline)"
 WRK_LINE = {
@@ -207,8 +209,12 @@ class Target:
     settings: Settings
     key: str
     sample: pd.DataFrame
-    id_column: str
-    outcome_columns: list[str]  # the outcome and the columns that define it: never sent
+    spec: DatasetSpec
+
+    @property
+    def outcome_columns(self) -> list[str]:
+        """The outcome and the columns that define it: never sent for scoring."""
+        return [self.spec.outcome.name, *self.spec.names_with_role(Role.OUTCOME_SOURCE)]
 
 
 def prepare_target(
@@ -229,8 +235,7 @@ def prepare_target(
         spec = ctx.spec
     finally:
         ctx.close()
-    outcome = [spec.outcome.name, *spec.names_with_role(Role.OUTCOME_SOURCE)]
-    return Target(home, settings, key, sample, spec.id_column, outcome)
+    return Target(home, settings, key, sample, spec)
 
 
 def run(
@@ -249,7 +254,7 @@ def run(
     )  # fmt: skip
     home, key = target.home, target.key
     frame = target.sample
-    ids = frame[target.id_column].astype(str).head(5000).tolist()
+    ids = frame[target.spec.id_column].astype(str).head(5000).tolist()
     records = frame.drop(columns=[c for c in target.outcome_columns if c in frame.columns]).to_dict(
         "records"
     )

@@ -24,14 +24,14 @@ import httpx
 import psutil
 
 from benchmarks.http import LoadResult, Server, _lua, _median_result, _wrk, prepare_target, summary
+from data.spec import DatasetSpec, Role
 
-# Questions staff ask, with a student id put in where the braces are.
+# Questions staff ask, with a student id put in where the braces are; ``questions`` adds
+# two about groups in the dataset's own words.
 QUESTIONS = (
     "Why is {} high risk?",
     "What is the risk of {}?",
     "What would help {}?",
-    "Which students are at high risk in grade 9?",
-    "How does the outcome rate differ by locale?",
 )
 SCENARIOS = ("risk", "explanation", "chat")
 SAMPLE_EVERY_S = 10
@@ -42,7 +42,24 @@ def _pick(ids: list[str]) -> str:
     return "local ids = {" + ", ".join(f'"{i}"' for i in ids) + "}\n"
 
 
-def scripts(folder: Path, key: str, ids: list[str]) -> dict[str, Path]:
+def questions(spec: DatasetSpec) -> list[str]:
+    """The chat questions of the load: about one student, and about groups of the dataset's
+    first protected or context column with categories."""
+    grouped = next(
+        (c for c in spec.columns if c.categories and c.role in (Role.PROTECTED, Role.CONTEXT)),
+        None,
+    )
+    if grouped is None:
+        return [*QUESTIONS, "Which students are at high risk?"]
+    label = grouped.display_name.lower()
+    return [
+        *QUESTIONS,
+        f"Which students are at high risk by {label}?",
+        f"How does the outcome rate differ by {label}?",
+    ]
+
+
+def scripts(folder: Path, key: str, ids: list[str], asked: list[str]) -> dict[str, Path]:
     """Scenario → wrk script; each request picks a random student (and question)."""
     header = f'wrk.headers["Authorization"] = "Bearer {key}"\n' + _pick(ids)
     get = (
@@ -50,10 +67,13 @@ def scripts(folder: Path, key: str, ids: list[str]) -> dict[str, Path]:
         '  return wrk.format("GET", "/v1/students/" .. ids[math.random(#ids)] .. "{suffix}")\n'
         "end\n"
     )
-    questions = "local questions = {" + ", ".join(json.dumps(q) for q in QUESTIONS) + "}\n"
+    # Lua's string.format puts the id where "%s" is (a literal "%" is written "%%").
+    lua = [json.dumps(q.replace("%", "%%").replace("{}", "%s")) for q in asked]
     chat = (
         'wrk.headers["Content-Type"] = "application/json"\n'
-        + questions
+        + "local questions = {"
+        + ", ".join(lua)
+        + "}\n"
         + "local function chat()\n"
         + "  local q = string.format(questions[math.random(#questions)], ids[math.random(#ids)])\n"
         + '  return wrk.format("POST", "/v1/chat", nil, \'{"question": "\' .. q .. \'"}\')\n'
@@ -214,7 +234,7 @@ def run(
             httpx.get(f"{server.url}/v1/students/{student}/explanation",
                       headers={"Authorization": f"Bearer {key}"}, timeout=300)  # fmt: skip
         with tempfile.TemporaryDirectory() as folder:
-            paths = scripts(Path(folder), key, ids)
+            paths = scripts(Path(folder), key, ids, questions(target.spec))
             for name in SCENARIOS:
                 _wrk(server.url + "/", paths[name], concurrency, 2, timeout)  # warm-up
                 runs = [_wrk(server.url + "/", paths[name], concurrency, seconds, timeout)
