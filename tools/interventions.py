@@ -2,8 +2,11 @@
 served model's risk changes when the intervention's moves are applied), beside the true effect
 when the data is generated and an estimate from the observational data.
 
-The catalogue and ``apply_moves`` live in data/catalogue.py (each dataset has its own); this
-module scores the moves, and the planner reuses it."""
+The catalogue and ``apply_moves`` live in data/catalogue.py (each dataset has its own). Every
+student's terms are computed at publish (pipeline/what_if.py), so a cohort's comparison is one
+aggregation over the warehouse (``stored_changes``); an intervention the warehouse holds no
+terms for (a catalogue changed since publish) is computed on request (``request_changes``),
+which gives the same figures. The planner reuses the cohort selection and the what-ifs."""
 
 from __future__ import annotations
 
