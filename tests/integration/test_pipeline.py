@@ -59,7 +59,9 @@ def test_end_to_end_publishes_a_complete_warehouse(first, pipeline_settings):
     tables = set(
         query(pipeline_settings, "SELECT table_name FROM information_schema.tables")["table_name"]
     )
-    assert tables == TABLES | {warehouse.SCORED}
+    assert tables == TABLES | {warehouse.SCORED, warehouse.WHAT_IF}
+    terms = query(pipeline_settings, "SELECT count(*) AS n FROM what_if")
+    assert terms["n"].iloc[0] == 5000  # every student's intervention terms
     scores = query(pipeline_settings, "SELECT * FROM scores")
     assert len(scores) == 5000 and scores["risk_score"].between(0, 1).all()
     assert set(scores["risk_level"]) == {"Low", "Medium", "High"}
