@@ -133,7 +133,7 @@ def _cohort_where(selection: CohortSelection, ctx: ToolContext) -> tuple[str, li
     return where_clause(ctx.spec, filters)
 
 
-def _no_such(selection: CohortSelection, ctx: ToolContext, found: list[str]) -> NotFound:
+def _no_such(selection: CohortSelection, found: list[str]) -> NotFound:
     missing = sorted(set(selection.student_ids or []) - set(found))
     shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
     return NotFound(f"no student with id {shown}", field="student_ids", value=missing[:5])
@@ -168,7 +168,7 @@ def select_cohort(
         frame = ctx.sql(f"SELECT {wanted} FROM {source} {where}", params)
         ids = params[0]
         if len(frame) < len(ids):
-            raise _no_such(selection, ctx, frame[id_col].tolist())
+            raise _no_such(selection, frame[id_col].tolist())
         return frame.set_index(id_col).loc[ids].reset_index()
     frame = ctx.sql(f"SELECT {wanted} FROM {source} {where} ORDER BY s.{quote(id_col)}", params)
     if frame.empty:
@@ -278,7 +278,7 @@ def stored_changes(
     n, mean_before = next(row), next(row)
     if selection.student_ids is not None and n < len(params[0]):
         found = ctx.sql(f"SELECT w.student_id FROM {source} {where}", params)
-        raise _no_such(selection, ctx, found["student_id"].tolist())
+        raise _no_such(selection, found["student_id"].tolist())
     if n == 0:
         raise _empty(selection)
     changes = {}
