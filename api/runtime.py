@@ -29,7 +29,7 @@ from assistant import Assistant
 from monitoring import metrics
 from pipeline.warehouse import WarehouseUnavailable
 from sara.settings import Settings
-from tools.context import RUN_PIPELINE, ToolContext, load_context
+from tools.context import REGISTRY, RUN_PIPELINE, ToolContext, load_context
 from tools.errors import NotReady, ToolError
 from tools.session import Caller, Observer, ToolSession
 
@@ -237,7 +237,7 @@ class Runtime:
                 reasons.append("loading the published warehouse and its model")
             return Readiness(status="not_ready", reloading=loading, reasons=reasons)
         degraded = []
-        if ctx.model_source != "registry":
+        if ctx.model_source != REGISTRY:
             degraded.append(
                 f"the model registry was unreachable at load; serving the {ctx.model_source} "
                 f"copy of v{ctx.model_version}"

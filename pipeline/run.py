@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from data.spec import load_spec
-from pipeline import registry, tracking, warehouse
+from pipeline import model_cache, registry, tracking, warehouse
 from pipeline.champion import decide, fairness_record, fallback_words
 from pipeline.evaluate import select_champion
 from pipeline.faults import require_free_space
@@ -204,16 +204,17 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
     # Not promoted: the champion there was before this run is kept or republished.
     current = validated.current
     served_version = registered.version if decision.promote else current and current.version
+    served = decision.served_model or trained.fitted[selection.champion].model
     with timer.step("explain + score"):
         scored = score_step(
-            decision.served_model or trained.fitted[selection.champion].model,
+            served,
             dataset.frame,
             spec,
             settings,
         )
     with timer.step("intervention what-ifs"):
         terms = what_if_step(
-            decision.served_model or trained.fitted[selection.champion].model,
+            served,
             dataset,
             spec,
             settings,
@@ -234,6 +235,10 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
             run.timings,
         )
     with timer.step("publish"):
+        # The copy of the served model one-shot commands load without the registry.
+        copy_digest = served_version and model_cache.write_published(
+            settings, served_version, served
+        )
         tables = warehouse_tables(
             dataset,
             scored,
@@ -254,6 +259,7 @@ def publish(run: PipelineRun, settings: Settings, timer: Timer) -> None:
                 "risk_high_threshold": settings.risk_high_threshold,
                 "outcome_base_rate": round(float(np.mean(dataset.y)), 5),
                 "fairness_gate": fairness_record(decision, settings),
+                **({model_cache.META_KEY: copy_digest} if copy_digest else {}),
             },
             terms,
         )

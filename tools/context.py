@@ -11,14 +11,10 @@ that replaces the file is served by the next context — and closes with its con
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import threading
-import uuid
 import weakref
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -35,7 +31,7 @@ from data.catalogue import (
 )
 from data.spec import DatasetSpec, SpecError, load_spec
 from data.spec_store import spec_digest, spec_from_yaml
-from pipeline import explain, warehouse, what_if
+from pipeline import explain, model_cache, warehouse, what_if
 from pipeline.levels import served_levels
 from pipeline.model import RiskModel
 from sara.leases import ThreadLeases
@@ -44,7 +40,10 @@ from tools.errors import InvalidInput, NotConfigured, NotFound, NotReady
 
 log = logging.getLogger(__name__)
 RUN_PIPELINE = "run `sara pipeline run` first"
-SAVING_INFIX = ".saving-"  # a model cache being written: <name>.saving-<pid>-<random>
+# Where a context's model came from (``ToolContext.model_source``).
+REGISTRY = "registry"
+LOCAL_CACHE = "local cache"  # the registry was unreachable: the workspace's copy
+CHECKED_COPY = "local copy checked against the publish"  # one-shot commands: see model_cache
 
 
 @dataclass(eq=False)
@@ -54,7 +53,7 @@ class ToolContext:
     model: RiskModel
     model_version: str
     meta: dict[str, str]
-    model_source: str  # "registry" or "local cache"
+    model_source: str  # REGISTRY, LOCAL_CACHE or CHECKED_COPY
     catalogue: Catalogue | None = None  # None: the dataset defines no interventions
     database: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
     _cursors: ThreadLeases[duckdb.DuckDBPyConnection] = field(
@@ -190,10 +189,6 @@ def require_known(ids: list[str], found: Container[str]) -> None:
         raise NotFound(f"no student with id {shown}", field="student_ids", value=missing[:5])
 
 
-def _cache_dir(settings: Settings, version: str) -> Path:
-    return settings.home / "model-cache" / f"{settings.model_name}-v{version}"
-
-
 def _scored_layout(ctx: ToolContext) -> tuple[bool, list[str]]:
     """Whether the warehouse has the one-table layout, and its columns stored as ENUMs."""
     found = (
@@ -216,75 +211,42 @@ def _what_if(ctx: ToolContext) -> dict | None:
     return what_if.read_description(ctx.meta) if len(found) else None
 
 
-def _load_model(settings: Settings, version: str) -> tuple[RiskModel, str]:
+def _load_model(
+    settings: Settings, version: str, meta: dict[str, str], local_first: bool
+) -> tuple[RiskModel, str]:
     """Model ``version`` ready to serve (its explaining tables built: see
     ``explain.prepare``), and where it came from."""
-    model, source = _fetch_model(settings, version)
+    model = (
+        model_cache.load_checked(settings, version, meta.get(model_cache.META_KEY))
+        if local_first
+        else None
+    )
+    if model is not None:
+        source = CHECKED_COPY
+    else:
+        model, source = _fetch_model(settings, version)
     explain.prepare(model)
     return model, source
 
 
 def _fetch_model(settings: Settings, version: str) -> tuple[RiskModel, str]:
-    import mlflow.sklearn
-
     from pipeline import registry
 
-    cache = _cache_dir(settings, version)
+    cache = model_cache.cache_dir(settings, version)
     try:
         registry.configure(settings)
         model = registry.load_version(settings.model_name, version)
     except Exception as exc:  # any registry failure: fall back on the local copy
         if (cache / "MLmodel").is_file():
             log.warning("model registry unavailable (%s); serving cached v%s", exc, version)
-            return mlflow.sklearn.load_model(str(cache)), "local cache"
+            return model_cache.load_saved(cache), LOCAL_CACHE
         raise NotReady(
             f"cannot load model v{version} from the registry ({exc}) and there is "
             f"no local copy; {RUN_PIPELINE}"
         ) from None
     if not (cache / "MLmodel").is_file():
-        save_cache(cache, lambda folder: mlflow.sklearn.save_model(
-            model, str(folder), skops_trusted_types=registry.TRUSTED_TYPES))  # fmt: skip
-    return model, "registry"
-
-
-def save_cache(cache: Path, save: Callable[[Path], None]) -> Path:
-    """Write a model cache at ``cache`` with ``save(folder)`` so that readers, and other
-    processes writing the same cache at the same time (the workers of one server), only ever
-    see a complete copy: each writes into a folder of its own beside it and renames that into
-    place; when another got there first, its copy is kept and this one discarded."""
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_saves(cache)
-    staging = cache.with_name(f"{cache.name}{SAVING_INFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        save(staging)
-        for _ in range(2):
-            try:
-                os.rename(staging, cache)  # atomic; fails when cache is a non-empty folder
-                return cache
-            except OSError:
-                if (cache / "MLmodel").is_file():
-                    return cache  # another process's complete copy
-                _discard(cache)  # an incomplete copy (e.g. written before saves were atomic)
-        raise OSError(f"cannot put the model cache in place at {cache}")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _discard(folder: Path) -> None:
-    aside = folder.with_name(f"{folder.name}{SAVING_INFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        os.rename(folder, aside)  # out of the way at once; another process may do the same
-    except OSError:
-        return
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-def _remove_abandoned_saves(cache: Path) -> None:
-    """Delete the copies of saves whose process is gone (killed mid-save)."""
-    for folder in cache.parent.glob(f"{cache.name}{SAVING_INFIX}*"):
-        pid = folder.name.removeprefix(f"{cache.name}{SAVING_INFIX}").split("-")[0]
-        if pid.isdigit() and not warehouse.process_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+        model_cache.save_cache(cache, lambda folder: model_cache.save_model(model, folder))
+    return model, REGISTRY
 
 
 def served_spec(settings: Settings, meta: dict[str, str]) -> DatasetSpec:
@@ -334,11 +296,15 @@ def served_catalogue(
         raise NotReady(str(exc)) from None
 
 
-def load_context(settings: Settings, serving: ToolContext | None = None) -> ToolContext:
+def load_context(
+    settings: Settings, serving: ToolContext | None = None, *, local_first: bool = False
+) -> ToolContext:
     """Open the warehouse and load the model it was built with. Given the context ``serving``
     now, a file with the same build metadata is the same publish (copied, or written again
     unchanged): ``serving`` is returned and nothing is loaded; a new publish built with the
-    same model version reuses its model instead of loading it again."""
+    same model version reuses its model instead of loading it again. ``local_first`` (one-shot
+    commands): the copy of the model the publish wrote, when it is unchanged, is loaded
+    instead of the registry's (see ``pipeline.model_cache``)."""
     path = settings.warehouse_path
     if not path.is_file():
         raise NotReady(f"there is no warehouse yet; {RUN_PIPELINE}")
@@ -357,11 +323,11 @@ def load_context(settings: Settings, serving: ToolContext | None = None) -> Tool
         version = meta["model_version"]
         if serving is not None and (serving.model_version, serving.model_source) == (
             version,
-            "registry",
+            REGISTRY,
         ):
             model, source = serving.model, serving.model_source
         else:
-            model, source = _load_model(settings, version)
+            model, source = _load_model(settings, version, meta, local_first)
         return ToolContext(settings, spec, model, version, meta, source, catalogue, database)
     except BaseException:
         database.close()

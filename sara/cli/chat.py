@@ -48,7 +48,7 @@ def chat_command(
     settings = get_settings()
     logging.getLogger("assistant").setLevel(logging.WARNING)  # the answer is the output here
     try:
-        ctx = load_context(settings)
+        ctx = load_context(settings, local_first=True)
     except ToolError as exc:
         raise fail(exc.message) from None
     sara = Assistant(settings)

@@ -46,7 +46,7 @@ def eval_command(
     for noisy in ("assistant", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        ctx = load_context(settings)
+        ctx = load_context(settings, local_first=True)
     except ToolError as exc:
         raise fail(exc.message) from None
     if items is not None and not items.is_dir():

@@ -3,11 +3,12 @@
 import pytest
 from pydantic import BaseModel
 
+from pipeline import model_cache
 from sara.roles import LOCAL
 from sara.settings import Settings
 from tools import TOOLS, TOOLS_BY_NAME
 from tools.base import ToolOutput
-from tools.context import load_context
+from tools.context import CHECKED_COPY, REGISTRY, load_context
 from tools.errors import InvalidInput, NotReady
 from tools.session import ToolSession
 
@@ -62,3 +63,37 @@ def test_serving_survives_the_registry_being_down(published, ctx, tmp_path):
         assert (degraded.model.predict_proba(sample) == ctx.model.predict_proba(sample)).all()
     finally:
         degraded.close()
+
+
+def test_one_shot_commands_load_the_copy_the_publish_checked_and_nothing_else(
+    published, ctx, tmp_path
+):
+    # The publish wrote a copy of the model it scored with and recorded its digest.
+    recorded = ctx.meta[model_cache.META_KEY]
+    cache = model_cache.cache_dir(published, ctx.model_version)
+    assert model_cache.digest(cache) == recorded
+    # Loaded without the registry (its store is elsewhere and empty): the checked copy.
+    broken = published.model_copy(
+        update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'nowhere.db'}"}
+    )
+    quick = load_context(broken, local_first=True)
+    try:
+        assert quick.model_source == CHECKED_COPY
+        sample = ctx.sql("SELECT * FROM students LIMIT 50")
+        assert (quick.model.predict_proba(sample) == ctx.model.predict_proba(sample)).all()
+    finally:
+        quick.close()
+    # A copy that is not the one recorded (changed since the publish) is not loaded: the
+    # registry is asked, as a server does.
+    original = (cache / model_cache.MODEL_FILE).read_bytes()
+    try:
+        (cache / model_cache.MODEL_FILE).write_bytes(original + b"\0")
+        assert model_cache.load_checked(published, ctx.model_version, recorded) is None
+        again = load_context(published, local_first=True)
+        try:
+            assert again.model_source == REGISTRY
+        finally:
+            again.close()
+    finally:
+        (cache / model_cache.MODEL_FILE).write_bytes(original)
+    assert model_cache.load_checked(published, ctx.model_version, "0" * 64) is None

@@ -28,10 +28,11 @@ from data.spec import load_spec
 from data.synthetic.cohort import generate_frame
 from pipeline import warehouse
 from pipeline.features import model_features
+from pipeline.model_cache import SAVING_INFIX, save_cache
 from pipeline.train import CANDIDATES, Candidate, ThreadPlan, fit_candidate, make_folds, thread_plan
 from sara.settings import Settings, get_settings
 from tests.unit.tiny_warehouse import ROWS
-from tools.context import SAVING_INFIX, ToolContext, save_cache
+from tools.context import ToolContext
 from tools.errors import NotReady
 
 SPEC = load_spec()
