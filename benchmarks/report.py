@@ -189,6 +189,17 @@ def markdown(results: dict) -> str:
         steps = s.get("pipeline", {}).get("steps", {})
         if "intervention what-ifs" in steps:
             out += ["", f"Computing the terms at publish: {steps['intervention what-ifs']} s."]
+    if "startup" in s:
+        st = s["startup"]
+        out += [
+            f"## Start-up, {st['students']:,} students",
+            "",
+            "Wall time from the shell to exit (the server: to its first ready answer), median of "
+            f"{st['repeats']} after one run that warms the file cache; the interpreter and the "
+            "libraries a served model needs are measured in the same run.",
+            "",
+        ]
+        out += _table(["command", "seconds"], [[r["command"], r["seconds"]] for r in st["rows"]])
     return "\n".join(out)
 
 
@@ -284,6 +295,14 @@ def goals(s: dict) -> list[tuple[str, str, bool]]:
                 worst <= 1e-9,
             )
         )
+    if "startup" in s:
+        took = {r["command"]: r["seconds"] for r in s["startup"]["rows"]}
+        for goal, command, limit in (
+            ("`sara keys list` < 1 s", "sara keys list", 1),
+            ("one `sara chat` question < 3 s wall", "sara chat, one question", 3),
+            ("the app ready < 5 s after start", "sara serve, ready (one worker)", 5),
+        ):
+            out.append((goal, f"{took[command]} s", took[command] < limit))
     if "pipeline" in s:
         out.append(
             (

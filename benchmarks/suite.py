@@ -3,8 +3,8 @@ instead, measured in the same run (ratios hold on a noisy shared machine; absolu
 not). Every figure is the median of ``repeats`` runs unless the table says "1 run".
 
 Stages: generation, pipeline, quality, scoring, explanations, single explanation, http, chat,
-equity, planner. ``--quick`` runs every stage at small sizes so the suite cannot rot (`make
-test` does); the full run is `make bench`."""
+equity, planner, interventions, startup. ``--quick`` runs every stage at small sizes so the
+suite cannot rot (`make test` does); the full run is `make bench`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import markdown, plot_growth
-from benchmarks.stages import build, equity, interventions, scoring, serving
+from benchmarks.stages import build, equity, interventions, scoring, serving, startup
 from benchmarks.stages.bench import Bench, Progress, Scale
 
 # `markdown` and `plot_growth` live in `benchmarks.report`; the CLI reaches them through here.
@@ -42,6 +42,7 @@ RUNNERS: dict[str, Callable[[Bench], dict]] = {
     "equity": equity.equity,
     "planner": equity.planner,
     "interventions": interventions.interventions,
+    "startup": startup.startup,
 }
 STAGES = tuple(RUNNERS)
 

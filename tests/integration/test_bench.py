@@ -38,7 +38,7 @@ def test_every_stage_ran_and_wrote_json_markdown_and_the_growth_plot(quick):
     markdown = next(out.glob("*-suite-quick.md")).read_text()
     for heading in ("Cohort generation", "Pipeline", "Model quality", "Batch scoring",
                     "explanations", "HTTP", "Chat", "Equity", "Planner",
-                    "Comparing interventions"):  # fmt: skip
+                    "Comparing interventions", "Start-up"):  # fmt: skip
         assert heading in markdown, heading
     assert next(out.glob("*-suite-quick.png")).stat().st_size > 10_000
 
@@ -82,3 +82,7 @@ def test_each_figure_stands_beside_its_baseline(quick):
     assert set(compared) == {"one student", "the High cohort", "every student"}
     assert all(r["stored_ms"] > 0 and r["on_request_ms"] > 0 for r in compared.values())
     assert all(r["max_abs_diff"] <= 1e-9 for r in compared.values())
+    started = {r["command"]: r["seconds"] for r in stages["startup"]["rows"]}
+    assert all(seconds > 0 for seconds in started.values())
+    assert {"python (the interpreter alone)", "sara chat, one question",
+            "sara serve, ready (one worker)"} <= set(started)  # fmt: skip
