@@ -220,11 +220,7 @@ def warehouse_tables(
 ) -> dict[str, pd.DataFrame]:
     """The warehouse's tables; ``what_if``: the interventions' per-student terms and their
     description (pipeline/what_if.py), when the dataset has a catalogue."""
-    ids = (
-        dataset.frame[spec.id_column].to_numpy()
-        if spec.id_column
-        else np.arange(len(dataset.frame))
-    )
+    ids = dataset.frame[spec.id_column].to_numpy()
     n, features = len(ids), scored.contribs.features
     students = dataset.frame.copy()
     students[spec.outcome.name] = dataset.y
@@ -302,11 +298,7 @@ def what_if_step(
     found = catalogue_text(spec, settings.interventions_path)
     if found is None:
         return None
-    ids = (
-        dataset.frame[spec.id_column].to_numpy()
-        if spec.id_column
-        else np.arange(len(dataset.frame))
-    )
+    ids = dataset.frame[spec.id_column].to_numpy()
     frame = dataset.frame.assign(**{spec.outcome.name: dataset.y})
     return what_if.build_table(
         model, frame, spec, parse_catalogue(spec, *found), ids, dataset.source, progress
