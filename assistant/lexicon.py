@@ -334,12 +334,24 @@ def _negation_terms(spec: DatasetSpec) -> list[Term]:
             re.escape((col.label or "").lower()),
         ]
         noun = "(?:" + "|".join(a for a in alts if a) + ")"
-        no = r"(?:no|without|lack(?:ing|s)?|don'?t have|do not have|missing|not in)"
-        yes = r"(?:with|who have|having|has|have|in)"
+        # verbs of having or taking part: "who hold part-time jobs", "not doing any clubs"
+        verb = (
+            r"(?:have|has|hold|do|doing|get|getting|take|taking|work|working|play|playing|"
+            r"receive|receiving|attend|attending|join|in)"
+        )
+        no = (
+            rf"(?:no|without|lack(?:ing|s)?|missing|(?:don'?t|do not|doesn'?t|does not|not|"
+            rf"never)(?: {verb})?)"
+        )
+        yes = (
+            r"(?:with|who (?:have|has|hold|do|does|get|gets|take|takes|work|works|play|plays|"
+            r"receive|receives|attend|attends|are in|is in)|having|has|have|holds?|holding|"
+            r"doing|working|taking|getting|receiving|in)"
+        )
         both = r"(?:with and without|without and with|with or without|with vs\.? without)"
         terms.append(Term(_compile([rf"{both} (?:any |a |home )?{noun}"]), col.name, "both"))
-        terms.append(Term(_compile([rf"{no} (?:any |a |home )?{noun}"]), col.name, 0))
-        terms.append(Term(_compile([rf"{yes} (?:a |home )?{noun}"]), col.name, 1))
+        terms.append(Term(_compile([rf"{no} (?:any |a |an |home )?{noun}"]), col.name, 0))
+        terms.append(Term(_compile([rf"{yes} (?:a |an |home )?{noun}"]), col.name, 1))
     return terms
 
 

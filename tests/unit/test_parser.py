@@ -422,3 +422,23 @@ def test_hyphenated_numeric_ordinal_graders(parse):
 
 def test_a_range_without_its_attribute_is_not_guessed(parse):
     assert parse("mean risk in the upper half").filters == {}
+
+
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("plan $75,000 for the high-risk students who hold part-time jobs",
+         {"PartTimeJob": [1], "risk_level": ["High"]}),
+        ("kids not doing any clubs or sports that are high risk - show me",
+         {"Extracurricular": [0], "risk_level": ["High"]}),
+        ("students whose parents don't help out at home", {"ParentSupport": [0]}),
+    ],
+)  # fmt: skip
+def test_everyday_words_for_yes_no_columns(parse, question, filters):
+    assert parse(question).filters == filters
+
+
+def test_a_real_word_is_not_corrected_into_another_and_show_me_asks_for_a_list(parse):
+    # "depending" once became "spending", which asked for a plan's budget
+    assert "plan" not in parse("how risky are kids depending on how far their parents went").intents
+    assert "find" in parse("high risk kids with no clubs - show me").intents

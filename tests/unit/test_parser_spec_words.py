@@ -113,3 +113,36 @@ def test_listing_by_a_protected_value_is_refused_by_its_name(parser):
     )
     assert plan.refusal is not None and plan.refusal.kind == "protected"
     assert "by sex:" in plan.refusal.message and "age band" not in plan.refusal.message
+
+
+@pytest.fixture(scope="module")
+def with_flags() -> Parser:
+    """The higher-ed spec with two yes/no columns of its own added (it has none), so the verbs
+    of having and taking part are checked on words the built-in vocabulary never saw."""
+    import yaml
+
+    from data.spec import DatasetSpec
+
+    raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    raw["columns"] += [
+        {"name": "has_bursary", "dtype": "bool", "role": "context", "label": "bursary"},
+        {"name": "in_choir", "dtype": "bool", "role": "context", "label": "choir"},
+    ]
+    spec = DatasetSpec.model_validate(raw)
+    names = {iv.name: iv.title for iv in load_catalogue(load_spec(SPEC)).interventions}
+    return Parser(build_lexicon(spec, names, 7, known_ids=lambda ids: set()))
+
+
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("students who hold a bursary", {"has_bursary": [1]}),
+        ("learners not getting a bursary", {"has_bursary": [0]}),
+        ("students who don't receive any bursary in wales", {"has_bursary": [0],
+                                                             "region": ["Wales"]}),
+        ("students not doing choir", {"in_choir": [0]}),
+        ("students who attend choir", {"in_choir": [1]}),
+    ],
+)  # fmt: skip
+def test_verbs_of_having_and_taking_part_set_a_yes_no_column(with_flags, question, filters):
+    assert with_flags.parse(question).filters == filters
