@@ -160,7 +160,7 @@ def republished(tiny_ctx, tmp_path, monkeypatch):
                               settings.warehouse_path))  # fmt: skip
     loads: list[str] = []
 
-    def load_model(settings, version):
+    def load_model(settings, version, meta, local_first):
         loads.append(version)
         return object(), "registry"
 
