@@ -17,6 +17,7 @@ processes writing it at the same time only ever see a complete copy."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import uuid
@@ -30,6 +31,7 @@ from sara.settings import Settings
 if TYPE_CHECKING:
     from pipeline.model import RiskModel
 
+log = logging.getLogger(__name__)
 SAVING_INFIX = ".saving-"  # a copy being written: <name>.saving-<pid>-<random>
 MODEL_FILE = "model.skops"  # where MLflow's sklearn flavour keeps the serialised model
 META_KEY = "model_digest"  # the warehouse's record of the copy a publish wrote
@@ -72,7 +74,9 @@ def write_published(settings: Settings, version: str, model: RiskModel) -> str |
     cache = cache_dir(settings, version)
     try:
         save_cache(cache, lambda folder: save_model(model, folder), replace=True)
-    except OSError:
+    except Exception as exc:  # a copy is a shortcut: never a reason to fail the publish
+        log.warning("could not write the model copy %s (%s); one-shot commands will load "
+                    "from the registry", cache, exc)  # fmt: skip
         return None
     return digest(cache)
 
@@ -87,7 +91,11 @@ def load_checked(settings: Settings, version: str, expected: str | None) -> Risk
 
     from pipeline.registry import TRUSTED_TYPES
 
-    model = skops.io.load(cache / MODEL_FILE, trusted=TRUSTED_TYPES)
+    try:
+        model = skops.io.load(cache / MODEL_FILE, trusted=TRUSTED_TYPES)
+    except Exception as exc:  # e.g. a library upgrade since the publish: the registry decides
+        log.warning("could not load the model copy %s (%s); loading from the registry", cache, exc)
+        return None
     if digest(cache) != expected:  # replaced while it was read: not the copy that was checked
         return None
     return model

@@ -97,3 +97,15 @@ def test_one_shot_commands_load_the_copy_the_publish_checked_and_nothing_else(
     finally:
         (cache / model_cache.MODEL_FILE).write_bytes(original)
     assert model_cache.load_checked(published, ctx.model_version, "0" * 64) is None
+
+
+def test_a_copy_that_cannot_be_read_back_leaves_the_load_to_the_registry(
+    published, ctx, monkeypatch
+):
+    # The digest matches, but the copy does not load (here: no type is trusted any more, as
+    # after a library upgrade that renamed one): no error, the registry is asked instead.
+    from pipeline import registry
+
+    monkeypatch.setattr(registry, "TRUSTED_TYPES", [])
+    recorded = ctx.meta[model_cache.META_KEY]
+    assert model_cache.load_checked(published, ctx.model_version, recorded) is None
