@@ -53,6 +53,7 @@ def lexicon_of(ctx: ToolContext) -> Lexicon:
             lambda ids: known_ids(ctx, ids),
             first[0] if first else None,
             tuple(ctx.model.features),
+            {iv.name: iv.cost_per_student for iv in catalogue},
         )
 
     return ctx.cached("assistant.lexicon", build)

@@ -51,6 +51,11 @@ SETTINGS = re.compile(
     r"\buse (?:the )?(?:\w+ )?backend\b|\buse backend\b|"
     r"\b(?:switch|change|go) (?:over )?to (?:the )?"
     r"(?:offline|llm|gpt\w*|openai|another|a different)\b"
+    # an edit of a student's record: "change her attendance to 95% in the system"
+    + r"|\b(?:change|set|update|correct|fix|edit|overwrite|enter|record|mark)\b[^.?!]{0,60}"
+    r"\b(?:in|on|into) (?:the |our |his |her |their )?(?:system|sis|database|db|file|records?|"
+    r"roster|gradebook)\b|"
+    r"\b(?:entered|recorded|keyed in|typed in) (?:wrong(?:ly)?|incorrectly|by mistake)\b"
 )
 TARGETING_VERBS = re.compile(
     r"\b(?:rank|list|sort|order|show|name|who|which students|target|prioriti[sz]e|focus on|"
@@ -185,7 +190,10 @@ def check_targeting(
 WHAT_IF = re.compile(
     r"\bif (?:\w+ ){0,5}(?:quit|quits|stopped|stops|started|starts|doubled|doubles|halved|"
     r"tripled|increased|decreased|went (?:up|down)|dropped|moved|changed|switched|transferred|"
-    r"left|lost|gained)\b"
+    r"left|lost|gained)\b|"
+    # a policy SARA cannot model: "what would happen to risk if we bused the rural kids to …"
+    r"\b(?:what (?:would|will|could|might) happen|what happens|how would)\b[^.?!]{0,60}"
+    r"\bif (?:we|they|the (?:district|schools?|state|board))\b"
 )
 NOT_A_WHAT_IF = re.compile(r"\b(?:budget|money|funding|spend\w*|dollars?|\$)")
 

@@ -24,6 +24,8 @@ COSTS = re.compile(
     r"\b(?:cheap\w*|expensive|costs?|costly|price|spend\w*|per dollar|value for money|"
     r"bang for)\b"
 )
+# Words that ask for the summary itself, with or without groups ("equity summary by race").
+SUMMARY_ASKED = re.compile(r"\bsummar\w*|\bequity (?:report|overview|breakdown|break ?down)\b")
 STRONG_MODEL = re.compile(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b")
 
 
@@ -122,7 +124,8 @@ def _compare(c: Cues, out: list[str]) -> bool:
 
 
 def _summary(c: Cues, out: list[str]) -> bool:
-    return "summary" in c.words and not ("equity" in c.words and c.groups)
+    asked = bool(SUMMARY_ASKED.search(c.parsed.text)) and not c.parsed.metrics
+    return "summary" in c.words and (asked or not ("equity" in c.words and c.groups))
 
 
 def _equity(c: Cues, out: list[str]) -> bool:

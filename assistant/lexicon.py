@@ -129,6 +129,7 @@ class Lexicon:
     model_inputs: tuple[str, ...] = ()  # the served model's features (empty: not known)
     shorthand: re.Pattern[str] | None = None
     shorthand_words: dict[str, str] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)  # intervention -> cost per student
 
     @property
     def protected(self) -> set[str]:
@@ -348,8 +349,13 @@ def _negation_terms(spec: DatasetSpec) -> list[Term]:
             r"receive|receives|attend|attends|are in|is in)|having|has|have|holds?|holding|"
             r"doing|working|taking|getting|receiving|in)"
         )
-        both = r"(?:with and without|without and with|with or without|with vs\.? without)"
-        terms.append(Term(_compile([rf"{both} (?:any |a |home )?{noun}"]), col.name, "both"))
+        both = (
+            r"(?:with and without|without and with|with or without|with vs\.? without|"
+            # "split by whether the student has a part-time job": both, to compare
+            r"whether (?:or not )?(?:the |a )?(?:students?|kids?|they|pupils?)? ?"
+            rf"{yes.replace('(?:with|', '(?:', 1)}|whether or not)"
+        )
+        terms.append(Term(_compile([rf"{both} (?:any |a |an |home )?{noun}"]), col.name, "both"))
         terms.append(Term(_compile([rf"{no} (?:any |a |an |home )?{noun}"]), col.name, 0))
         terms.append(Term(_compile([rf"{yes} (?:a |an |home )?{noun}"]), col.name, 1))
     return terms
@@ -362,6 +368,7 @@ def build_lexicon(
     known_ids: Callable[[list[str]], set[str]] | None = None,
     example_student: str | None = None,
     model_inputs: tuple[str, ...] = (),
+    costs: dict[str, float] | None = None,
 ) -> Lexicon:
     intervention_terms = []
     for name, title in interventions.items():
@@ -407,6 +414,7 @@ def build_lexicon(
         known_ids=known_ids,
         example_student=example_student,
         model_inputs=model_inputs,
+        costs=dict(costs or {}),
         values=_value_terms(spec),
         negations=_negation_terms(spec),
         attributes=_attribute_terms(spec),

@@ -53,6 +53,23 @@ def next_state(
     return new
 
 
+def joined(first: Answer, second: Answer) -> Answer:
+    """One answer to a question of two asks: both texts and calls in order; the conversation
+    continues from the second."""
+    answered = "answered" in (first.outcome, second.outcome)
+    return Answer(
+        text=f"{first.text}\n\n{second.text}",
+        outcome="answered" if answered else second.outcome,
+        intents=list(dict.fromkeys(first.intents + second.intents)),
+        tool_calls=first.tool_calls + second.tool_calls,
+        chart=first.chart or second.chart,
+        student=first.student or second.student,
+        report_markdown=first.report_markdown or second.report_markdown,
+        follow_ups=second.follow_ups or first.follow_ups,
+        state=second.state,
+    )
+
+
 # Asking how risk changed over time, which one published snapshot cannot tell.
 TREND = re.compile(
     r"\btrend\w*|\bgetting (?:better|worse)\b|\bover time\b|\bsince (?:last|the last)\b|"
@@ -69,6 +86,9 @@ SQL_TEXT = re.compile(
     r"(?=.*(?:\bgroup by\b|\bwhere\b|\border by\b|\blimit\b|;|$))|"
     r"\bselect\s+(?:\*|count\s*\()"
 )
+# Where one question may hold two asks: "score A and explain B", "the AUC, and the share by …",
+# "…, plus a full equity summary". A split is only taken when it loses nothing the whole read.
+PART_BREAK = re.compile(r"\s*;\s*|,?\s+(?:and|plus|also)\s+(?:also\s+|then\s+)?")
 
 
 class OfflineBackend:
@@ -79,11 +99,20 @@ class OfflineBackend:
         self.parser, self.planner = Parser(lexicon), Planner(lexicon)
         self.examples = Examples.of(lexicon, lexicon.example_student)
 
-    def _read(self, question: str, state: ConversationState):
+    def _read(self, question: str, state: ConversationState, part: str | None = None):
         parsed = self.parser.parse(question)
         if state.pending and not parsed.intents:
             parsed = self.parser.parse(f"{state.pending.question} {question}")
+        self._as_part(parsed, part)
         return parsed, self.planner.plan(parsed, state)
+
+    @staticmethod
+    def _as_part(parsed: Parse, part: str | None) -> None:
+        """Mark an ask of a question of several (``part`` "first" or "rest")."""
+        parsed.part = part is not None
+        parsed.carry_scope = part == "rest" and not (
+            parsed.filters or parsed.student_ids or parsed.all_students or parsed.student_ref
+        )
 
     def refusal(
         self, question: str, state: ConversationState, session: ToolSession
@@ -140,11 +169,90 @@ class OfflineBackend:
         a trend one snapshot cannot show ("is she trending worse?")."""
         return self._absent(parsed) or (ONE_SNAPSHOT if TREND.search(parsed.text) else None)
 
+    def _parts(self, question: str, parsed: Parse, plan: Plan, state: ConversationState):
+        """``question`` as two asks answered in turn, when read whole it drops a tool one of
+        its parts needs ("what's the AUC, and the share by …" ran only the share) or applies
+        each ask to every student ("score A and explain B" explained both); else None."""
+        if plan.refusal or plan.clarify or not plan.steps or state.pending:
+            return None
+        whole_tools = {step.tool.name for step in plan.steps}
+        for match in PART_BREAK.finditer(question):
+            left, right = question[: match.start()].strip(), question[match.end() :].strip()
+            if not left or not right:
+                continue
+            left_parse = self.parser.parse(left)
+            self._as_part(left_parse, "first")
+            left_plan = self.planner.plan(left_parse, state)
+            if not left_plan.steps or left_plan.clarify or left_plan.refusal:
+                continue
+            after = next_state(left_plan, state, left_parse.budget, None, True)
+            right_parse = self.parser.parse(right)
+            self._as_part(right_parse, "rest")
+            right_plan = self.planner.plan(right_parse, after)
+            if not right_plan.steps or right_plan.clarify or right_plan.refusal:
+                continue
+            if not self._whole(parsed, left_parse, right_parse, left_plan, right_plan):
+                continue
+            tools_used = {s.tool.name for s in left_plan.steps + right_plan.steps}
+            apart = (
+                left_plan.student_ids
+                and right_plan.student_ids
+                and not set(left_plan.student_ids) & set(right_plan.student_ids)
+                and len(set(plan.student_ids)) > 1
+            )
+            if tools_used > whole_tools or apart:
+                return left, right
+        return None
+
+    @staticmethod
+    def _whole(parsed: Parse, left: Parse, right: Parse, left_plan: Plan, right_plan: Plan) -> bool:
+        """Whether two parts keep every condition of the whole read: no filter value or
+        intervention lost or shared out between them ("rural and town schools", "tutoring,
+        mentoring and outreach" are one list, not two asks), each part's tools use the
+        groups, filters and measures it names ("TPR and FPR by race" is not "TPR" alone, read
+        as a question about the model), and a part with nothing of its own asks for a tool that
+        needs nothing ("…, plus a full equity summary"; "…, and what does each cost?" is the
+        same comparison, not another ask)."""
+        for column, values in parsed.filters.items():
+            have = [set(p.filters.get(column, [])) for p in (left, right)]
+            if not set(values) <= have[0] | have[1] or (have[0] and have[1] and have[0] != have[1]):
+                return False
+        asked = [set(p.interventions) for p in (left, right)]
+        if not set(parsed.interventions) <= asked[0] | asked[1] or (asked[0] and asked[1]):
+            return False
+        for part, plan in ((left, left_plan), (right, right_plan)):
+            names = part.filters or part.group_by or part.metrics
+            uses = any(
+                key in step.arguments
+                for step in plan.steps
+                for key in ("filters", "group_by", "metric", "attributes", "student_ids")
+            )
+            if names and not uses:
+                return False
+        own = right.has_slots  # "what do they each cost?" points back, asks nothing new
+        standalone = {tools.equity_summary, tools.model_info}
+        return own or all(step.tool in standalone for step in right_plan.steps)
+
     def answer(self, question: str, state: ConversationState, session: ToolSession) -> Answer:
-        parsed, plan = self._read(question, state)
+        return self._answer(question, state, session)
+
+    def _answer(
+        self,
+        question: str,
+        state: ConversationState,
+        session: ToolSession,
+        part: str | None = None,
+    ) -> Answer:
+        parsed, plan = self._read(question, state, part)
         refused = self._refusal(parsed, plan, state, session)
         if refused is not None:
             return refused
+        parts = self._parts(question, parsed, plan, state)
+        if parts:
+            first = self._answer(parts[0], state, session, "first")
+            both = joined(first, self._answer(parts[1], first.state, session, "rest"))
+            both.state.turns = state.turns + 1  # one question, however many asks
+            return both
         if SQL_TEXT.search(parsed.text):
             return Answer(
                 text="The chat does not run SQL. An analyst key can run one guarded SELECT over "

@@ -81,6 +81,16 @@ BUDGET = re.compile(
     r"\b(\d{1,3}(?:,\d{3})+|\d{4,7})()(?= (?:left|to spend|available|remaining)\b|"
     r"[^.?!]{0,40}\bbudget)"
 )
+# A sum that caps what one student's intervention may cost ("costing under $500 per student"),
+# not a budget: the words just before and just after the sum.
+CAP_BEFORE = re.compile(
+    r"\b(?:under|below|less than|at most|no more than|up to|cheaper than|max(?:imum)?(?: of)?|"
+    r"within|not over|not more than)\s*$|<=?\s*$"
+)
+PER_HEAD = re.compile(
+    r"\s*(?:(?:a|per) year\s+)?(?:per|a|each|for each|for every) (?:student|kid|pupil|child|"
+    r"learner|head|participant|person)\b|\s*each\b"
+)
 # A sum a plan question gives with no word for money: "plan for 10,000 in the north".
 PLAN_SUM = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+)(?![\w.,]|,\d)")
 MONEY_WORDS = re.compile(
@@ -96,6 +106,10 @@ TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seve
 # Words before values that make them the scope, not groups to compare.
 ONLY_BEFORE = re.compile(
     r"\b(?:only|just|whose|where|limited to|restricted to|excluding)\b[^.?!,;]{0,30}$"
+)
+# A request for a list before values joined by "or": they are the scope of the list.
+LIST_BEFORE = re.compile(
+    r"^\W*(?:please |pls |can you |could you )?(?:find|list|show|pull up|give)\b"
 )
 BREAKDOWN_BEFORE = re.compile(r"\b(?:by|across|per|each|between|among)\s+(?:the\s+|different\s+)?$")
 # "average number of posts" asks for a mean, not a count
@@ -175,6 +189,7 @@ class Parse:
     metrics: list[str] = field(default_factory=list)
     interventions: list[str] = field(default_factory=list)
     budget: float | None = None
+    cost_cap: float | None = None  # the most one student's intervention may cost
     limit: int | None = None
     capacity: dict[str, int] = field(default_factory=dict)
     objective: str | None = None
@@ -183,6 +198,11 @@ class Parse:
     numeric_columns: list[str] = field(default_factory=list)  # columns to average
     problems: list[str] = field(default_factory=list)  # values the data cannot have
     absent: list[str] = field(default_factory=list)  # words for information the data lacks
+    # one ask of a question of several: only what it says is done ("score A and tell me what
+    # would help B" does not also explain B) and, with no scope of its own, it keeps the
+    # question's ("for Town schools: the outcome rate, plus a full equity summary")
+    part: bool = False
+    carry_scope: bool = False
     value_at: dict[str, list[int]] = field(default_factory=dict)  # where each filter's values are
 
     @property
@@ -390,10 +410,16 @@ class Parser:
         parsed.cohort_ref = bool(COHORT_REFS.search(text))
         for match in BUDGET.finditer(text):
             groups = match.groups()
-            for i in range(0, len(groups), 2):
-                if groups[i]:
-                    parsed.budget = _money(groups[i], groups[i + 1])
-                    break
+            amount = next(
+                (_money(groups[i], groups[i + 1]) for i in range(0, len(groups), 2) if groups[i]),
+                None,
+            )
+            head = PER_HEAD.match(text, match.end())
+            if head and CAP_BEFORE.search(text[max(0, match.start() - 30) : match.start()]):
+                parsed.cost_cap = amount
+                text = text[: match.end()] + " " * (head.end() - match.end()) + text[head.end() :]
+            elif amount is not None:
+                parsed.budget = amount
             text = _blank(text, match)
         if parsed.budget is None and cue_patterns()["plan"].search(text):
             match = PLAN_SUM.search(text)
@@ -424,6 +450,8 @@ class Parser:
             word = next(g for g in match.groups() if g)
             parsed.limit = min(_number(word), MAX_LIMIT)
         parsed.all_students = bool(ALL_STUDENTS.search(text)) and not parsed.filters
+        # "split by whether the student has a job" names no student once its span is read
+        parsed.student_ref = parsed.student_ref and bool(STUDENT_PRONOUNS.search(text))
         return text
 
     def _level_ranges(self, text: str, parsed: Parse) -> str:
@@ -489,11 +517,39 @@ class Parser:
                     _add(parsed.filters, term.column, one)
                 parsed.value_at.setdefault(term.column, []).append(match.start())
                 text = _blank(text, match)
+        self._affordable(parsed)
         parsed.numeric_columns = [
             c for c in parsed.mentioned_columns if self._averaged(c, text, parsed)
         ]
         parsed.group_by = self._group_by(text, parsed)
         return text
+
+    def _yes_and_no(self, column: str, values: list[Scalar]) -> bool:
+        spec = self.lexicon.spec
+        return (
+            column in spec.column_names
+            and spec.column(column).dtype == "bool"
+            and ({bool(v) for v in values} == {False, True})
+        )
+
+    def _affordable(self, parsed: Parse) -> None:
+        """A cost cap keeps the interventions (asked for, else all) that cost no more per
+        student; none left is a problem said back, never a silently dropped condition."""
+        costs, cap = self.lexicon.costs, parsed.cost_cap
+        if cap is None or not costs:
+            return
+        asked = parsed.interventions or list(costs)
+        within = [name for name in asked if costs.get(name, float("inf")) <= cap]
+        if not within:
+            cheapest = min(asked, key=lambda name: costs.get(name, float("inf")))
+            parsed.problems.append(
+                f"no intervention {'asked for ' if parsed.interventions else ''}costs "
+                f"${cap:,.0f} or less per student (the cheapest, "
+                f"{self.lexicon.interventions.get(cheapest, cheapest)}, costs "
+                f"${costs[cheapest]:,.0f})"
+            )
+        elif parsed.interventions or len(within) < len(asked):
+            parsed.interventions = within
 
     def _averaged(self, column: str, text: str, parsed: Parse) -> bool:
         """Whether a mentioned column is a quantity to average: a decimal column always; a
@@ -522,16 +578,40 @@ class Parser:
         """Columns named as a comparison ("by race", "across locales", "boys vs girls")."""
         found: list[str] = []
         for term in self.lexicon.attributes:
-            if term.column in parsed.filters or term.column in parsed.numeric_columns:
+            if term.column in parsed.numeric_columns:
+                continue
+            if term.column in parsed.filters:
+                # "the kids who do clubs … by extracurriculars": the breakdown said last wins
+                values = parsed.filters[term.column]
+                said = any(
+                    BREAKDOWN_BEFORE.search(text[max(0, m.start() - 20) : m.start()])
+                    for m in term.pattern.finditer(text)
+                )
+                if (
+                    said
+                    and len(values) == 1
+                    and self.lexicon.spec.column(term.column).dtype == "bool"
+                ):
+                    del parsed.filters[term.column]
+                    found.append(term.column)
                 continue
             if term.pattern.search(text):
                 found.append(term.column)
         contrast = CONTRAST.search(parsed.text)  # "boys vs girls", not "grades 9 and 10"
         for column, values in parsed.filters.items():
-            if contrast and column != "risk_level" and len(values) > 1 and column not in found:
+            both = self._yes_and_no(column, values)  # "with or without", "whether they have"
+            if (
+                (contrast or both)
+                and column != "risk_level"
+                and len(values) > 1
+                and column not in found
+            ):
                 # "only for students in London or the South East" keeps both as the scope
+                # and "find the students in town or rural schools" lists them, compares nothing
+                only_or = {m.group(0) for m in CONTRAST.finditer(parsed.text)} == {"or"}
                 scoped = any(
                     ONLY_BEFORE.search(parsed.text[max(0, at - 40) : at])
+                    or (only_or and LIST_BEFORE.search(parsed.text[:at]))
                     for at in parsed.value_at.get(column, [])
                 )
                 if not scoped:

@@ -185,7 +185,7 @@ class Planner:
 
     def _cohort(self, parsed: Parse, state: ConversationState, follow_up: bool) -> dict:
         filters = {k: list(v) for k, v in parsed.filters.items() if k not in parsed.group_by}
-        if (follow_up or parsed.cohort_ref) and state.filters:
+        if (follow_up or parsed.cohort_ref or parsed.carry_scope) and state.filters:
             merged = {k: (v if isinstance(v, list) else [v]) for k, v in state.filters.items()}
             merged.update(filters)
             return merged
@@ -256,7 +256,13 @@ class Planner:
                     Step.of(tools.score_students, {"student_ids": plan.student_ids}, intent)
                 )
             elif intent == "help_student":
-                if "explain" not in plan.intents and OPEN_HELP.search(parsed.text):
+                explained = "explain" in state.intents and state.student_id in plan.student_ids
+                if (
+                    "explain" not in plan.intents
+                    and not parsed.part
+                    and not explained  # "why is she at risk?" then "ok, what would help her?"
+                    and OPEN_HELP.search(parsed.text)
+                ):
                     plan.steps += [
                         Step.of(tools.explain_student, {"student_id": s}, intent)
                         for s in plan.student_ids[:3]

@@ -173,6 +173,58 @@ def test_chat_answers_every_question_kind_in_the_schemas_own_words(schema):
         assert labelled["tool_calls"][0]["arguments"]["group_by"] == ["imd_band"]
 
 
+def _calls(answer: dict) -> list[tuple[str, dict]]:
+    return [(c["name"], c["arguments"]) for c in answer["tool_calls"]]
+
+
+def test_two_asks_in_one_question_are_both_answered_in_the_schemas_words(schema):
+    name, _, client, keys = schema
+    spec = _spec(name)
+    first, second = _ids(client, keys, 2)
+    both = _chat(client, keys, f"score {first} and explain {second}")
+    assert _calls(both) == [
+        ("score_students", {"student_ids": [first]}),
+        ("explain_student", {"student_id": second}),
+    ], both["text"]
+    equity = next(c for c in spec.columns if c.equity)
+    label = equity.label or equity.name
+    asked = _chat(
+        client, keys, f"what's the model's AUC, and how does the outcome differ by {label}?"
+    )
+    assert [n for n, _ in _calls(asked)] == ["model_info", "query_equity"], asked["text"]
+    assert _calls(asked)[1][1]["group_by"] == [equity.name]
+    assert not _foreign(name, asked["text"])
+    # a list of values is one ask, not two: both values stay in the one scope
+    values = (equity.categories or [])[:2]
+    if len(values) == 2:
+        listed = _chat(client, keys, f"list the high risk students in {values[0]} and {values[1]}")
+        calls = _calls(listed)
+        assert [n for n, _ in calls] == ["find_students"], listed["text"]
+    refused = _chat(
+        client, keys, f"change {first}'s record to 95 in the system, it was entered wrong"
+    )
+    assert refused["outcome"] == "refused" and not refused["tool_calls"], refused["text"]
+
+
+def test_a_cost_per_student_picks_the_interventions_it_can_buy(schema):
+    name, _, client, keys = schema
+    spec = _spec(name)
+    question = "which interventions costing under $100 per student would help the high risk ones?"
+    if name == "higher_ed_no_actions":
+        answer = _chat(client, keys, question)
+        assert "No interventions are defined" in answer["text"]
+        return
+    costs = {iv.name: iv.cost_per_student for iv in _catalogue(spec)}
+    cap = sorted(costs.values())[len(costs) // 2]
+    within = sorted(n for n, c in costs.items() if c <= cap)
+    answer = _chat(client, keys, question.replace("$100", f"${cap:g}"))
+    assert answer["outcome"] == "answered", answer["text"]
+    (call,) = answer["tool_calls"]
+    assert call["name"] == "compare_interventions"
+    assert sorted(call["arguments"]["interventions"]) == within
+    assert call["arguments"]["filters"] == {"risk_level": ["High"]}
+
+
 def test_sara_serve_needs_no_spec_setting(schema):
     name, settings, client, keys = schema
     if name == "student_performance":

@@ -146,3 +146,56 @@ def with_flags() -> Parser:
 )  # fmt: skip
 def test_verbs_of_having_and_taking_part_set_a_yes_no_column(with_flags, question, filters):
     assert with_flags.parse(question).filters == filters
+
+
+@pytest.mark.parametrize(
+    ("question", "group_by", "filters"),
+    [
+        # "whether they have …" compares the yes and the no, like "with or without"
+        ("average risk by region, split by whether students have a bursary", ["region",
+                                                                              "has_bursary"], {}),
+        ("outcome rate with or without choir", ["in_choir"], {}),
+        # the breakdown said last wins over the "who attend choir" that opened the question
+        ("do the learners who attend choir do better? outcome rate by choir", ["in_choir"], {}),
+        ("students not doing choir in wales", [], {"in_choir": [0], "region": ["Wales"]}),
+    ],
+)  # fmt: skip
+def test_whether_and_a_named_breakdown_compare_a_yes_no_column(with_flags, question, group_by,
+                                                               filters):  # fmt: skip
+    parsed = with_flags.parse(question)
+    assert parsed.group_by == group_by
+    # a breakdown's own values are not a scope (the planner leaves them out of the filters)
+    assert {k: v for k, v in parsed.filters.items() if k not in group_by} == filters
+    assert not parsed.student_ref  # "whether the student has …" names no student
+
+
+@pytest.fixture(scope="module")
+def priced() -> Parser:
+    """The higher-ed spec with its catalogue's costs, as the assistant builds its lexicon."""
+    spec = load_spec(SPEC)
+    catalogue = load_catalogue(spec).interventions
+    names = {iv.name: iv.title for iv in catalogue}
+    costs = {iv.name: iv.cost_per_student for iv in catalogue}
+    return Parser(build_lexicon(spec, names, 7, known_ids=lambda ids: set(), costs=costs))
+
+
+def test_a_cost_per_student_caps_the_interventions_not_the_budget(priced):
+    costs = priced.lexicon.costs
+    cap = sorted(costs.values())[len(costs) // 2]
+    within = [name for name, cost in costs.items() if cost <= cap]
+    assert 0 < len(within) < len(costs)
+    parsed = priced.parse(f"which interventions costing under ${cap:g} per student would help?")
+    assert parsed.cost_cap == cap and parsed.budget is None
+    assert parsed.interventions == within
+    # beside a budget: the budget plans, the cap chooses what it may buy
+    parsed = priced.parse(f"plan $20k with only programmes under ${cap:g} a student")
+    assert parsed.budget == 20_000 and parsed.interventions == within
+    # a budget alone is still a budget
+    parsed = priced.parse(f"plan a budget of ${cap:g} for everyone")
+    assert parsed.budget == cap and parsed.cost_cap is None and parsed.interventions == []
+
+
+def test_a_cap_nothing_meets_is_said_back(priced):
+    cheapest = min(priced.lexicon.costs.values())
+    parsed = priced.parse(f"what costs less than ${cheapest / 2:g} per learner?")
+    assert parsed.problems and f"${cheapest:,.0f}" in parsed.problems[0]
