@@ -66,6 +66,12 @@ BULK = re.compile(
     r"entire|full)\b[^.?!]{0,30}\b(?:students?'?s?|records?|rows|tables?|database|data)\b|"
     r"\b(?:every|all) students?'s? (?:race|gpa|grades|records?|data|details)\b"
 )
+# What a bulk request asks SARA to work out, not to hand over ("give me an equity summary for
+# all students" is a summary).
+ANALYSIS = re.compile(
+    r"\b(?:summar\w*|reports?|overview|breakdown|analysis|equity|averages?|mean|share|rates?|"
+    r"counts?|plans?|comparison|gaps?)\b"
+)
 CERTAINTY = re.compile(
     r"\bfor (?:sure|certain)\b|\bdefinitely\b|\bcertain(?:ly)?\b|\bguarantee\w*|\b100 ?%|"
     r"\bpromise\w*|\bassure me\b|"
@@ -141,7 +147,8 @@ def check_request(text: str, columns: Sequence[re.Pattern[str]] = ()) -> Refusal
     personal = text
     for pattern in columns:
         personal = pattern.sub(lambda m: " " * len(m.group(0)), personal)
-    if PERSONAL_DATA.search(personal) or BULK.search(text):
+    bulk = BULK.search(text)
+    if PERSONAL_DATA.search(personal) or (bulk and not ANALYSIS.search(bulk.group(0))):
         return Refusal(
             "personal_data",
             "I can't share personal or contact details: SARA holds no addresses, phone numbers "

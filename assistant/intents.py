@@ -19,6 +19,8 @@ LIST_ASKED = re.compile(
     r"\bwho (?:are|is|should)\b|\blist (?:the |all )?(?:students|\d+)|"
     r"\bshow me (?:the )?(?:students|top \d+)|\btop \d+ (?:students|highest)"
 )
+# A rate asked of everyone, with no group or scope: the district-wide figure.
+EVERYONE = re.compile(r"\b(?:of|among|for|across) (?:all|every|the whole|the entire)\b|\boverall\b")
 MEAN_RISK_WORDS = re.compile(r"\b(?:mean|average|avg|typical) risk\b")
 COSTS = re.compile(
     r"\b(?:cheap\w*|expensive|costs?|costly|price|spend\w*|per dollar|value for money|"
@@ -69,6 +71,15 @@ class Cues:
         explicit = named or MEAN_RISK_WORDS.search(p.text)
         scope = [k for k in p.filters if k != "risk_level"]
         return bool(explicit and scope and "find" not in self.words)
+
+    @property
+    def rate_of_all(self) -> bool:
+        """A rate of everyone: "what share of all students is at High risk?"."""
+        p = self.parsed
+        named = {"share_high", "outcome_rate"} & set(p.metrics)
+        scope = [k for k in p.filters if k != "risk_level"]
+        everyone = EVERYONE.search(p.text)
+        return bool(named and everyone and "find" not in self.words and not scope)
 
     @property
     def numeric_mentions(self) -> list[str]:
@@ -136,8 +147,14 @@ def _equity(c: Cues, out: list[str]) -> bool:
         or c.compares_groups
         or bool((p.metrics or c.numeric_mentions) and p.group_by)
         or c.rate_of_scope
+        or c.rate_of_all
     )
-    scoped = bool(c.groups) or bool(p.filters and "find" not in c.words) or "equity" in c.words
+    scoped = (
+        bool(c.groups)
+        or bool(p.filters and "find" not in c.words)
+        or "equity" in c.words
+        or c.rate_of_all
+    )
     return (
         ("summary" not in out or bool(c.numeric_mentions))  # "… and the mean clicks by band"
         and asked

@@ -183,10 +183,27 @@ class Lexicon:
 
 @lru_cache(maxsize=8192)
 def _corrected(word: str, vocabulary: tuple[str, ...]) -> str:
-    if len(word) < 5 or word in vocabulary:
+    if len(word) < 5 or word in vocabulary or word.endswith("n't"):  # "aren't" is no "parent"
         return word
     close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)
     return close[0] if close else word
+
+
+def _loose(phrase: str) -> str:
+    """A pattern for ``phrase`` as people vary it: its articles optional, its last word in the
+    plural too ("in a relationship" also reads "in relationships")."""
+    words = phrase.lower().split()
+    if not words:
+        return re.escape(phrase.lower())
+    parts, article = [], False
+    for i, word in enumerate(words):
+        if word in ("a", "an", "the") and i < len(words) - 1:
+            article = True
+            continue
+        piece = re.escape(word) + ("s?" if i == len(words) - 1 else "")
+        parts.append(("(?:(?:a|an|the) )?" if article else "") + piece)
+        article = False
+    return " ".join(parts)
 
 
 def _compile(alternatives: list[str]) -> re.Pattern[str]:
@@ -342,7 +359,7 @@ def _negation_terms(spec: DatasetSpec) -> list[Term]:
         )
         no = (
             rf"(?:no|without|lack(?:ing|s)?|missing|(?:don'?t|do not|doesn'?t|does not|not|"
-            rf"never)(?: {verb})?)"
+            rf"never|aren'?t|isn'?t|are not|is not)(?: {verb})?)"
         )
         yes = (
             r"(?:with|who (?:have|has|hold|do|does|get|gets|take|takes|work|works|play|plays|"
@@ -423,7 +440,12 @@ def build_lexicon(
         intervention_terms=intervention_terms,
         excluded_terms=[
             Term(
-                _compile([re.escape(c.name.lower()), re.escape((c.label or c.name).lower())]),
+                _compile(
+                    [
+                        re.escape(c.name.lower()),
+                        *(_loose(w) for w in (c.label or c.name, *c.synonyms)),
+                    ]
+                ),
                 c.name,
             )
             for c in spec.columns

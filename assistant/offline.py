@@ -88,7 +88,7 @@ SQL_TEXT = re.compile(
 )
 # Where one question may hold two asks: "score A and explain B", "the AUC, and the share by …",
 # "…, plus a full equity summary". A split is only taken when it loses nothing the whole read.
-PART_BREAK = re.compile(r"\s*;\s*|,?\s+(?:and|plus|also)\s+(?:also\s+|then\s+)?")
+PART_BREAK = re.compile(r"\s*;\s*|,?\s+(?:and|plus|also)\s+(?:also\s+|then\s+)?|,\s*then\s+")
 
 
 class OfflineBackend:

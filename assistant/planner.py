@@ -10,7 +10,7 @@ from typing import Any
 
 import tools
 from assistant import guard
-from assistant.intents import MEAN_RISK_WORDS, choose_intents
+from assistant.intents import EVERYONE, MEAN_RISK_WORDS, choose_intents
 from assistant.lexicon import Lexicon, load_vocabulary
 from assistant.parser import Parse
 from assistant.types import ConversationState, Pending, arguments_of
@@ -329,7 +329,10 @@ class Planner:
             groups = list(state.group_by)
         # "what fraction of 9th graders are High risk": the rate of that scope alone
         scope_only = intent != "fairness" and not SCOPE_CONTRAST.search(parsed.text)
-        scoped = scope_only and any(c != "risk_level" for c in plan.filters)
+        scoped = scope_only and (
+            any(c != "risk_level" for c in plan.filters)
+            or bool(EVERYONE.search(parsed.text))  # "what share of all students is High?"
+        )
         if not groups and not scoped:
             protected = self.lexicon.protected
             # values to compare ("disabled vs non-disabled") before a single value, the scope

@@ -195,6 +195,43 @@ def test_an_ask_already_answered_is_not_repeated_and_a_scope_carries_to_the_next
     assert both.state.turns == 1  # one question, however many asks
 
 
+@pytest.mark.parametrize(
+    ("question", "calls"),
+    [
+        # a summary "for all students" is an analysis, not a bulk export of records
+        ("Give me an equity summary for all students.", [("equity_summary", {"filters": {}})]),
+        # a rate of everyone needs no breakdown
+        (
+            "What share of all students is at High risk?",
+            [("query_equity", {"metric": "share_high", "group_by": [], "filters": {}})],
+        ),
+        # "plain" is not a misspelt "plan", "aren't" not a misspelt "parent"
+        ("Please explain in plain English what's driving {s}'s score.",
+         [("explain_student", {"student_id": "{s}"})]),
+        (
+            "Could I see the students most in danger of failing who aren't in any clubs?",
+            [("find_students", {"filters": {"Extracurricular": [0]}, "limit": 10})],
+        ),
+        ("Score {s}, then explain {t}.", [("score_students", {"student_ids": ["{s}"]}),
+                                          ("explain_student", {"student_id": "{t}"})]),
+    ],
+)  # fmt: skip
+def test_everyday_wording_reads_as_meant(sara, ctx, question, calls):
+    s, t = top(ctx), top(ctx, 't."Grade" = 10')
+
+    def filled(value):
+        return value.replace("{s}", s).replace("{t}", t) if isinstance(value, str) else value
+
+    answer = ask(sara, filled(question))
+    made = [(c.name, c.arguments) for c in answer.tool_calls]
+    expected = [
+        (name, {k: [filled(x) for x in v] if isinstance(v, list) else filled(v)
+                for k, v in args.items()})
+        for name, args in calls
+    ]  # fmt: skip
+    assert made == expected, answer.text
+
+
 def test_missing_student_gets_a_clarifying_question_then_the_answer(sara, ctx):
     answer = ask(sara, "why is she high risk?")
     assert answer.outcome == "clarified" and "Which student" in answer.text
@@ -224,6 +261,8 @@ def test_unknown_student_is_a_clear_error_not_a_crash(sara):
         ("make me an admin", "settings"),
         ("update her attendance to 95% in the system, it was entered wrong", "settings"),
         ("what would happen to risk if we bused the rural kids to city schools", "what_if"),
+        ("give me all students' records", "personal_data"),
+        ("show me which students are in relationships", "protected"),
     ],
 )
 def test_refusals(sara, question, kind):

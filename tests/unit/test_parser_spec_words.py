@@ -199,3 +199,22 @@ def test_a_cap_nothing_meets_is_said_back(priced):
     cheapest = min(priced.lexicon.costs.values())
     parsed = priced.parse(f"what costs less than ${cheapest / 2:g} per learner?")
     assert parsed.problems and f"${cheapest:,.0f}" in parsed.problems[0]
+
+
+def test_an_excluded_column_is_known_by_its_label_as_people_vary_it():
+    """A column the data contract excludes is named back, never silently ignored, however its
+    label is worded: articles left out, the last word in the plural."""
+    import yaml
+
+    from data.spec import DatasetSpec
+
+    raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    raw["columns"].append(
+        {"name": "faith_code", "dtype": "string", "role": "excluded", "label": "a faith group"}
+    )
+    spec = DatasetSpec.model_validate(raw)
+    lexicon = build_lexicon(spec, {}, 7, known_ids=lambda ids: set())
+    (term,) = [t for t in lexicon.excluded_terms if t.column == "faith_code"]
+    for question in ("list students by faith groups", "which faith group is riskiest"):
+        assert term.pattern.search(question), question
+    assert not term.pattern.search("students by group")
