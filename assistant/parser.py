@@ -144,6 +144,8 @@ CAPACITY = re.compile(
     r"\b(?:at most|up to|max(?:imum)?(?: of)?|no more than|only) (\d{1,6}) "
     r"(?:students |places |seats |slots )?(?:in|for|of|on) (\w[\w ]*)"
 )
+# "cap tutoring at 30 kids", "capping mentoring at 40"
+CAPACITY_CAP = re.compile(r"\bcap(?:ped|ping)? (\w[\w ]*?) at (\d{1,6})\b")
 CAPACITY_AFTER = re.compile(
     r"(\w[\w ]*?) (?:can take|can serve|takes|has room for|has capacity for|is capped at|"
     r"limited to|capacity(?: of)?) (?:at most |up to |only |max(?:imum)? )?(\d{1,6})\b"
@@ -429,12 +431,19 @@ class Parser:
         for match in AVERAGE_COUNT.finditer(text):
             text = text[: match.start(1)] + " " * len(match.group(1)) + text[match.end(1) :]
         parsed.absent = self.lexicon.absent_words(text)
-        for number, phrase in [(m.group(1), m.group(2)) for m in CAPACITY.finditer(text)] + [
-            (m.group(2), m.group(1)) for m in CAPACITY_AFTER.finditer(text)
-        ]:
+        capped = [(m, 1, 2) for m in CAPACITY.finditer(text)] + [
+            (m, 2, 1) for pattern in (CAPACITY_AFTER, CAPACITY_CAP) for m in pattern.finditer(text)
+        ]
+        spans = []
+        for match, number, phrase in capped:
             for term in self.lexicon.intervention_terms:
-                if term.pattern.search(phrase):
-                    parsed.capacity[term.column] = int(number)
+                named = term.pattern.search(match.group(phrase))
+                if named:
+                    parsed.capacity[term.column] = int(match.group(number))
+                    at = match.start(phrase)
+                    spans.append((at + named.start(), at + named.end()))
+        for start, end in spans:  # a cap on tutoring does not make the plan tutoring only
+            text = text[:start] + " " * (end - start) + text[end:]
         parsed.counts = bool(COUNTS.search(text))
         for match in OUT_OF_HIGH.finditer(text):
             parsed.objective = "students_out_of_high"

@@ -24,7 +24,14 @@ from tools.interventions import (
     select_cohort,
     stored_terms,
 )
-from tools.planning_solvers import Problem, Solution, naive_plan, solve_exact, solve_greedy
+from tools.planning_solvers import (
+    Problem,
+    Solution,
+    naive_plan,
+    solve_exact,
+    solve_greedy,
+    solve_uniform,
+)
 from tools.policy import check_selection
 
 EXACT_MAX_VARIABLES = 20_000
@@ -289,6 +296,9 @@ def _shares(request: PlanInput, problem: Problem, choice: np.ndarray) -> list[Gr
 
 
 def _solve(problem: Problem) -> Solution:
+    uniform = solve_uniform(problem)  # one price for every option: sorting is the optimum
+    if uniform is not None:
+        return uniform
     if problem.weight.size <= EXACT_MAX_VARIABLES:
         return solve_exact(problem)
     return solve_greedy(problem)

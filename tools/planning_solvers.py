@@ -148,6 +148,32 @@ def _minimise_dual(lagrangian: _Lagrangian, iterations: int = 60) -> tuple[np.nd
     return z * scale, value
 
 
+def solve_uniform(problem: Problem) -> Solution | None:
+    """The optimum in closed form when every option costs the same and nothing couples the
+    students beyond the budget (no group shares; one option, or no capacities): each student's
+    best option, the students with the largest gains first, as many as the money (and the one
+    option's capacity) allows. None when the problem is not of that kind. A branch-and-bound
+    search on this knapsack of equal weights is slow (over a minute for 14,000 students)."""
+    n, k = problem.weight.shape
+    if problem.groups or k == 0 or not np.all(problem.cost == problem.cost[0]):
+        return None
+    capped = np.isfinite(problem.capacity)
+    if k > 1 and capped.any():
+        return None
+    cost = float(problem.cost[0])
+    room = int(np.floor(problem.budget / cost + 1e-9)) if cost > 0 else n
+    if capped.any():
+        room = min(room, int(problem.capacity[0]))
+    best = problem.weight.argmax(axis=1)
+    gain = problem.weight[np.arange(n), best]
+    order = np.argsort(-gain, kind="stable")[: max(room, 0)]
+    order = order[gain[order] > EPS]
+    choice = np.full(n, -1)
+    choice[order] = best[order]
+    value = problem.value(choice)
+    return Solution(choice, "exact", value, 0.0)
+
+
 def solve_exact(problem: Problem, time_limit: float = 10.0) -> Solution:
     """Mixed-integer optimum (HiGHS branch and bound). If the time limit stops the search
     before optimality is proven, the better of its best plan and the greedy plan is returned,

@@ -218,3 +218,17 @@ def test_an_excluded_column_is_known_by_its_label_as_people_vary_it():
     for question in ("list students by faith groups", "which faith group is riskiest"):
         assert term.pattern.search(question), question
     assert not term.pattern.search("students by group")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "plan $40k, but cap study coaching at 30 learners",
+        "plan $40k; at most 30 students in study coaching",
+        "plan $40k - study coaching can take 30",
+    ],
+)
+def test_a_capacity_caps_one_intervention_without_restricting_the_plan_to_it(parser, question):
+    parsed = parser.parse(question)
+    assert parsed.capacity == {"study_coaching": 30}
+    assert parsed.interventions == [] and parsed.budget == 40_000
