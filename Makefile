@@ -59,8 +59,8 @@ eval: install  # the full evaluation of the assistant on the default workspace
 bench: install-test  # the full benchmark suite (about 25 min here); results in benchmarks/results/
 	$(BIN)/sara bench
 
-soak: install-test  # risk, explanation and chat under wrk, then a 10-minute mixed soak (RSS)
-	$(BIN)/sara bench load --soak-minutes 10
+soak: install-test  # risk, explanation and chat under wrk, then 10 minutes of mixed soak (RSS) after 20 of warm-up
+	$(BIN)/sara bench load --soak-minutes 10 --warmup-minutes 20
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -122,8 +122,11 @@ def server_rss_mb(process: subprocess.Popen) -> float:
     return round(sum(server_rss(process).values()), 1)
 
 
-def warmup_seconds(minutes: float) -> float:
-    """How much of a soak of ``minutes`` is warm-up."""
+def warmup_seconds(minutes: float, warmup_minutes: float | None = None) -> float:
+    """How much of a soak of ``minutes`` is warm-up: ``warmup_minutes`` when given (run before
+    the ``minutes`` measured), else a share of the soak."""
+    if warmup_minutes is not None:
+        return warmup_minutes * 60
     total = minutes * 60
     return min(max(WARMUP_SHARE * total, WARMUP_MIN_S), total / 2)
 
@@ -135,9 +138,11 @@ def soak(
     minutes: float,
     timeout: float,
     progress: Callable[[str], None],
+    warmup_minutes: float | None = None,
 ) -> dict:
-    """The mixed script for ``minutes`` in one wrk run, the server's RSS sampled every 10 s
-    (in all, and by process: the workers' ids show whether one was replaced)."""
+    """The mixed script for ``minutes`` in one wrk run (after ``warmup_minutes`` of the same
+    traffic, when given), the server's RSS sampled every 10 s (in all, and by process: the
+    workers' ids show whether one was replaced)."""
     samples: list[tuple[float, float]] = []
     by_process: list[tuple[float, dict[int, float]]] = []
     started = time.monotonic()
@@ -156,17 +161,22 @@ def soak(
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        result = _wrk(server.url + "/", script, concurrency, minutes * 60, timeout)
+        length = (minutes + (warmup_minutes or 0)) * 60
+        result = _wrk(server.url + "/", script, concurrency, length, timeout)
     finally:
         done.set()
         sampler.join()
     take()
     rss = [mb for _, mb in samples]
-    warm_at = warmup_seconds(minutes)
-    after_warmup = [(at, mb) for at, mb in samples if at >= warm_at]
+    warm_at = warmup_seconds(minutes, warmup_minutes)
+    after_warmup = [(at, mb) for at, mb in samples if at >= warm_at] or samples[-1:]
+    rss_after = [mb for _, mb in after_warmup]
     window = min(60.0, (after_warmup[-1][0] - warm_at) / 2)
-    warm = _median([mb for at, mb in after_warmup if at <= warm_at + window])
-    end = _median([mb for at, mb in after_warmup if at >= after_warmup[-1][0] - window])
+    # a soak shorter than the sampling period has one sample in a window, or none: the nearest
+    warm = _median([mb for at, mb in after_warmup if at <= warm_at + window] or [rss_after[0]])
+    end = _median(
+        [mb for at, mb in after_warmup if at >= after_warmup[-1][0] - window] or [rss_after[-1]]
+    )
     slope = _slope_per_minute(after_warmup)
     pids = [set(found) for _, found in by_process]
     progress(
@@ -177,6 +187,7 @@ def soak(
     )
     return {
         "minutes": minutes,
+        "warmup_minutes": warmup_minutes,
         "concurrency": concurrency,
         **result,
         "rss_start_mb": rss[0],
@@ -216,6 +227,7 @@ def run(
     repeats: int = 3,
     soak_minutes: float = 10,
     timeout: float = 5,
+    warmup_minutes: float | None = None,
     home: Path | None = None,
     progress: Callable[[str], None] = print,
 ) -> dict:
@@ -247,7 +259,8 @@ def run(
                     f"p99 {r.p99_ms:.1f} ms"
                 )
             if soak_minutes > 0:
-                soaked = soak(server, paths["mixed"], concurrency, soak_minutes, timeout, progress)
+                soaked = soak(server, paths["mixed"], concurrency, soak_minutes, timeout, progress,
+                              warmup_minutes)  # fmt: skip
         refused = error_statuses(server.url)
     finally:
         server.stop()
@@ -298,7 +311,13 @@ def markdown(result: dict) -> str:
     if s:
         lines += [
             "",
-            f"Soak: {s['minutes']:g} min of mixed traffic (risk, explanation, chat in turn) at "
+            f"Soak: {s['minutes']:g} min of mixed traffic (risk, explanation, chat in turn)"
+            + (
+                f" after {s['warmup_minutes']:g} min of the same as warm-up"
+                if s.get("warmup_minutes")
+                else ""
+            )
+            + " at "
             f"concurrency {s['concurrency']}: {s['requests']:,} requests, {s['errors']} errors, "
             f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms. Server RSS (all workers): "
             f"**{s['rss_start_mb']:.0f} MB at the start, {s['rss_warm_mb']:.0f} MB after "

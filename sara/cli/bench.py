@@ -95,6 +95,12 @@ def bench_load(
     soak_minutes: Annotated[
         float, typer.Option(min=0, help="Minutes of mixed traffic after (0: none).")
     ] = 10,
+    warmup_minutes: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Minutes of the same traffic before the soak's (default: its first fifth)."
+        ),
+    ] = None,
     home: Annotated[
         Path | None, typer.Option(help="Reuse this workspace (built if it has no warehouse).")
     ] = None,
@@ -106,5 +112,5 @@ def bench_load(
     _bench_and_write(
         "load", load.run, load.markdown, students=students, workers=workers,
         concurrency=concurrency, seconds=seconds, repeats=repeats, soak_minutes=soak_minutes,
-        home=home,
+        warmup_minutes=warmup_minutes, home=home,
     )  # fmt: skip
