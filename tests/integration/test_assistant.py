@@ -232,6 +232,11 @@ def test_everyday_wording_reads_as_meant(sara, ctx, question, calls):
     assert made == expected, answer.text
 
 
+def test_a_record_asked_about_is_not_an_edit(sara):
+    answer = ask(sara, "how many students have a record in the system?")
+    assert answer.intents != ["settings"], answer.text
+
+
 def test_missing_student_gets_a_clarifying_question_then_the_answer(sara, ctx):
     answer = ask(sara, "why is she high risk?")
     assert answer.outcome == "clarified" and "Which student" in answer.text
