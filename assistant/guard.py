@@ -53,7 +53,7 @@ SETTINGS = re.compile(
     r"(?:offline|llm|gpt\w*|openai|another|a different)\b"
     # an edit of a student's record: "change her attendance to 95% in the system"
     # (verbs only: "a record in the system" is a noun, asked about, not an edit)
-    + r"|\b(?:change|update|correct|fix|edit|overwrite)\b[^.?!]{0,60}"
+    + r"|\b(?:change|update|correct|fix|edit|overwrite|set|mark|reset|delete|remove)\b[^.?!]{0,60}"
     r"\b(?:in|on|into) (?:the |our |his |her |their )?(?:system|sis|database|db|file|records?|"
     r"roster|gradebook)\b|"
     r"\b(?:entered|recorded|keyed in|typed in) (?:wrong(?:ly)?|incorrectly|by mistake)\b"

@@ -21,6 +21,15 @@ LIST_ASKED = re.compile(
 )
 # A rate asked of everyone, with no group or scope: the district-wide figure.
 EVERYONE = re.compile(r"\b(?:of|among|for|across) (?:all|every|the whole|the entire)\b|\boverall\b")
+# A rate asked for in so many words: "what fraction … is flagged High risk" is a rate, not a list.
+RATE_ASKED = re.compile(
+    r"\b(?:what|which|the) (?:fraction|share|proportion|percent(?:age)?|rate|%)\b|\bwhat %"
+)
+# A group set against the rest: "are kids whose parents never finished school more at risk?"
+AGAINST_THE_REST = re.compile(
+    r"\b(?:more|less) (?:at[- ]risk|risky|likely to be (?:high|flagged))\b|\briskier\b|"
+    r"\bthan (?:the )?(?:rest|others|everyone else|other (?:kids|students|pupils|learners))\b"
+)
 MEAN_RISK_WORDS = re.compile(r"\b(?:mean|average|avg|typical) risk\b")
 COSTS = re.compile(
     r"\b(?:cheap\w*|expensive|costs?|costly|price|spend\w*|per dollar|value for money|"
@@ -70,7 +79,12 @@ class Cues:
         named = {"share_high", "outcome_rate"} & set(p.metrics) or self.numeric_mentions
         explicit = named or MEAN_RISK_WORDS.search(p.text)
         scope = [k for k in p.filters if k != "risk_level"]
-        return bool(explicit and scope and "find" not in self.words)
+        return bool(explicit and scope and ("find" not in self.words or self.rate_asked))
+
+    @property
+    def against_the_rest(self) -> bool:
+        p = self.parsed
+        return bool(AGAINST_THE_REST.search(p.text)) and any(k != "risk_level" for k in p.filters)
 
     @property
     def rate_of_all(self) -> bool:
@@ -79,7 +93,12 @@ class Cues:
         named = {"share_high", "outcome_rate"} & set(p.metrics)
         scope = [k for k in p.filters if k != "risk_level"]
         everyone = EVERYONE.search(p.text)
-        return bool(named and everyone and "find" not in self.words and not scope)
+        listed = "find" in self.words and not self.rate_asked
+        return bool(named and everyone and not listed and not scope)
+
+    @property
+    def rate_asked(self) -> bool:
+        return bool(RATE_ASKED.search(self.parsed.text)) and not LIST_ASKED.search(self.parsed.text)
 
     @property
     def numeric_mentions(self) -> list[str]:
@@ -148,19 +167,21 @@ def _equity(c: Cues, out: list[str]) -> bool:
         or bool((p.metrics or c.numeric_mentions) and p.group_by)
         or c.rate_of_scope
         or c.rate_of_all
+        or c.against_the_rest
     )
     scoped = (
         bool(c.groups)
         or bool(p.filters and "find" not in c.words)
         or "equity" in c.words
         or c.rate_of_all
+        or c.rate_of_scope
     )
     return (
         ("summary" not in out or bool(c.numeric_mentions))  # "… and the mean clicks by band"
         and asked
         and ("fairness" not in out or "outcome_rate" in p.metrics)
         and scoped
-        and not (p.interventions and not p.group_by)
+        and not ((p.interventions or c.wants_compare) and not p.group_by)
     )
 
 
@@ -183,7 +204,8 @@ def _count_not_gap(c: Cues, out: list[str]) -> bool:
 
 
 def _find(c: Cues, out: list[str]) -> bool:
-    return _lists(c, out) and not ("equity" in out and c.parsed.group_by)
+    answered = "equity" in out and (c.parsed.group_by or c.rate_asked)  # a rate, not a list
+    return _lists(c, out) and not answered
 
 
 def _model(c: Cues, out: list[str]) -> bool:

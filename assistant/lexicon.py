@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from data.outcome_rule import conditions_of
 from data.spec import ColumnSpec, DatasetSpec, Role
 from tools.cohort import FILTERABLE
 
@@ -130,6 +132,11 @@ class Lexicon:
     shorthand: re.Pattern[str] | None = None
     shorthand_words: dict[str, str] = field(default_factory=dict)
     costs: dict[str, float] = field(default_factory=dict)  # intervention -> cost per student
+    # labels of two or more content words, with those words (see ``regroup``)
+    scattered: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    label_words: set[str] = field(default_factory=set)  # every label's content words
+    shared_words: set[str] = field(default_factory=set)  # content words of several labels
+    outcome: re.Pattern[str] | None = None  # words for the outcome the spec defines
 
     @property
     def protected(self) -> set[str]:
@@ -160,6 +167,32 @@ class Lexicon:
             return text
         return self.shorthand.sub(lambda m: self.shorthand_words[m.group(0)], text)
 
+    def regroup(self, text: str) -> str:
+        """A column's label said in other words order ("support from their parents at home"
+        for "parent support at home", "time spent studying daily" for "daily study time") is
+        rewritten as the label, when nothing of another column's label sits among its words."""
+        for label, words in self.scattered:
+            if label in text:
+                continue
+            others = self.label_words - set(words)
+            # every word of the label, or its own words and one it shares with other labels
+            # ("science score" for "science test score")
+            own = tuple(w for w in words if w not in self.shared_words)
+            partial = [(*own, w) for w in words if w not in own] if len(own) > 0 else []
+            tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text)]
+            found = next(
+                (
+                    span
+                    for wanted in (words, *partial)
+                    for i in range(len(tokens))
+                    if (span := _window(tokens, i, wanted, others)) is not None
+                ),
+                None,
+            )
+            if found is not None:
+                text = text[: found[0]] + label + text[found[1] :]
+        return text
+
     def absent_words(self, text: str) -> list[str]:
         """Words of ``text`` for information the served data does not hold: in
         ``absent_attributes`` and inside no phrase of a column or value of the spec
@@ -185,8 +218,47 @@ class Lexicon:
 def _corrected(word: str, vocabulary: tuple[str, ...]) -> str:
     if len(word) < 5 or word in vocabulary or word.endswith("n't"):  # "aren't" is no "parent"
         return word
-    close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)
-    return close[0] if close else word
+    close = difflib.get_close_matches(word, vocabulary, n=3, cutoff=0.82)
+    # a short word is a typo of a word about its length ("since" is no "science")
+    near = [c for c in close if abs(len(c) - len(word)) <= 1 or len(word) >= 8]
+    return near[0] if near else word
+
+
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9'\-]*|[.?!;,]")
+_LABEL_STOP = frozenset(re.findall(r"\w+", "a an the at of in on to for and or with per by from"))
+_ENDINGS = ("", "s", "es", "al", "ing", "ed", "ly", "'s", "s'")
+
+
+def _content_words(label: str) -> tuple[str, ...]:
+    bare = re.sub(r"\s*\([^)]*\)", "", label.lower())
+    return tuple(w for w in re.findall(r"[a-z][a-z\-]*", bare) if w not in _LABEL_STOP)
+
+
+def _inflects(token: str, word: str) -> bool:
+    """ "parents"/"parental" are "parent"; "studying" is "study"; "activities" "activity"."""
+    if word.endswith("y") and token in (word[:-1] + "ies", word[:-1] + "ied"):
+        return True
+    return any(token == word + ending for ending in _ENDINGS)
+
+
+def _window(tokens, i: int, words: tuple[str, ...], others: set[str]) -> tuple[int, int] | None:
+    """The span from token ``i`` holding every one of ``words`` within a few tokens, with no
+    punctuation and no word of another label among them; None when there is none."""
+    if not any(_inflects(tokens[i][2], w) for w in words):
+        return None
+    left, end = set(words), None
+    for _, stop, token in tokens[i : i + len(words) + 3]:
+        if token in ".?!;,":
+            return None
+        hit = next((w for w in left if _inflects(token, w)), None)
+        if hit is not None:
+            left.discard(hit)
+            end = stop
+            if not left:
+                return tokens[i][0], end
+        elif any(_inflects(token, w) for w in others):
+            return None
+    return None
 
 
 def _loose(phrase: str) -> str:
@@ -254,7 +326,11 @@ def _value_terms(spec: DatasetSpec) -> list[Term]:
     columns = {c.name: c for c in _filterable(spec)}
     for column, synonyms in _table("value_synonyms").items():
         for key, alternatives in synonyms.items():
-            value = _stored_value(columns[column], key) if column in columns else None
+            value = None
+            if column in columns:  # "<HS|HS": a phrase for several values
+                stored = [_stored_value(columns[column], k) for k in str(key).split("|")]
+                if None not in stored:
+                    value = stored[0] if len(stored) == 1 else tuple(stored)
             if value is not None:  # a space may be a hyphen: "low-ses", "high-income"
                 alternatives = [re.sub(r"(?<!\[-) (?!\])", "[- ]", a) for a in alternatives]
                 terms.append(Term(_compile(alternatives), column, value))
@@ -378,6 +454,30 @@ def _negation_terms(spec: DatasetSpec) -> list[Term]:
     return terms
 
 
+def _outcome_pattern(spec: DatasetSpec) -> re.Pattern[str] | None:
+    """The outcome as staff name it, from the spec's rule: its source columns' labels and
+    synonyms ("gpa", "final result"), the values that make it ("fail", "withdrawn") and a
+    number's side of a threshold ("below a 2.0", "under 2.0")."""
+    alternatives = []
+    for cond in conditions_of(spec.outcome.tree):
+        if cond.column not in spec.column_names:
+            continue
+        col = spec.column(cond.column)
+        alternatives += [_value_pattern(w) for w in (col.label or "", *col.synonyms) if w]
+        alternatives.append(re.escape(_split_name(col.name)))
+        if cond.kind == "text":
+            alternatives += [_value_pattern(v) for v in cond.values if len(v) > 2]
+        if cond.kind == "number" and cond.op in ("<", "<=", ">", ">="):
+            side = (
+                "below|under|less than|lower than"
+                if "<" in cond.op
+                else ("above|over|more than|higher than")
+            )
+            number = re.escape(cond.values[0]).replace(r"\.0", r"(?:\.0)?")
+            alternatives.append(rf"(?:{side})[- ](?:an? )?{number}")
+    return _compile(list(dict.fromkeys(alternatives))) if alternatives else None
+
+
 def build_lexicon(
     spec: DatasetSpec,
     interventions: dict[str, str],
@@ -387,6 +487,11 @@ def build_lexicon(
     model_inputs: tuple[str, ...] = (),
     costs: dict[str, float] | None = None,
 ) -> Lexicon:
+    labelled = [
+        (re.sub(r"\s*\([^)]*\)", "", c.label.lower()).strip(), _content_words(c.label))
+        for c in spec.columns
+        if c.label and c.role not in (Role.ID, Role.OUTCOME_SOURCE)
+    ]
     intervention_terms = []
     for name, title in interventions.items():
         alts = [
@@ -452,4 +557,10 @@ def build_lexicon(
             if c.role == Role.EXCLUDED
         ],
         vocabulary=vocabulary,
+        scattered=[(label, words) for label, words in labelled if len(words) >= 2],
+        label_words={w for _, words in labelled for w in words},
+        shared_words={
+            w for w, n in Counter(w for _, words in labelled for w in set(words)).items() if n > 1
+        },
+        outcome=_outcome_pattern(spec),
     )

@@ -13,7 +13,7 @@ from assistant.examples import Examples
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse, Parser
 from assistant.planner import Plan, Planner
-from assistant.render import chart_for, render_call, render_calls, student_card
+from assistant.render import chart_for, matches_nobody, render_call, render_calls, student_card
 from assistant.types import Answer, ConversationState, ToolCall
 from data.catalogue import no_catalogue_message
 from tools.session import ToolSession
@@ -73,11 +73,18 @@ def joined(first: Answer, second: Answer) -> Answer:
 # Asking how risk changed over time, which one published snapshot cannot tell.
 TREND = re.compile(
     r"\btrend\w*|\bgetting (?:better|worse)\b|\bover time\b|\bsince (?:last|the last)\b|"
-    r"\b(?:going|gone) (?:up|down)\b|\bimprov(?:ed|ing) since\b|\bcompared? (?:to|with) last\b"
+    r"\b(?:going|gone) (?:up|down)\b|\bimprov(?:ed|ing) since\b|\bcompared? (?:to|with) last\b|"
+    # "better this year than last year", "vs the previous term", "year over year"
+    r"\b(?:than|since|from|vs\.?|versus|compared? (?:to|with)) (?:it was |they were |(?:s?he|it) "
+    r"was )?(?:last|the last|the previous|previous|a) (?:year|term|semester|quarter|month|week)\b|"
+    r"\byear[- ](?:over|on)[- ]year\b|\b(?:last|previous) (?:year|term|semester)'?s\b|"
+    r"\b(?:week|month|term|year) (?:by|over|to|on) (?:week|month|term|year)\b|"
+    r"\b(?:has|have) [\w' ]{0,25}\bchanged\b|\bsince (?:january|february|march|april|may|june|"
+    r"july|august|september|october|november|december|the (?:start|beginning)|fall|autumn|spring)\b"
 )
 ONE_SNAPSHOT = (
-    "SARA holds one published snapshot of the scores, so it cannot say how a student's or a "
-    "group's risk has changed over time."
+    "SARA holds one published snapshot of the data and scores, so it cannot say how a "
+    "student's or a group's risk or record has changed over time."
 )
 # A query written in SQL (over a warehouse table, with SQL around it), not a question in words.
 SQL_TEXT = re.compile(
@@ -194,14 +201,56 @@ class OfflineBackend:
             if not self._whole(parsed, left_parse, right_parse, left_plan, right_plan):
                 continue
             tools_used = {s.tool.name for s in left_plan.steps + right_plan.steps}
-            apart = (
+            apart = (  # "score A and explain B"; "score A and B" is one call for both
                 left_plan.student_ids
                 and right_plan.student_ids
                 and not set(left_plan.student_ids) & set(right_plan.student_ids)
                 and len(set(plan.student_ids)) > 1
+                and {s.tool for s in left_plan.steps} != {s.tool for s in right_plan.steps}
             )
             if tools_used > whole_tools or apart:
                 return left, right
+        return None
+
+    @staticmethod
+    def _another_student(plan: Plan, state: ConversationState) -> bool:
+        """One student after another in consecutive turns (not after a list of a group)."""
+        about = set(state.intents) & {"explain", "score", "help_student"}
+        return (
+            len(plan.student_ids) == 1
+            and bool(about)
+            and state.student_id is not None
+            and state.student_id != plan.student_ids[0]
+            and state.next_offset is None
+        )
+
+    def _refused_in_part(
+        self, question: str, state: ConversationState, session: ToolSession, part: str | None
+    ) -> Answer | None:
+        """A question of two asks where one is refused ("list the Black students at high risk,
+        and give me the share at High risk by race"): the refusal of that ask beside the answer
+        to the other, which is answered only when it passes every check on its own."""
+        if part is not None or state.pending:
+            return None
+        for match in PART_BREAK.finditer(question):
+            left, right = question[: match.start()].strip(), question[match.end() :].strip()
+            if not left or not right:
+                continue
+            first = self._answer(left, state, session, "first")
+            second = self._answer(right, first.state, session, "rest")
+            outcomes = {first.outcome, second.outcome}
+            # the answered ask may compare groups by a protected trait, never keep a scope of
+            # one ("… just for the Asian students, and tell me who should get which")
+            scoped = any(
+                column in self.lexicon.protected
+                for call in first.tool_calls + second.tool_calls
+                for column in (call.arguments.get("filters") or {})
+            )
+            if outcomes == {"refused", "answered"} and not scoped:
+                both = joined(first, second)
+                both.outcome = "refused"  # refused, with what may be answered beside it
+                both.state.turns = state.turns + 1
+                return both
         return None
 
     @staticmethod
@@ -246,7 +295,7 @@ class OfflineBackend:
         parsed, plan = self._read(question, state, part)
         refused = self._refusal(parsed, plan, state, session)
         if refused is not None:
-            return refused
+            return self._refused_in_part(question, state, session, part) or refused
         parts = self._parts(question, parsed, plan, state)
         if parts:
             first = self._answer(parts[0], state, session, "first")
@@ -269,6 +318,17 @@ class OfflineBackend:
                 "the value?",
                 outcome="clarified",
                 intents=plan.intents or ["unknown"],
+                state=next_state(plan, state, None, None, False),
+            )
+        if not plan.intents and (parsed.cohort_ref or parsed.student_ref) and not state.intents:
+            # "compare them" with nothing before it: who "them" are is asked, not guessed
+            return Answer(
+                text="There is no earlier answer to refer back to. "
+                + self.examples.clarify("scope")
+                + " And what would you like to know about them: their risk, why, how groups "
+                "compare, or what would help?",
+                outcome="clarified",
+                intents=["unknown"],
                 state=next_state(plan, state, None, None, False),
             )
         if not plan.intents:
@@ -331,8 +391,15 @@ class OfflineBackend:
         listed = next((c.output for c in calls if c.name == "find_students" and c.output), None)
         if listed:
             after.listed = [s.student_id for s in listed.students][:50]
+            step = next(s for s in plan.steps if s.tool is tools.find_students)
+            after.next_offset = step.arguments.get("offset", 0) + len(listed.students)
+        elif len(plan.student_ids) > 1:  # "score A and B", then "explain the first one"
+            after.listed, after.next_offset = list(plan.student_ids), None
+        elif self._another_student(plan, state):  # "score A", "and B?": the two of them
+            earlier = state.listed or [state.student_id]
+            after.listed = list(dict.fromkeys([*earlier, *plan.student_ids]))[-50:]
         elif not any(step.arguments.get("student_ids") == state.listed for step in plan.steps):
-            after.listed = None
+            after.listed, after.next_offset = None, None
         answer = self.compose(calls, plan, after)
         if unavailable:  # the part of the question SARA cannot answer is said, never dropped
             answer.text += "\n\n" + unavailable
@@ -365,7 +432,7 @@ class OfflineBackend:
 
     def compose(self, calls: list[ToolCall], plan: Plan, state: ConversationState) -> Answer:
         summary = next((c.output for c in calls if c.name == "equity_summary" and c.output), None)
-        failed = all(c.error for c in calls) and calls
+        failed = all(c.error and not matches_nobody(c) for c in calls) and calls
         return Answer(
             text=render_calls(calls, self.lexicon, plan.focus),
             outcome="error" if failed else "answered",

@@ -43,8 +43,10 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
     (
         "share_high",
         re.compile(
-            r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count)\b|%)"
-            r"[^.?!,;]{0,70}?\bhigh[- ]risk\b|\bshare high\b"
+            r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|"
+            r"how often)\b|%)[^.?!,;]{0,70}?\bhigh[- ]?risk\b|\bshare high\b|"
+            # "are boys flagged high risk more often than girls"
+            r"\bhigh[- ]?risk\b[^.?!,;]{0,20}\b(?:more|less|as) often\b"
         ),
     ),
     (
@@ -64,12 +66,12 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
     (
         "outcome_rate",
         re.compile(
-            r"\boutcomes?(?: rates?)?\b|\bgpa\b|\bfail(?:ing|ure|s)?(?: rates?)?\b|\bprobation\b|"
+            r"\boutcomes?(?: rates?)?\b|\bfail(?:ing|ure|s)?(?: rates?)?\b|\bprobation\b|"
             r"\bactual(?:ly)?\b|\breal (?:results?|outcomes?)\b|\bperformance\b|\bstruggl\w*|"
             r"\bgrades? below\b|\bacademic(?:ally)?\b"
         ),
     ),
-    ("mean_risk", re.compile(r"\brisk(?: scores?| levels?)?\b|\bpredicted\b|\brisky\b")),
+    ("mean_risk", re.compile(r"\brisk(?: scores?| levels?)?\b|\bpredicted\b|\brisk(?:y|ier)\b")),
 ]
 BUDGET = re.compile(
     r"(?:\$|usd ?|£|€|gbp ?|eur ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\b|"
@@ -93,23 +95,86 @@ PER_HEAD = re.compile(
 )
 # A sum a plan question gives with no word for money: "plan for 10,000 in the north".
 PLAN_SUM = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+)(?![\w.,]|,\d)")
-MONEY_WORDS = re.compile(
-    r"\b((?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[- ](?:one|two|three|"
-    r"four|five|six|seven|eight|nine))?|one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"eleven|twelve|fifteen|a hundred|one hundred|two hundred|five hundred|a)) "
-    r"(thousand|million)\b"
+# A sum spelt out: "two hundred grand", "fifty-five thousand dollars", "half a million".
+_UNITS = re.findall(
+    r"\w+",
+    "zero one two three four five six seven eight nine ten eleven twelve "
+    "thirteen fourteen fifteen sixteen seventeen eighteen nineteen",
 )
-MONEY_PHRASES = {"a": 1, "eleven": 11, "a hundred": 100, "one hundred": 100, "two hundred": 200,
-                 "five hundred": 500}  # fmt: skip
 TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
         "eighty": 80, "ninety": 90}  # fmt: skip
+_SPELT = r"(?:a|an|" + "|".join(_UNITS[1:]) + "|" + "|".join(TENS) + r"|hundred)"
+MONEY_WORDS = re.compile(
+    rf"\b({_SPELT}(?:[- ](?:and[- ])?{_SPELT})*|half(?: of)? an?|a quarter(?: of)? an?|"
+    r"(?:a|one) and a half|a couple(?: of)?(?: hundred)?) "
+    r"(thousand|million|mil|grand|k|hundred dollars|hundred bucks|dollars|bucks)\b(?! total)"
+)
+
+
+def spelt_number(words: str) -> float | None:
+    """ "two hundred" -> 200, "fifty-five" -> 55, "half a" -> 0.5; None when not a number."""
+    fixed = {"half a": 0.5, "half an": 0.5, "half of a": 0.5, "a quarter a": 0.25,
+             "a quarter of a": 0.25, "a and a half": 1.5, "one and a half": 1.5, "a couple": 2,
+             "a couple of": 2, "a couple hundred": 200, "a couple of hundred": 200}  # fmt: skip
+    if words in fixed:
+        return fixed[words]
+    total, current, seen = 0, 0, False
+    for word in re.split(r"[- ]+", words):
+        if word == "and":
+            continue
+        if word in ("a", "an"):
+            current, seen = current + 1, True
+        elif word in _UNITS:
+            current, seen = current + _UNITS.index(word), True
+        elif word in TENS:
+            current, seen = current + TENS[word], True
+        elif word == "hundred":
+            current, seen = max(current, 1) * 100, True
+        else:
+            return None
+    return float(total + current) if seen else None
+
+
+# A budget given against the conversation's last one: "twice that", "double the budget",
+# "half as much" (a factor), "another $20k", "$10k more" (a sum added).
+BUDGET_SCALE = re.compile(
+    r"\b(?:(twice|double[ds]?|doubling|triple[ds]?|tripling|half|halve[ds]?|halving)|"
+    r"(\d+(?:\.\d+)?) ?(?:x|times))(?: of)? (?:that|this|it|"
+    r"the (?:budget|amount|money|sum|funding)|our (?:budget|funding)|as much(?: money)?|"
+    r"what we (?:had|have))\b"
+)
+SCALES = {"twice": 2.0, "doubl": 2.0, "tripl": 3.0, "half": 0.5, "halv": 0.5}
+ADDED_BEFORE = re.compile(r"\b(?:another|an extra|an additional|additional|extra)\s*$")
+ADDED_AFTER = re.compile(r"\s*(?:more|extra|on top)\b")
+# The next page of the last list: "show me the next 25", "more please", "next page".
+_PAGE_N = r"(\d{1,3}|ten|twenty|fifty|five|fifteen|twenty-five|hundred)"
+PAGE = re.compile(
+    rf"\bnext {_PAGE_N}\b|\b(?:the )?(?:next|following) (?:page|batch|set|lot|ones|few|"
+    rf"students|kids|names|results|rows)\b|\b(?:show|give|list|see)(?: me)? (?:{_PAGE_N} )?more\b|"
+    rf"\b{_PAGE_N} more\b(?! (?:students|kids) (?:in|at|with|who|than))|"
+    r"^\W*(?:(?:ok|okay|and|yes|please|pls)\W+)*more(?: please| pls| of them)?\W*$|"
+    r"\bkeep going\b|\b(?:show|list|see|give me)(?: me)? the rest\b"
+)
+PAGE_WORDS = {"ten": 10, "twenty": 20, "fifty": 50, "five": 5, "fifteen": 15, "twenty-five": 25,
+              "hundred": 100}  # fmt: skip
+
+
+# One of the students the last answer listed: "explain the first one", "the last kid".
+PICK = re.compile(
+    r"\bthe (first|second|third|last|1st|2nd|3rd) (?:one|student|kid|pupil|learner|name|person|"
+    r"of (?:them|those|these))\b"
+)
+PICKS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
+
+
 # Words before values that make them the scope, not groups to compare.
 ONLY_BEFORE = re.compile(
     r"\b(?:only|just|whose|where|limited to|restricted to|excluding)\b[^.?!,;]{0,30}$"
 )
 # A request for a list before values joined by "or": they are the scope of the list.
 LIST_BEFORE = re.compile(
-    r"^\W*(?:please |pls |can you |could you )?(?:find|list|show|pull up|give)\b"
+    r"^\W*(?:please |pls |can you |could you )?(?:find|list|show|pull up|give)\b|"
+    r"^\W*(?:the )?(?:top )?\d+ (?:highest|riskiest|most)\b"  # "20 highest risk students …"
 )
 BREAKDOWN_BEFORE = re.compile(r"\b(?:by|across|per|each|between|among)\s+(?:the\s+|different\s+)?$")
 # "average number of posts" asks for a mean, not a count
@@ -138,6 +203,7 @@ MAX_LIMIT = next(m.le for m in FindStudentsInput.model_fields["limit"].metadata 
 LIMIT = re.compile(
     rf"\b(?:top|first) {_N}\b(?! ?(?:k|thousand|%|percent))|"
     rf"\b{_N} (?:highest|riskiest|most|students|kids|at[- ]risk)\b|"
+    rf"\b{_N} of (?:them|those|em)\b|"
     rf"\bshow me {_N}\b"
 )
 CAPACITY = re.compile(
@@ -164,11 +230,15 @@ RISK_LEVELS = [
     (
         "High",
         re.compile(
-            r"\b(?:high[- ]risk|at high risk|(?<!most )(?<!most\s)at[- ]risk|high[- ]level)\b"
+            r"\b(?:high[- ]?risk|at high risk|(?<!most )(?<!more )(?<!less )at[- ]risk|"
+            r"high[- ]level)\b"
         ),
     ),
-    ("Medium", re.compile(r"\b(?:medium[- ]risk|moderate[- ]risk|at medium risk)\b")),
-    ("Low", re.compile(r"\b(?:low[- ]risk|at low risk)\b")),
+    (
+        "Medium",
+        re.compile(r"\b(?:medium[- ]?risk|moderate[- ]?risk|at medium risk|medium level)\b"),
+    ),
+    ("Low", re.compile(r"\b(?:low[- ]?risk|at low risk|low level)\b")),
 ]
 GROUP_MARKERS = re.compile(
     r"\b(?:by|across|between|among|per|for each|for different|of different|in different|"
@@ -191,6 +261,10 @@ class Parse:
     metrics: list[str] = field(default_factory=list)
     interventions: list[str] = field(default_factory=list)
     budget: float | None = None
+    budget_scale: float | None = None  # "twice that": the conversation's budget times this
+    budget_added: bool = False  # "another $20k": ``budget`` is added to the conversation's
+    page: int | None = None  # "the next 25" of the last list (0: as many as it showed)
+    pick: int | None = None  # "the first one": which of the last answer's students (-1: last)
     cost_cap: float | None = None  # the most one student's intervention may cost
     limit: int | None = None
     capacity: dict[str, int] = field(default_factory=dict)
@@ -215,6 +289,9 @@ class Parse:
             or self.group_by
             or self.interventions
             or self.budget
+            or self.budget_scale
+            or self.page is not None
+            or self.pick is not None
             or self.metrics
             or self.mentioned_columns
             or self.limit
@@ -224,15 +301,16 @@ class Parse:
 
 
 def _money_words(match: re.Match[str]) -> str:
-    """ "fifty thousand" -> "50 thousand", "twenty-five thousand" -> "25 thousand"."""
-    words, unit = match.group(1), match.group(2)
-    number = MONEY_PHRASES.get(words)
+    """ "fifty thousand" -> "50 thousand", "half a million" -> "500 thousand", "two hundred
+    grand" -> "200 grand", "five hundred dollars" -> "500 dollars"."""
+    number, unit = spelt_number(match.group(1)), match.group(2)
     if number is None:
-        parts = re.split(r"[- ]", words)
-        number = TENS.get(parts[0]) or NUMBER_WORDS.get(parts[0], 0)
-        if len(parts) > 1:
-            number += NUMBER_WORDS.get(parts[1], 0)
-    return f"{number} {unit}"
+        return match.group(0)
+    if unit.startswith("hundred "):
+        number, unit = number * 100, unit.split()[1]
+    if unit in ("million", "mil") and number != int(number):
+        number, unit = number * 1000, "thousand"  # "half a million": 500 thousand
+    return f"{number:g} {'million' if unit == 'mil' else unit}"
 
 
 def normalise(text: str, lexicon: Lexicon) -> str:
@@ -241,7 +319,7 @@ def normalise(text: str, lexicon: Lexicon) -> str:
     text = re.sub(r"(?<=[a-z])_(?=[a-z])", " ", text)  # "share_high", "age_band" as words
     text = lexicon.expand(text)
     text = MONEY_WORDS.sub(_money_words, text)
-    return lexicon.correct(text)
+    return lexicon.regroup(lexicon.correct(text))
 
 
 def _blank(text: str, match: re.Match[str]) -> str:
@@ -422,6 +500,26 @@ class Parser:
                 text = text[: match.end()] + " " * (head.end() - match.end()) + text[head.end() :]
             elif amount is not None:
                 parsed.budget = amount
+                parsed.budget_added = bool(
+                    ADDED_BEFORE.search(text[max(0, match.start() - 20) : match.start()])
+                    or ADDED_AFTER.match(text, match.end())
+                )
+            text = _blank(text, match)
+        for match in BUDGET_SCALE.finditer(text):
+            word, times = match.groups()
+            parsed.budget_scale = (
+                float(times) if times else next(v for k, v in SCALES.items() if word.startswith(k))
+            )
+            text = _blank(text, match)
+        match = PICK.search(text)
+        if match:
+            parsed.pick = PICKS[match.group(1)]
+            text = _blank(text, match)
+        match = PAGE.search(text)
+        if match:
+            size = next((g for g in match.groups() if g), None)
+            parsed.page = (int(size) if size.isdigit() else PAGE_WORDS[size]) if size else 0
+            parsed.page = min(parsed.page, MAX_LIMIT)
             text = _blank(text, match)
         if parsed.budget is None and cue_patterns()["plan"].search(text):
             match = PLAN_SUM.search(text)
@@ -448,8 +546,12 @@ class Parser:
         for match in OUT_OF_HIGH.finditer(text):
             parsed.objective = "students_out_of_high"
             text = _blank(text, match)
+        outcome = self.lexicon.outcome
         for metric, pattern in METRICS:
-            if pattern.search(text) and metric not in parsed.metrics:
+            said = pattern.search(text) or (
+                metric == "outcome_rate" and outcome is not None and outcome.search(text)
+            )
+            if said and metric not in parsed.metrics:
                 parsed.metrics.append(metric)
         text = self._number_lists(text, parsed)
         text = self._level_ranges(text, parsed)
@@ -488,6 +590,7 @@ class Parser:
                 if numbers:
                     for n in numbers:
                         _add(parsed.filters, term.column, n)
+                    parsed.value_at.setdefault(term.column, []).append(match.start())
                     text = _blank(text, match)
         return text
 

@@ -23,14 +23,6 @@ FOLLOW_MARKERS = re.compile(
     r"^(?:and|ok and|so|what about|how about|only|just|now|same)\b|"
     r"\b(?:too|as well|instead|further|(?:split|break) (?:that|it|this))\b"
 )
-# An open request for help ("what would help her?") is answered with why she is at risk beside
-# the options; "would tutoring help him?" or "compare the interventions for him" only compares.
-OPEN_HELP = re.compile(
-    r"\bwhat (?:\w+ ){0,2}(?:would|could|can|might|will|should|to) (?:\w+ ){0,2}"
-    r"(?:help|work|do|done|support)\b|\bhow (?:can|could|do|should|to) (?:we |i )?"
-    r"(?:help|support|lower|reduce|improve|bring down)\b|\brecommend|\bsuggest|"
-    r"\bnext steps?\b|\bwhat works\b|\bideas?\b|\bwhat should\b"
-)
 # Words that pick out students ("which male students should we prioritise"): with a protected
 # value in the question, a selection by it, refused whatever else the question asks.
 SELECTS = re.compile(
@@ -118,6 +110,14 @@ class Planner:
 
     def plan(self, parsed: Parse, state: ConversationState) -> Plan:
         self._referents(parsed, state)
+        listed = state.listed or []
+        picked = parsed.pick is not None and -len(listed) <= parsed.pick < len(listed)
+        if picked and listed and not parsed.student_ids:
+            parsed.student_ids = [listed[parsed.pick]]  # "why is the first one high risk?"
+        paged = self._page(parsed, state)
+        if paged is not None:
+            return paged
+        relative = self._relative_budget(parsed, state)
         about_last_student = parsed.student_ref or (
             parsed.cohort_ref  # "what would help them?" right after one student
             and not state.listed
@@ -163,7 +163,9 @@ class Planner:
             and (parsed.has_slots or parsed.student_ref or parsed.cohort_ref)
             and not (parsed.student_ids and not set(state.intents) & set(STUDENT_INTENTS))
         )
-        if follow_up and "plan" in intents and parsed.budget:
+        if relative:
+            follow_up, intents = True, list(state.intents)  # "what if we had twice that?"
+        elif follow_up and "plan" in intents and parsed.budget:
             pass  # "what could we do for that group with $30k?" is a plan for the last cohort
         elif follow_up:
             intents = list(state.intents)
@@ -182,6 +184,37 @@ class Planner:
             return plan
         self._steps(parsed, state, plan, follow_up)
         return plan
+
+    def _page(self, parsed: Parse, state: ConversationState) -> Plan | None:
+        """ "show me the next 25" after a list: the same list from where it stopped. Asked
+        with no list before it, the question asks which students are meant."""
+        if parsed.page is None or parsed.student_ids:
+            return None
+        earlier = {k: (v if isinstance(v, list) else [v]) for k, v in (state.filters or {}).items()}
+        if any(earlier.get(k) != v for k, v in parsed.filters.items()):
+            return None  # "5 more students in rural schools" is a list of its own
+        plan = Plan(intents=["find"])
+        if "find" not in state.intents or state.next_offset is None:
+            self._need(plan, "scope", parsed.text)
+            return plan
+        size = parsed.page or len(state.listed or []) or 10
+        arguments = {"filters": earlier, "limit": size, "offset": state.next_offset}
+        plan.filters = earlier
+        plan.steps = [Step.of(tools.find_students, arguments, "find")]
+        return plan
+
+    @staticmethod
+    def _relative_budget(parsed: Parse, state: ConversationState) -> bool:
+        """ "twice that", "another $20k" after a plan: the budget against the last one."""
+        if not state.budget or "plan" not in state.intents:
+            return False
+        if parsed.budget_scale:
+            parsed.budget = state.budget * parsed.budget_scale
+            return True
+        if parsed.budget and parsed.budget_added:
+            parsed.budget = state.budget + parsed.budget
+            return True
+        return False
 
     def _cohort(self, parsed: Parse, state: ConversationState, follow_up: bool) -> dict:
         filters = {k: list(v) for k, v in parsed.filters.items() if k not in parsed.group_by}
@@ -255,18 +288,7 @@ class Planner:
                 plan.steps.append(
                     Step.of(tools.score_students, {"student_ids": plan.student_ids}, intent)
                 )
-            elif intent == "help_student":
-                explained = "explain" in state.intents and state.student_id in plan.student_ids
-                if (
-                    "explain" not in plan.intents
-                    and not parsed.part
-                    and not explained  # "why is she at risk?" then "ok, what would help her?"
-                    and OPEN_HELP.search(parsed.text)
-                ):
-                    plan.steps += [
-                        Step.of(tools.explain_student, {"student_id": s}, intent)
-                        for s in plan.student_ids[:3]
-                    ]
+            elif intent == "help_student":  # what would help; why is asked on its own
                 args: dict[str, Any] = {"student_ids": plan.student_ids}
                 if interventions:
                     args["interventions"] = interventions

@@ -88,6 +88,8 @@ def scope_text(arguments: dict[str, Any], labels: Callable[[str], str]) -> str:
         values = values if isinstance(values, list) else [values]
         declared = spec.column(column) if spec is not None and column in spec.column_names else None
         words = [(declared.words_for(v) if declared else None) or str(v) for v in values]
+        if declared is not None and declared.dtype == "bool":  # "internet access at home: no"
+            words = [{"1": "yes", "0": "no", "True": "yes", "False": "no"}.get(w, w) for w in words]
         said = words != [str(v) for v in values]  # value labels: "deprivation band: the most …"
         parts.append(f"{labels(column)}{':' if said else ''} {' or '.join(words)}")
     return "students with " + " and ".join(parts)
@@ -148,8 +150,11 @@ def counterfactual_text(cf: Counterfactual) -> str:
 
 def _find(call: ToolCall, out: FindStudentsOutput, labels) -> str:
     scope = scope_text(call.arguments, labels)
+    if not out.students and out.first_rank > 1:
+        return f"That is the whole list: {count(out.total)} students match {scope}."
     if not out.students:
         return f"No students match {scope}."
+    ranks = f"; ranks {out.first_rank}–{out.last_rank}" if out.first_rank > 1 else ""
     rows = [
         f"| {s.student_id} | {risk_pct(s.risk_score)} | {s.risk_level} | "
         f"{'; '.join(s.top_risk_factors)} |"
@@ -158,7 +163,7 @@ def _find(call: ToolCall, out: FindStudentsOutput, labels) -> str:
     return "\n".join(
         [
             f"Highest-risk {'students' if scope == 'all students' else scope} "
-            f"({count(out.total)} in all, highest first):",
+            f"({count(out.total)} in all, highest first{ranks}):",
             "",
             "| student | risk | level | main factors |",
             "|---|---|---|---|",
@@ -324,9 +329,17 @@ TEMPLATES: dict[str, Callable[..., str]] = {
 }
 
 
+def matches_nobody(call: ToolCall) -> bool:
+    """Whether the call failed only because no student matches its filters (a valid question
+    the data answers with none, not an error)."""
+    return bool(call.error and call.error.startswith("no students match"))
+
+
 def render_call(
     call: ToolCall, labels: Callable[[str], str], focus: list[str] | None = None
 ) -> str:
+    if matches_nobody(call):  # an answer: the data holds no such students
+        return f"The data holds no {scope_text(call.arguments, labels)}."
     if call.error:
         return f"I couldn't answer that: {call.error}."
     if call.output is None:

@@ -101,6 +101,9 @@ class ConversationState(BaseModel):
     model_config = ConfigDict(extra="forbid")
     student_id: str | None = None
     listed: list[str] | None = Field(default=None, description="Students the last list showed.")
+    next_offset: int | None = Field(
+        default=None, ge=0, description="Where the next page of the last list starts."
+    )
     filters: dict[str, Scalar | list[Scalar]] | None = None
     interventions: list[str] | None = None
     intents: list[str] = Field(default_factory=list)

@@ -83,8 +83,7 @@ def _in_distribution() -> Iterator[dict]:
         facts=[risk_fact(MEDIUM)],
     )
     yield dict(question=f"What would help {S1}?", tools=[
-        call("explain_student", student_id=S1), call("compare_interventions", student_ids=[S1])],
-        facts=[Fact(text=S1)])  # fmt: skip
+        call("compare_interventions", student_ids=[S1])], facts=[Fact(text=S1)])  # fmt: skip
     for value, word in LOCALES.items():
         where = f"s.\"Locale\" = '{value}'"
         yield dict(question=f"Who are the highest-risk students in {word} schools?",
@@ -280,8 +279,7 @@ def _compositional() -> Iterator[dict]:
 
 def _follow_up() -> Iterator[dict]:
     yield dict(turns=[f"Why is {S1} high risk?"], question="What would help her?", tools=[
-        call("explain_student", student_id=S1), call("compare_interventions", student_ids=[S1])],
-        facts=[Fact(text=S1)])  # fmt: skip
+        call("compare_interventions", student_ids=[S1])], facts=[Fact(text=S1)])  # fmt: skip
     yield dict(
         turns=[f"Why is {S2} high risk?"],
         question="what about his attendance?",

@@ -43,6 +43,10 @@ class StudentRow(BaseModel):
 
 class FindStudentsOutput(ToolOutput):
     total: int = Field(description="Students matching the filters.")
+    first_rank: int = Field(
+        default=1, description="Rank of the first student listed (1: riskiest)."
+    )
+    last_rank: int = Field(default=0, description="Rank of the last student listed.")
     students: list[StudentRow]
 
     def students_read(self, id_column: str) -> list[str]:
@@ -93,6 +97,8 @@ def find_students(request: FindStudentsInput, ctx: ToolContext) -> FindStudentsO
     details = [c for c in detail_columns(ctx.spec, request.filters) if c in page.columns]
     return FindStudentsOutput(
         total=total,
+        first_rank=request.offset + 1,
+        last_rank=request.offset + len(page),
         students=[
             StudentRow(
                 student_id=row["student_id"],

@@ -232,3 +232,117 @@ def test_a_capacity_caps_one_intervention_without_restricting_the_plan_to_it(par
     parsed = parser.parse(question)
     assert parsed.capacity == {"study_coaching": 30}
     assert parsed.interventions == [] and parsed.budget == 40_000
+
+
+@pytest.mark.parametrize(
+    ("question", "column"),
+    [
+        # a label's words in another order, with words between them
+        ("mean learning activity online by region", "vle_clicks_per_week"),
+        ("average of the submitted assessments by region", "assessments_submitted_share"),
+    ],
+)
+def test_a_label_said_in_other_words_order_is_the_column(parser, question, column):
+    assert column in parser.parse(question).mentioned_columns
+
+
+def test_words_of_two_labels_are_not_merged_into_one(parser):
+    # "previous attempts at the module" and "credits studied this term": nothing is rewritten
+    # when another label's word sits among the words
+    text = parser.parse("previous credits and attempts by region").text
+    assert "previous attempts at the module" not in text
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["withdrawn rate by region", "how does the final result differ by region", "fails by region"],
+)
+def test_the_outcome_is_named_by_the_spec_s_own_rule(parser, question):
+    assert "outcome_rate" in parser.parse(question).metrics
+
+
+@pytest.mark.parametrize(
+    ("question", "budget"),
+    [
+        ("plan with half a million", 500_000),
+        ("if I had two hundred grand, how would you spread it", 200_000),
+        ("plan for one and a half million pounds", 1_500_000),
+        ("plan with three hundred and fifty thousand", 350_000),
+        ("the grand total of learners", None),
+    ],
+)
+def test_sums_spelt_out(parser, question, budget):
+    assert parser.parse(question).budget == budget
+
+
+@pytest.fixture(scope="module")
+def ask(parser):
+    """Plan a dialogue: each turn against the state the turn before left (as the offline
+    backend carries it: the steps' scope, budget and list)."""
+    from assistant.offline import next_state
+    from assistant.planner import Planner
+    from assistant.types import ConversationState
+
+    planner = Planner(parser.lexicon)
+
+    def ask(*turns: str):
+        state, plan = ConversationState(), None
+        for turn in turns:
+            parsed = parser.parse(turn)
+            plan = planner.plan(parsed, state)
+            state = next_state(plan, state, parsed.budget, None, bool(plan.steps))
+            found = [s for s in plan.steps if s.tool.name == "find_students"]
+            if found:  # as if the list came back full
+                state.listed = [f"X{i}" for i in range(found[0].arguments["limit"])]
+                state.next_offset = found[0].arguments.get("offset", 0) + len(state.listed)
+        return plan
+
+    return ask
+
+
+def test_the_next_page_of_a_list_continues_where_it_stopped(ask):
+    plan = ask("list the riskiest learners in wales", "show me the next 5")
+    (step,) = plan.steps
+    assert step.arguments == {"filters": {"region": ["Wales"]}, "limit": 5, "offset": 10}
+    plan = ask("list the riskiest learners in wales", "next 5", "more please")
+    assert plan.steps[0].arguments["offset"] == 15
+    assert ask("show me the next 25").clarify is not None  # no list to continue
+
+
+@pytest.mark.parametrize(
+    ("turn", "budget"),
+    [
+        ("what if we had twice that?", 80_000),
+        ("and with half as much?", 20_000),
+        ("what about another £10k", 50_000),
+        ("what if we had £10k more", 50_000),
+    ],
+)
+def test_a_budget_said_against_the_last_one(ask, turn, budget):
+    plan = ask("plan £40k of support for learners in wales", turn)
+    (step,) = plan.steps
+    assert step.tool.name == "plan_interventions"
+    assert step.arguments["budget"] == budget
+    assert step.arguments["filters"] == {"region": ["Wales"]}
+
+
+def test_a_label_s_own_words_with_one_it_shares_name_the_column():
+    """ "science score" is "science test score" when "test" and "score" belong to several
+    labels and "science" to one (a spec of the district's own, not the built-in)."""
+    import yaml
+
+    from data.spec import DatasetSpec
+
+    raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    raw["columns"] += [
+        {"name": "exam_art", "dtype": "float", "role": "context", "label": "art exam mark"},
+        {"name": "exam_music", "dtype": "float", "role": "context", "label": "music exam mark"},
+    ]
+    parser = Parser(build_lexicon(DatasetSpec.model_validate(raw), {}, 7))
+    assert parser.parse("average music mark by region").numeric_columns == ["exam_music"]
+    assert parser.parse("average art marks by region").numeric_columns == ["exam_art"]
+    assert parser.parse("average mark by region").numeric_columns == []  # which one is not said
+
+
+def test_how_many_of_them_is_the_size_of_the_list(parser):
+    assert parser.parse("show me the learners in wales, like 15 of them").limit == 15
