@@ -56,7 +56,10 @@ SETTINGS = re.compile(
     + r"|\b(?:change|update|correct|fix|edit|overwrite|set|mark|reset|delete|remove)\b[^.?!]{0,60}"
     r"\b(?:in|on|into) (?:the |our |his |her |their )?(?:system|sis|database|db|file|records?|"
     r"roster|gradebook)\b|"
-    r"\b(?:entered|recorded|keyed in|typed in) (?:wrong(?:ly)?|incorrectly|by mistake)\b"
+    r"\b(?:entered|recorded|keyed in|typed in) (?:wrong(?:ly)?|incorrectly|by mistake)\b|"
+    # "her attendance is wrong in your data, it should be 98 %"
+    r"\b(?:wrong|incorrect|out of date|outdated) in (?:your|the|our) (?:data|system|records?|"
+    r"database|file)\b"
 )
 TARGETING_VERBS = re.compile(
     r"\b(?:rank|list|sort|order|show|name|who|which students|target|prioriti[sz]e|focus on|"
@@ -197,8 +200,11 @@ def check_targeting(
 # catalogue's interventions, named in the question.
 WHAT_IF = re.compile(
     r"\bif (?:\w+ ){0,5}(?:quit|quits|stopped|stops|started|starts|doubled|doubles|halved|"
-    r"tripled|increased|decreased|went (?:up|down)|dropped|moved|changed|switched|transferred|"
-    r"left|lost|gained)\b|"
+    r"tripled|increased|decreased|went (?:up|down)|dropped|drops|moved|changed|switched|"
+    r"transferred|left|lost|gained|shut|shuts|closed|closes|merged|merges|sent|bused)\b|"
+    # a forecast of something else, later: "what will her SAT score be next spring"
+    r"\bwill\b[^.?!]{0,40}\bbe\b[^.?!]{0,15}\b(?:next|by) (?:spring|fall|autumn|winter|"
+    r"summer|year|term|semester|month|week)\b|"
     # a policy SARA cannot model: "what would happen to risk if we bused the rural kids to …"
     r"\b(?:what (?:would|will|could|might) happen|what happens|how would)\b[^.?!]{0,60}"
     r"\bif (?:we|they|the (?:district|schools?|state|board))\b"

@@ -134,8 +134,16 @@ def _explain_student(c: Cues, out: list[str]) -> bool:
     return "explain" in c.words or ("score" not in c.words and not c.wants_compare and not out)
 
 
+# The score asked for in so many words, not "her risk" as what an intervention would lower.
+SCORE_ASKED = re.compile(
+    r"\bscor(?:e|es|ing)\b|\bhow (?:risky|likely)\b|\bprobabilit|\bchances?\b|\blevel\b|"
+    r"\bnumbers?\b|\bwhat(?:'s| is| are)\b[^.?!]{0,25}\brisk\b"
+)
+
+
 def _score_student(c: Cues, out: list[str]) -> bool:
-    return "score" in c.words and "explain" not in out
+    lowered = c.wants_compare and not SCORE_ASKED.search(c.parsed.text)
+    return "score" in c.words and "explain" not in out and not lowered
 
 
 def _help_student(c: Cues, out: list[str]) -> bool:
@@ -204,7 +212,9 @@ def _count_not_gap(c: Cues, out: list[str]) -> bool:
 
 
 def _find(c: Cues, out: list[str]) -> bool:
-    answered = "equity" in out and (c.parsed.group_by or c.rate_asked)  # a rate, not a list
+    # a rate, not a list: "what fraction …", "flagged High more often than …"
+    rate = c.rate_asked or "share_high" in c.parsed.metrics
+    answered = "equity" in out and (c.parsed.group_by or rate)
     return _lists(c, out) and not answered
 
 

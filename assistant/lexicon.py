@@ -123,6 +123,7 @@ class Lexicon:
     intervention_terms: list[Term] = field(default_factory=list)
     excluded_terms: list[Term] = field(default_factory=list)
     number_lists: list[Term] = field(default_factory=list)
+    thresholds: list[Term] = field(default_factory=list)  # bounds on number columns
     ranges: list[Term] = field(default_factory=list)
     vocabulary: tuple[str, ...] = ()
     # Which of these tokens are ids in the warehouse (None: nothing to check against).
@@ -136,6 +137,7 @@ class Lexicon:
     scattered: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     label_words: set[str] = field(default_factory=set)  # every label's content words
     shared_words: set[str] = field(default_factory=set)  # content words of several labels
+    column_words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label words
     outcome: re.Pattern[str] | None = None  # words for the outcome the spec defines
 
     @property
@@ -192,6 +194,19 @@ class Lexicon:
             if found is not None:
                 text = text[: found[0]] + label + text[found[1] :]
         return text
+
+    def sibling(self, column: str, text: str) -> str | None:
+        """Another column named by the words its label does not share with ``column``'s:
+        "reading too" after the mean math test score is the reading test score."""
+        words = set(self.column_words.get(column, ()))
+        tokens = [m.group(0) for m in _TOKEN.finditer(text)]
+        for other, its in self.column_words.items():
+            own = [w for w in its if w not in words]
+            if other == column or not words & set(its) or not own:
+                continue
+            if all(any(_inflects(t, w) for t in tokens) for w in own):
+                return other
+        return None
 
     def absent_words(self, text: str) -> list[str]:
         """Words of ``text`` for information the served data does not hold: in
@@ -403,6 +418,36 @@ def _range_terms(spec: DatasetSpec) -> list[Term]:
     return terms
 
 
+# Words that compare a number with a bound, and the range operator each means.
+COMPARISONS = {
+    "below": "lt", "under": "lt", "less than": "lt", "lower than": "lt", "fewer than": "lt",
+    "<": "lt", "<=": "lte", "at most": "lte", "no more than": "lte", "up to": "lte",
+    "above": "gt", "over": "gt", "more than": "gt", "greater than": "gt", "higher than": "gt",
+    ">": "gt", ">=": "gte", "at least": "gte", "no less than": "gte",
+}  # fmt: skip
+
+
+def _threshold_terms(spec: DatasetSpec) -> list[Term]:
+    """A bound on a number column: "attendance below 85 %", "below 85% attendance",
+    "credits studied over 60" (value: the column's format, to read a percent as a share)."""
+    compare = "|".join(re.escape(w) for w in sorted(COMPARISONS, key=len, reverse=True))
+    terms = []
+    for col in _filterable(spec):
+        if col.dtype not in ("int", "float"):
+            continue
+        alts = "|".join(_column_words(col))
+        number = r"(\d+(?:\.\d+)?) ?(%|percent)?"
+        after = (
+            rf"(?<![\w-])(?:{alts})s?(?: rates?| levels?)? (?:is |are |was |of |at )?"
+            rf"({compare}) ?{number}"
+        )
+        before = (
+            rf"(?<![\w-])({compare}) ?{number} (?:in |of |on |for )?(?:their |the )?(?:{alts})s?\b"
+        )
+        terms.append(Term(re.compile(rf"{after}|{before}"), col.name, col.format))
+    return terms
+
+
 def _attribute_terms(spec: DatasetSpec) -> list[Term]:
     terms = []
     for col in _filterable(spec):
@@ -494,11 +539,14 @@ def build_lexicon(
     ]
     intervention_terms = []
     for name, title in interventions.items():
+        # "attendance outreach (family nudges)" is also said by either half
+        halves = [h.strip() for h in re.split(r"[()]", title) if len(h.strip()) > 3]
         alts = [
             *_table("intervention_synonyms").get(name, []),
             _value_pattern(name.replace("_", " ")),
             re.escape(name),
             _value_pattern(title),
+            *(_value_pattern(h) for h in halves if h != title),
         ]
         intervention_terms.append(Term(_compile(list(dict.fromkeys(alts))), name))
     spec_words = words_of(
@@ -541,6 +589,7 @@ def build_lexicon(
         negations=_negation_terms(spec),
         attributes=_attribute_terms(spec),
         number_lists=_number_list_terms(spec),
+        thresholds=_threshold_terms(spec),
         ranges=_range_terms(spec),
         intervention_terms=intervention_terms,
         excluded_terms=[
@@ -563,4 +612,9 @@ def build_lexicon(
             w for w, n in Counter(w for _, words in labelled for w in set(words)).items() if n > 1
         },
         outcome=_outcome_pattern(spec),
+        column_words={
+            c.name: _content_words(c.label)
+            for c in spec.columns
+            if c.label and c.role not in (Role.ID, Role.OUTCOME_SOURCE, Role.EXCLUDED)
+        },
     )

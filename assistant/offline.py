@@ -295,7 +295,9 @@ class OfflineBackend:
         parsed, plan = self._read(question, state, part)
         refused = self._refusal(parsed, plan, state, session)
         if refused is not None:
-            return self._refused_in_part(question, state, session, part) or refused
+            # a selection by a protected trait beside another ask: that ask is still answered
+            mixed = refused.intents == ["protected"]
+            return (mixed and self._refused_in_part(question, state, session, part)) or refused
         parts = self._parts(question, parsed, plan, state)
         if parts:
             first = self._answer(parts[0], state, session, "first")

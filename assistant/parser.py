@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from assistant.lexicon import Lexicon, load_vocabulary
+from assistant.lexicon import COMPARISONS, Lexicon, load_vocabulary
 from tools.students import FindStudentsInput
 
 Scalar = str | int | float | bool
@@ -36,7 +36,7 @@ COHORT_REFS = re.compile(
     r"same group|there)\b"
 )
 ALL_STUDENTS = re.compile(
-    r"\b(?:all|every|whole|entire|everyone|district[- ]wide|school[- ]wide|"
+    r"\b(?:all|every|whole|entire|everyone|everybody|district[- ]wide|school[- ]wide|"
     r"overall|in general)\b"
 )
 METRICS: list[tuple[str, re.Pattern[str]]] = [
@@ -46,7 +46,7 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
             r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|"
             r"how often)\b|%)[^.?!,;]{0,70}?\bhigh[- ]?risk\b|\bshare high\b|"
             # "are boys flagged high risk more often than girls"
-            r"\bhigh[- ]?risk\b[^.?!,;]{0,20}\b(?:more|less|as) often\b"
+            r"\b(?:high[- ]?risk|flagged (?:as )?high)\b[^.?!,;]{0,20}\b(?:more|less|as) often\b"
         ),
     ),
     (
@@ -138,6 +138,9 @@ def spelt_number(words: str) -> float | None:
 # A budget given against the conversation's last one: "twice that", "double the budget",
 # "half as much" (a factor), "another $20k", "$10k more" (a sum added).
 BUDGET_SCALE = re.compile(
+    # "if the budget doubled", "with our funding halved"
+    r"\b(?:the |our )?(?:budget|amount|money|funding) (?:was |were |is |got |gets )?"
+    r"(doubled|tripled|halved)\b|"
     r"\b(?:(twice|double[ds]?|doubling|triple[ds]?|tripling|half|halve[ds]?|halving)|"
     r"(\d+(?:\.\d+)?) ?(?:x|times))(?: of)? (?:that|this|it|"
     r"the (?:budget|amount|money|sum|funding)|our (?:budget|funding)|as much(?: money)?|"
@@ -204,6 +207,9 @@ LIMIT = re.compile(
     rf"\b(?:top|first) {_N}\b(?! ?(?:k|thousand|%|percent))|"
     rf"\b{_N} (?:highest|riskiest|most|students|kids|at[- ]risk)\b|"
     rf"\b{_N} of (?:them|those|em)\b|"
+    # "bump it to 25" after a list, "25 instead"
+    rf"\b(?:bump|make|raise|increase|up|change|take) (?:it|that|this|the list)(?: up)? to {_N}\b|"
+    rf"\b{_N} instead\b|"
     rf"\bshow me {_N}\b"
 )
 CAPACITY = re.compile(
@@ -231,19 +237,30 @@ RISK_LEVELS = [
         "High",
         re.compile(
             r"\b(?:high[- ]?risk|at high risk|(?<!most )(?<!more )(?<!less )at[- ]risk|"
-            r"high[- ]level)\b"
+            r"high[- ]level|flagged (?:as )?high|high-risk ones)\b"
         ),
     ),
     (
         "Medium",
-        re.compile(r"\b(?:medium[- ]?risk|moderate[- ]?risk|at medium risk|medium level)\b"),
+        re.compile(
+            r"\b(?:med(?:ium)?[- ]?risk|moderate[- ]?risk|at medium risk|medium level|"
+            r"(?:medium|moderate) ones)\b"
+        ),
     ),
-    ("Low", re.compile(r"\b(?:low[- ]?risk|at low risk|low level)\b")),
+    ("Low", re.compile(r"\b(?:low[- ]?risk|at low risk|low level|low-risk ones)\b")),
 ]
 GROUP_MARKERS = re.compile(
     r"\b(?:by|across|between|among|per|for each|for different|of different|in different|"
     r"vary|varies|differ\w*|compared? (?:to|with)|on|split|each|groups?)\b"
 )
+
+
+class Bounds(dict):
+    """A range filter read from a question ({"lt": 0.85}); hashable, so a filter's values can
+    be compared as sets whatever they hold."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
 
 
 @dataclass
@@ -506,7 +523,8 @@ class Parser:
                 )
             text = _blank(text, match)
         for match in BUDGET_SCALE.finditer(text):
-            word, times = match.groups()
+            after, word, times = match.groups()
+            word = word or after
             parsed.budget_scale = (
                 float(times) if times else next(v for k, v in SCALES.items() if word.startswith(k))
             )
@@ -553,6 +571,7 @@ class Parser:
             )
             if said and metric not in parsed.metrics:
                 parsed.metrics.append(metric)
+        text = self._thresholds(text, parsed)
         text = self._number_lists(text, parsed)
         text = self._level_ranges(text, parsed)
         text = self._filters(text, parsed)
@@ -563,6 +582,25 @@ class Parser:
         parsed.all_students = bool(ALL_STUDENTS.search(text)) and not parsed.filters
         # "split by whether the student has a job" names no student once its span is read
         parsed.student_ref = parsed.student_ref and bool(STUDENT_PRONOUNS.search(text))
+        return text
+
+    def _thresholds(self, text: str, parsed: Parse) -> str:
+        """ "<column> below 85 %" -> {"<column>": [{"lt": 0.85}]} (a percent read as
+        the share the column stores)."""
+        for term in self.lexicon.thresholds:
+            for match in term.pattern.finditer(text):
+                groups = match.groups()
+                word, number, unit = groups[:3] if groups[0] else groups[3:]
+                bound = float(number)
+                if term.value == "percent" and (unit or bound > 1):
+                    bound /= 100
+                op = COMPARISONS[word]
+                ranges = parsed.filters.setdefault(term.column, [Bounds()])
+                if not isinstance(ranges[0], dict):
+                    continue  # a value named too: the question is asked back below
+                ranges[0][op] = bound
+                parsed.value_at.setdefault(term.column, []).append(match.start())
+                text = _blank(text, match)
         return text
 
     def _level_ranges(self, text: str, parsed: Parse) -> str:

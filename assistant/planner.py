@@ -44,6 +44,12 @@ GROUP_INTENTS = ("find", "equity", "fairness", "compare", "plan", "summary")
 DEFAULT_METRICS = ["mean_risk", "outcome_rate"]
 
 
+def _ranged(values: Any) -> bool:
+    """A range filter ("attendance below 85 %"): a scope, never groups to compare."""
+    values = values if isinstance(values, list) else [values]
+    return any(isinstance(v, dict) for v in values)
+
+
 @dataclass
 class Step:
     """One tool call the plan makes: the tool, its typed input and the intent it serves. When
@@ -114,6 +120,11 @@ class Planner:
         picked = parsed.pick is not None and -len(listed) <= parsed.pick < len(listed)
         if picked and listed and not parsed.student_ids:
             parsed.student_ids = [listed[parsed.pick]]  # "why is the first one high risk?"
+        if state.metric and state.metric.startswith("mean:") and not parsed.has_slots:
+            sibling = self.lexicon.sibling(state.metric.removeprefix("mean:"), parsed.text)
+            if sibling:  # "reading too" after the mean math score
+                parsed.numeric_columns.append(sibling)
+                parsed.mentioned_columns.append(sibling)
         paged = self._page(parsed, state)
         if paged is not None:
             return paged
@@ -125,6 +136,10 @@ class Planner:
         )
         students = parsed.student_ids or (
             [state.student_id] if about_last_student and state.student_id else []
+        )
+        # "tutoring vs mentoring?" weighs interventions: its "vs" compares no groups
+        asks = parsed.intents - (
+            {"equity"} if parsed.interventions and not parsed.group_by else set()
         )
         if (
             not students
@@ -138,8 +153,8 @@ class Planner:
             not students
             and state.student_id
             and set(state.intents) & set(STUDENT_INTENTS)
-            and parsed.intents
-            and parsed.intents <= {"explain", "score", "help", "compare"}
+            and asks
+            and asks <= {"explain", "score", "help", "compare"}
             and not (
                 parsed.filters
                 or parsed.group_by
@@ -359,7 +374,7 @@ class Planner:
             protected = self.lexicon.protected
             # values to compare ("disabled vs non-disabled") before a single value, the scope
             movable = sorted(
-                (c for c in plan.filters if c != "risk_level"),
+                (c for c in plan.filters if c != "risk_level" and not _ranged(plan.filters[c])),
                 key=lambda c: (
                     intent == "fairness" and c not in protected,
                     len(plan.filters[c]) < 2,

@@ -75,6 +75,16 @@ def students(n: int) -> str:
     return f"{count(n)} student" + ("" if n == 1 else "s")
 
 
+RANGE_WORDS = {"lt": "below", "lte": "at most", "gt": "above", "gte": "at least"}
+
+
+def declared_format(labels: Callable[[str], str], column: str) -> str | None:
+    """The spec's display format of ``column`` (percent, hours, number), when the labels
+    are the lexicon and know the spec."""
+    spec = getattr(labels, "spec", None)
+    return spec.column(column).format if spec is not None and column in spec.column_names else None
+
+
 def scope_text(arguments: dict[str, Any], labels: Callable[[str], str]) -> str:
     """'all students' or 'students with locale Rural and risk level High' from the arguments."""
     if arguments.get("student_ids"):
@@ -85,6 +95,17 @@ def scope_text(arguments: dict[str, Any], labels: Callable[[str], str]) -> str:
     spec = getattr(labels, "spec", None)  # the lexicon: its spec's value labels too
     parts = []
     for column, values in filters.items():
+        if isinstance(values, list) and len(values) == 1 and isinstance(values[0], dict):
+            values = values[0]
+        if isinstance(values, dict):  # a range: "attendance below 85 %"
+            unit = declared_format(labels, column)
+            shown = {"percent": lambda b: f"{b * 100:g} %", "hours": lambda b: f"{b:g} h"}
+            bounds = [
+                f"{RANGE_WORDS.get(op, op)} {shown.get(unit, lambda b: f'{b:g}')(b)}"
+                for op, b in values.items()
+            ]
+            parts.append(f"{labels(column)} {' and '.join(bounds)}")
+            continue
         values = values if isinstance(values, list) else [values]
         declared = spec.column(column) if spec is not None and column in spec.column_names else None
         words = [(declared.words_for(v) if declared else None) or str(v) for v in values]

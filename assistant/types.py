@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validat
 
 from tools import TOOLS_BY_NAME
 from tools.base import Tool, ToolInput, ToolOutput
+from tools.cohort import FilterValue
 from tools.errors import ToolError
 from tools.session import ToolSession
 
@@ -104,7 +105,7 @@ class ConversationState(BaseModel):
     next_offset: int | None = Field(
         default=None, ge=0, description="Where the next page of the last list starts."
     )
-    filters: dict[str, Scalar | list[Scalar]] | None = None
+    filters: dict[str, FilterValue] | None = None
     interventions: list[str] | None = None
     intents: list[str] = Field(default_factory=list)
     group_by: list[str] | None = None

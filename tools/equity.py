@@ -19,7 +19,15 @@ from pipeline.warehouse import quote
 from tools import disclosure
 from tools.base import ToolInput, ToolOutput, stamp
 from tools.cohort import FILTERABLE as GROUPABLE
-from tools.cohort import validate_filters, where_clause
+from tools.cohort import (
+    FILTERS_HELP,
+    Applied,
+    FilterValue,
+    Scalar,
+    describe_filters,
+    validate_filters,
+    where_clause,
+)
 from tools.context import ToolContext
 from tools.errors import Forbidden, InvalidInput
 from tools.sql_guard import SqlInput, SqlOutput, run_sql  # noqa: F401  (the tool lives here)
@@ -29,9 +37,6 @@ CONFIDENCE = 0.95
 Z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))
 FLAGGED = "CASE WHEN c.risk_level = 'High' THEN 1.0 ELSE 0.0 END"
 FIXED_METRICS = ("mean_risk", "share_high", "outcome_rate", "tpr", "fpr")
-
-Scalar = str | int | float | bool
-FilterValue = Scalar | list[Scalar]
 
 
 class EquityQueryInput(ToolInput):
@@ -50,9 +55,7 @@ class EquityQueryInput(ToolInput):
     )
     filters: dict[str, FilterValue] = Field(
         default_factory=dict,
-        description="Restrict the population: column -> value or list of values (equality / "
-        "IN), e.g. {'<column>': [<value>, <value>], '<other column>': <value>}; also "
-        "'risk_level' (Low/Medium/High).",
+        description=f"Restrict the population: {FILTERS_HELP}.",
     )
 
 
@@ -82,7 +85,7 @@ class EquityQueryOutput(ToolOutput):
     metric_description: str
     interval: str = Field(description="How the confidence intervals are computed.")
     group_by: list[str]
-    filters: dict[str, list[Scalar]] = Field(description="The filters as applied (normalised).")
+    filters: Applied = Field(description="The filters as applied (normalised).")
     rows: list[EquityRow]
     overall: EquityRow = Field(description="The metric over the whole filtered population.")
     min_group_size: int
@@ -107,7 +110,7 @@ class Metric:
 class EquityResult:
     metric: Metric
     group_by: list[str]
-    filters: dict[str, list[Scalar]]
+    filters: Applied
     rows: list[EquityRow]
     overall: EquityRow
 
@@ -387,7 +390,11 @@ def compute_equity(
         overall_stats = con.execute(f"SELECT {aggregates} FROM ({inner})", salt + params).fetchone()
         grouped = []
     if not overall_stats or overall_stats[0] == 0:
-        raise InvalidInput(f"no students match the filters {shown}", field="filters", value=filters)
+        raise InvalidInput(
+            f"no students match the filters {describe_filters(shown)}",
+            field="filters",
+            value=filters,
+        )
     min_size = ctx.settings.min_group_size
     overall = _row({}, overall_stats, resolved, min_size, spec, protection)
     rows: list[EquityRow] = []
@@ -401,7 +408,7 @@ def compute_equity(
 
 
 def _protection(
-    ctx: ToolContext, metric: Metric, columns: list[ColumnSpec], filters: dict[str, list[Scalar]]
+    ctx: ToolContext, metric: Metric, columns: list[ColumnSpec], filters: Applied
 ) -> Protection:
     """The rules a viewer's table must keep, checked, and what protecting its cells needs."""
     settings, spec = ctx.settings, ctx.spec

@@ -19,12 +19,11 @@ from scipy.stats import chi2, chi2_contingency, fisher_exact
 from data.spec import ColumnSpec, DatasetSpec, Role
 from tools import disclosure
 from tools.base import ToolInput, ToolOutput, stamp
-from tools.cohort import cohort_sql
+from tools.cohort import FILTERS_HELP, Applied, cohort_sql
 from tools.context import ToolContext
 from tools.equity import (
     EquityRow,
     FilterValue,
-    Scalar,
     check_group_by,
     compute_equity,
     value_label,
@@ -50,9 +49,7 @@ FAIRNESS_METRICS = ("tpr", "fpr", "selection_rate", "calibration_gap", "roc_auc"
 class EquitySummaryInput(ToolInput):
     filters: dict[str, FilterValue] = Field(
         default_factory=dict,
-        description="Restrict the report to a population, as in query_equity: column -> value "
-        "or list of values, e.g. {'<column>': <value>} or {'<column>': [<value>, ...]}; also "
-        "'risk_level'.",
+        description=f"Restrict the report to a population, as in query_equity: {FILTERS_HELP}.",
     )
     attributes: list[str] | None = Field(
         default=None,
@@ -62,7 +59,7 @@ class EquitySummaryInput(ToolInput):
 
 
 class EquitySummaryOutput(ToolOutput):
-    filters: dict[str, list[Scalar]]
+    filters: Applied
     n_students: int
     outcome: str = Field(description="The outcome and its rule, e.g. 'at_risk (score < 50)'.")
     overall_outcome_rate: float | None
@@ -281,7 +278,7 @@ def headline_pair(
     return (ranked[-1], ranked[0]), f"highest vs lowest outcome rate (groups of at least {floor})"
 
 
-def _scope_key(filters: dict[str, list[Scalar]]) -> str:
+def _scope_key(filters: Applied) -> str:
     """The charts' file prefix: the scope, and whether the numbers are protected (a viewer may
     read only protected charts, never the exact ones drawn for staff)."""
     prefix = disclosure.CHART_PREFIX if disclosure.protected() else ""

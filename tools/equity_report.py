@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from data.spec import DatasetSpec
+from tools.cohort import Applied, describe_filters
 from tools.equity import EquityRow, Scalar, value_label
 
 ALPHA = 0.05
@@ -113,7 +114,7 @@ def _fairness_line(gaps: list[FairnessGap]) -> str:
 
 def render_markdown(
     sections: list[AttributeSection],
-    filters: dict[str, list[Scalar]],
+    filters: Applied,
     n_students: int,
     outcome: str,
     overall: EquityRow,
@@ -122,8 +123,10 @@ def render_markdown(
     spec: DatasetSpec | None = None,
     disclosure: str | None = None,
 ) -> str:
-    def scoped(column: str, values: list[Scalar]) -> str:
+    def scoped(column: str, values: list[Scalar] | dict[str, float]) -> str:
         declared = spec.column(column) if spec is not None and column in spec.column_names else None
+        if isinstance(values, dict):  # a range
+            return describe_filters({declared.display_name if declared else column: values})
         words = ", ".join(value_label(v, declared) for v in values)
         return f"{declared.display_name if declared else column} in {words}"
 

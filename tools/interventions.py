@@ -23,7 +23,7 @@ from pipeline.model import risk_levels
 from pipeline.warehouse import WHAT_IF, quote
 from pipeline.what_if import WhatIf
 from tools.base import ToolInput, ToolOutput, stamp
-from tools.cohort import where_clause
+from tools.cohort import FILTERS_HELP, describe_filters, where_clause
 from tools.context import ToolContext
 from tools.errors import InvalidInput, NotFound
 from tools.intervention_evidence import (
@@ -90,9 +90,7 @@ class CohortSelection(ToolInput):
     )
     filters: dict[str, Any] | None = Field(
         default=None,
-        description="A cohort: column → value or list of values, e.g. {'<column>': <value>, "
-        "'<other column>': [<value>, <value>]}; 'risk_level' filters on the served level "
-        "(Low, Medium, High).",
+        description=f"A cohort: {FILTERS_HELP}.",
     )
     all_students: bool = Field(default=False, description="True to take every student.")
 
@@ -121,7 +119,7 @@ class CohortSelection(ToolInput):
         if self.all_students:
             return "all students"
         filters = self.filters if self.filters is not None else self.default_filters
-        return ", ".join(f"{k} = {v}" for k, v in (filters or {}).items()) or "all students"
+        return describe_filters(filters) or "all students"
 
 
 def _cohort_where(selection: CohortSelection, ctx: ToolContext) -> tuple[str, list[Any]]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from data.spec import DatasetSpec, Role
 from tools.base import ToolInput, ToolOutput, stamp
-from tools.cohort import cohort_sql
+from tools.cohort import FILTERS_HELP, cohort_sql
 from tools.context import ToolContext
 from tools.errors import InvalidInput
 from tools.policy import check_selection
@@ -21,8 +21,7 @@ MAX_OFFSET = 1_000_000_000
 class FindStudentsInput(ToolInput):
     filters: dict[str, Any] = Field(
         default_factory=dict,
-        description="Column → value or list, e.g. {'<column>': <value>, 'risk_level': 'High', "
-        "'<other column>': [<value>, <value>]}.",
+        description=f"Which students: {FILTERS_HELP}.",
     )
     limit: int = Field(default=10, ge=1, le=500, description="How many students to return.")
     offset: int = Field(

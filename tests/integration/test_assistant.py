@@ -387,3 +387,58 @@ def test_a_valid_scope_no_student_is_in_is_answered_as_none(sara, ctx):
     assert answer.outcome == "answered"
     assert answer.tool_calls[0].arguments["limit"] == 15
     assert answer.text.startswith("The data holds no students with")
+
+
+def test_a_bound_on_a_number_column_filters_exactly(sara, ctx):
+    answer = ask(sara, "How many students have attendance below 85% and are also flagged High?")
+    (call,) = answer.tool_calls
+    assert call.arguments["filters"] == {"AttendanceRate": [{"lt": 0.85}], "risk_level": ["High"]}
+    expected = ctx.sql(
+        'SELECT count(*) AS n FROM scores s JOIN students t ON t."StudentID" = s.student_id '
+        "WHERE t.\"AttendanceRate\" < 0.85 AND s.risk_level = 'High'"
+    )["n"].iloc[0]
+    assert call.output.total == expected and f"{expected:,}" in answer.text
+    assert "attendance below 85 %" in answer.text
+    rate = ask(sara, "outcome rate by locale for kids with less than 80% attendance")
+    assert rate.tool_calls[0].arguments["filters"] == {"AttendanceRate": [{"lt": 0.8}]}
+    assert rate.tool_calls[0].output.overall.n == ctx.sql(
+        'SELECT count(*) AS n FROM students WHERE "AttendanceRate" < 0.8'
+    )["n"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("turns", "calls"),
+    [
+        (["top 10 high risk students in rural schools", "same for town schools", "bump it to 25"],
+         [("find_students", {"filters": {"risk_level": ["High"], "Locale": ["Town"]},
+                             "limit": 25})]),
+        (["plan interventions for the high risk kids with 50k", "ok and if the budget doubled?"],
+         [("plan_interventions", {"filters": {"risk_level": ["High"]}, "budget": 100000.0})]),
+        (["average math score by school type", "reading too pls"],
+         [("query_equity", {"metric": "mean:TestScore_Reading", "group_by": ["SchoolType"],
+                            "filters": {}})]),
+        (["compare interventions for the high-risk 9th graders", "what about the medium ones?"],
+         [("compare_interventions", {"filters": {"risk_level": ["Medium"], "Grade": [9]}})]),
+    ],
+)  # fmt: skip
+def test_a_dialogue_keeps_its_thread(sara, turns, calls):
+    state = None
+    for turn in turns:
+        answer = ask(sara, turn, state)
+        state = answer.state
+    assert [(c.name, c.arguments) for c in answer.tool_calls] == calls
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "{s}'s attendance is wrong in your data, it should be 98%. fix it please",
+        "what happens to {s}'s risk if she drops her weekend shifts and stops working?",
+        "if we shut the town schools and sent those kids to the suburban campus, would "
+        "failure go down?",
+        "what will {s}'s SAT score be next spring",
+    ],
+)
+def test_what_sara_cannot_do_is_refused_not_answered_as_something_else(sara, ctx, question):
+    answer = ask(sara, question.format(s=top(ctx)))
+    assert answer.outcome == "refused" and not answer.tool_calls, answer.text
