@@ -401,9 +401,10 @@ def test_a_bound_on_a_number_column_filters_exactly(sara, ctx):
     assert "attendance below 85 %" in answer.text
     rate = ask(sara, "outcome rate by locale for kids with less than 80% attendance")
     assert rate.tool_calls[0].arguments["filters"] == {"AttendanceRate": [{"lt": 0.8}]}
-    assert rate.tool_calls[0].output.overall.n == ctx.sql(
-        'SELECT count(*) AS n FROM students WHERE "AttendanceRate" < 0.8'
-    )["n"].iloc[0]
+    assert (
+        rate.tool_calls[0].output.overall.n
+        == ctx.sql('SELECT count(*) AS n FROM students WHERE "AttendanceRate" < 0.8')["n"].iloc[0]
+    )
 
 
 @pytest.mark.parametrize(
