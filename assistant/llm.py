@@ -41,6 +41,17 @@ INTENT_OF_TOOL = {
     "query_equity": "equity", "equity_summary": "summary", "compare_interventions": "compare",
     "plan_interventions": "plan", "model_info": "model", "run_sql": "sql",
 }  # fmt: skip
+# What each tool answers, to name an ask the model's answer left out.
+ASKS = {
+    "explain_student": "why the student is at this risk level",
+    "score_students": "the student's risk score",
+    "find_students": "the list of students",
+    "query_equity": "how the groups compare",
+    "equity_summary": "the equity summary",
+    "compare_interventions": "which interventions would help",
+    "plan_interventions": "the intervention plan",
+    "model_info": "the model's details",
+}
 SYSTEM = """You are SARA, the Student Academic Risk Assistant for school staff.
 Answer questions about student academic risk using ONLY the tools: every number you write must
 come from a tool result in this conversation turn; never estimate or compute numbers yourself.
@@ -158,7 +169,21 @@ class LlmBackend:
             )
         else:
             answer = self._answer(text, state, calls)
+            missing = self._unanswered(question, state, calls)
+            if missing:  # a part of the question the model left out is named, never dropped
+                answer.text += (
+                    "\n\nNot answered here: " + "; ".join(missing) + ". Ask for it on its own."
+                )
         return answer.model_copy(update={"llm_calls": usage})
+
+    def _unanswered(
+        self, question: str, state: ConversationState, calls: list[ToolCall]
+    ) -> list[str]:
+        """What the question asks (as the offline reading splits it into tools) that none of
+        the model's successful tool calls answered."""
+        made = {c.name for c in calls if c.output is not None}
+        expected = self.offline.expected_tools(question, state)
+        return list(dict.fromkeys(ASKS[n] for n in expected if n not in made and n in ASKS))
 
     def _model(self):
         from langchain_openai import ChatOpenAI

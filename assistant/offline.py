@@ -212,6 +212,20 @@ class OfflineBackend:
                 return left, right
         return None
 
+    def expected_tools(self, question: str, state: ConversationState) -> list[str]:
+        """The tools this backend would call for ``question``, ask by ask (none when it would
+        refuse or ask back): what another backend's answer is checked against."""
+        parsed, plan = self._read(question, state)
+        if plan.refusal or plan.clarify or not plan.steps:
+            return []
+        parts = self._parts(question, parsed, plan, state)
+        if not parts:
+            return [s.tool.name for s in plan.steps]
+        first = self._read(parts[0], state, "first")[1]
+        after = next_state(first, state, None, None, True)
+        second = self._read(parts[1], after, "rest")[1]
+        return [s.tool.name for s in first.steps + second.steps]
+
     @staticmethod
     def _another_student(plan: Plan, state: ConversationState) -> bool:
         """One student after another in consecutive turns (not after a list of a group)."""

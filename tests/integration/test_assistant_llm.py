@@ -181,3 +181,22 @@ def test_not_configured_falls_back(published, ctx):
     answer = Asker(settings, ctx).ask("what model is this?")
     assert answer.backend == "offline" and "not configured" in answer.fallback_reason
     assert answer.tool_calls[0].name == "model_info"
+
+
+def test_a_part_the_model_leaves_out_is_named(sara, fake, student):
+    # two asks; the model answers only the first
+    fake.play(tool_call("explain_student", {"student_id": student}), say(risk_sentence))
+    answer = sara.ask(f"why is {student} high risk, and what would help?")
+    assert answer.backend == "llm", answer.fallback_reason
+    assert [c.name for c in answer.tool_calls] == ["explain_student"]
+    assert answer.text.endswith(
+        "Not answered here: which interventions would help. Ask for it on its own."
+    )
+    # both asks answered: nothing is added
+    fake.play(
+        tool_call("explain_student", {"student_id": student}),
+        tool_call("compare_interventions", {"student_ids": [student]}),
+        say(risk_sentence),
+    )
+    both = sara.ask(f"why is {student} high risk, and what would help?")
+    assert "Not answered here" not in both.text
