@@ -54,8 +54,8 @@ SETTINGS = re.compile(
     # an edit of a student's record: "change her attendance to 95% in the system"
     # (verbs only: "a record in the system" is a noun, asked about, not an edit)
     + r"|\b(?:change|update|correct|fix|edit|overwrite|set|mark|reset|delete|remove)\b[^.?!]{0,60}"
-    r"\b(?:in|on|into) (?:the |our |his |her |their )?(?:system|sis|database|db|file|records?|"
-    r"roster|gradebook)\b|"
+    r"\b(?:in|on|into|from) (?:the |our |his |her |their |your )?(?:system|sis|database|dataset|"
+    r"data|db|file|records?|roster|gradebook|warehouse)\b|"
     r"\b(?:entered|recorded|keyed in|typed in) (?:wrong(?:ly)?|incorrectly|by mistake)\b|"
     # "her attendance is wrong in your data, it should be 98 %"
     r"\b(?:wrong|incorrect|out of date|outdated) in (?:your|the|our) (?:data|system|records?|"
@@ -94,7 +94,8 @@ OUT_OF_SCOPE = re.compile(
 DOMAIN = re.compile(
     r"\b(?:students?|pupils?|learners?|kids?|risk\w*|schools?|grades?|graders?|attendance|"
     r"interventions?|tutor\w*|mentor\w*|outreach|model|equity|fair\w*|bias\w*|cohort|budget|"
-    r"gpa|outcome\w*|sara|ses|quartile|locale|intervention|plan|support|help|explain\w*)\b"
+    r"gpa|outcome\w*|sara|ses|quartile|locale|intervention|plan|support|help|explain\w*|"
+    r"rates?|numbers?|stats?|statistics)\b"
 )
 
 
@@ -203,8 +204,8 @@ WHAT_IF = re.compile(
     r"tripled|increased|decreased|went (?:up|down)|dropped|drops|moved|changed|switched|"
     r"transferred|left|lost|gained|shut|shuts|closed|closes|merged|merges|sent|bused)\b|"
     # a forecast of something else, later: "what will her SAT score be next spring"
-    r"\bwill\b[^.?!]{0,40}\bbe\b[^.?!]{0,15}\b(?:next|by) (?:spring|fall|autumn|winter|"
-    r"summer|year|term|semester|month|week)\b|"
+    r"\bwill\b[^.?!]{0,40}\bbe\b[^.?!]{0,25}\b(?:(?:next|by) (?:spring|fall|autumn|winter|"
+    r"summer|year|term|semester|month|week)|(?:in|by|for) (?:the class of )?20\d\d)\b|"
     # a policy SARA cannot model: "what would happen to risk if we bused the rural kids to …"
     r"\b(?:what (?:would|will|could|might) happen|what happens|how would)\b[^.?!]{0,60}"
     r"\bif (?:we|they|the (?:district|schools?|state|board))\b"

@@ -63,7 +63,9 @@ class Cues:
         """Interventions named, help asked for, or "compare" said about interventions."""
         p = self.parsed
         # costs and moving students out of High are about interventions
-        about = bool(ABOUT_INTERVENTIONS.search(p.text) or COSTS.search(p.text) or p.objective)
+        # ("no parent support at home" names a column, not an intervention)
+        said = p.rest or p.text
+        about = bool(ABOUT_INTERVENTIONS.search(said) or COSTS.search(p.text) or p.objective)
         return bool(p.interventions) or "help" in self.words or ("compare" in self.words and about)
 
     @property
@@ -196,7 +198,12 @@ def _equity(c: Cues, out: list[str]) -> bool:
 def _lists(c: Cues, out: list[str]) -> bool:
     # "who are the riskiest in Scotland, and which intervention would help them?" asks for both
     asks_list = bool(LIST_ASKED.search(c.parsed.text))
-    return "find" in c.words and "plan" not in out and ("compare" not in out or asks_list)
+    # "freshmen at high risk, show me 15": a number of students is a list
+    wanted = "find" in c.words or (bool(c.parsed.limit) and not out)
+    beside_summary = "summary" in out and not asks_list  # "pull up an equity report"
+    return (
+        wanted and "plan" not in out and ("compare" not in out or asks_list) and not beside_summary
+    )
 
 
 def _summary_covers_fairness(c: Cues, out: list[str]) -> bool:

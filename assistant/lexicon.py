@@ -217,10 +217,11 @@ class Lexicon:
             return []
         terms = (*self.attributes, *self.values, *self.negations, *self.excluded_terms)
         covered = [m.span() for term in terms for m in term.pattern.finditer(text)]
+        # covered whole: "income" is the SES column's word; "household income" is not held
         missing = [
             m.group(0)
             for m in asked
-            if not any(start < m.end() and m.start() < end for start, end in covered)
+            if not any(start <= m.start() and m.end() <= end for start, end in covered)
         ]
         return list(dict.fromkeys(missing))
 

@@ -44,7 +44,8 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
         "share_high",
         re.compile(
             r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|"
-            r"how often)\b|%)[^.?!,;]{0,70}?\bhigh[- ]?risk\b|\bshare high\b|"
+            r"how often)\b|%)[^.?!,;]{0,70}?\b(?:high[- ]?risk|flagged (?:as )?high)\b|"
+            r"\bshare high\b|"
             # "are boys flagged high risk more often than girls"
             r"\b(?:high[- ]?risk|flagged (?:as )?high)\b[^.?!,;]{0,20}\b(?:more|less|as) often\b"
         ),
@@ -89,6 +90,7 @@ CAP_BEFORE = re.compile(
     r"\b(?:under|below|less than|at most|no more than|up to|cheaper than|max(?:imum)?(?: of)?|"
     r"within|not over|not more than)\s*$|<=?\s*$"
 )
+CAP_AFTER = re.compile(r"\s*(?:or (?:less|under|below|cheaper)|max(?:imum)?|at most|tops)\b")
 PER_HEAD = re.compile(
     r"\s*(?:(?:a|per) year\s+)?(?:per|a|each|for each|for every) (?:student|kid|pupil|child|"
     r"learner|head|participant|person)\b|\s*each\b"
@@ -209,6 +211,7 @@ LIMIT = re.compile(
     rf"\b{_N} of (?:them|those|em)\b|"
     # "bump it to 25" after a list, "25 instead"
     rf"\b(?:bump|make|raise|increase|up|change|take) (?:it|that|this|the list)(?: up)? to {_N}\b|"
+    rf"\bmake it {_N}\b|"
     rf"\b{_N} instead\b|"
     rf"\bshow me {_N}\b"
 )
@@ -297,6 +300,7 @@ class Parse:
     part: bool = False
     carry_scope: bool = False
     value_at: dict[str, list[int]] = field(default_factory=dict)  # where each filter's values are
+    rest: str = ""  # the text with what the slots used blanked (the cues are read on it)
 
     @property
     def has_slots(self) -> bool:
@@ -495,6 +499,7 @@ class Parser:
         text = normalise(rest, self.lexicon)
         parsed = Parse(text=text, student_ids=ids)
         rest = self._slots(text, parsed)
+        parsed.rest = rest
         parsed.intents = {intent for intent, cue in cue_patterns().items() if cue.search(rest)}
         if len(parsed.interventions) > 1 and re.search(r"\b(?:vs|versus|or|and|compar\w*)\b", text):
             parsed.intents.add("compare")
@@ -511,8 +516,10 @@ class Parser:
                 (_money(groups[i], groups[i + 1]) for i in range(0, len(groups), 2) if groups[i]),
                 None,
             )
-            head = PER_HEAD.match(text, match.end())
-            if head and CAP_BEFORE.search(text[max(0, match.start() - 30) : match.start()]):
+            after = CAP_AFTER.match(text, match.end())  # "$300 or less per student"
+            head = PER_HEAD.match(text, after.end() if after else match.end())
+            capped = after or CAP_BEFORE.search(text[max(0, match.start() - 30) : match.start()])
+            if head and capped:
                 parsed.cost_cap = amount
                 text = text[: match.end()] + " " * (head.end() - match.end()) + text[head.end() :]
             elif amount is not None:
@@ -755,6 +762,7 @@ class Parser:
                 and column != "risk_level"
                 and len(values) > 1
                 and column not in found
+                and not (parsed.interventions and not both)  # interventions are compared
             ):
                 # "only for students in London or the South East" keeps both as the scope
                 # and "find the students in town or rural schools" lists them, compares nothing

@@ -210,3 +210,41 @@ def test_one_of_the_students_just_answered_about(plan):
         ("and the last one?", ("score_students", {"student_ids": ["S0038641"]})),  # same ask
     ):
         assert calls(plan(question, state)) == [call], question
+
+
+@pytest.mark.parametrize(
+    ("question", "tools"),
+    [
+        ("what fraction of the rural kids are flagged high", ["query_equity"]),
+        ("can u pull up an equity report, public schools only", ["equity_summary"]),
+        ("freshmen at high risk, show me 15", ["find_students"]),
+        # "parent support" names a column here, not an intervention
+        ("mean risk for kids with no parent support at home vs the ones who have it",
+         ["query_equity"]),
+    ],
+)  # fmt: skip
+def test_what_was_asked_and_nothing_beside_it(plan, question, tools):
+    assert [name for name, _ in calls(plan(question))] == tools
+
+
+def test_a_cost_cap_said_after_the_sum(parser):
+    parsed = parser.parse("compare the interventions that cost $300 or less per student")
+    assert parsed.cost_cap == 300 and parsed.budget is None
+
+
+def test_values_beside_a_comparison_of_interventions_are_its_scope(parser):
+    parsed = parser.parse(
+        "Compare parent engagement and home internet for students in SES quartiles 1 and 2"
+    )
+    assert parsed.group_by == [] and parsed.filters == {"SES_Quartile": [1, 2]}
+
+
+def test_a_phrase_the_data_lacks_is_named_though_a_word_of_it_is_a_column(parser):
+    assert parser.parse("the household income of the kids at High risk").absent == [
+        "household income"
+    ]
+    assert parser.parse("income by locale").absent == []  # the column's own word
+
+
+def test_removing_a_record_is_refused():
+    assert guard.check_request("delete s0000042 from the dataset, he transferred out") is not None
