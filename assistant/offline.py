@@ -116,7 +116,6 @@ class OfflineBackend:
     @staticmethod
     def _as_part(parsed: Parse, part: str | None) -> None:
         """Mark an ask of a question of several (``part`` "first" or "rest")."""
-        parsed.part = part is not None
         parsed.carry_scope = part == "rest" and not (
             parsed.filters or parsed.student_ids or parsed.all_students or parsed.student_ref
         )

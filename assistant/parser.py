@@ -294,10 +294,8 @@ class Parse:
     numeric_columns: list[str] = field(default_factory=list)  # columns to average
     problems: list[str] = field(default_factory=list)  # values the data cannot have
     absent: list[str] = field(default_factory=list)  # words for information the data lacks
-    # one ask of a question of several: only what it says is done ("score A and tell me what
-    # would help B" does not also explain B) and, with no scope of its own, it keeps the
-    # question's ("for Town schools: the outcome rate, plus a full equity summary")
-    part: bool = False
+    # one ask of a question of several with no scope of its own keeps the question's ("for
+    # Town schools: the outcome rate, plus a full equity summary")
     carry_scope: bool = False
     value_at: dict[str, list[int]] = field(default_factory=dict)  # where each filter's values are
     rest: str = ""  # the text with what the slots used blanked (the cues are read on it)
