@@ -81,7 +81,8 @@ CERTAINTY = re.compile(
     r"\bpromise\w*|\bassure me\b|"
     r"\bdestined\b|\bdoomed\b|\bbound to fail\b|\binevitabl\w*|\bno chance\b|"
     r"\bwithout (?:a )?doubt\b|\bnever (?:graduate|pass|succeed)\b|\bgoing to (?:fail|drop out)\b|"
-    r"\bwill (?:\w+ )?(?:fail|drop out)\b"
+    r"\bwill (?:\w+ )?(?:fail|drop out)\b|\b(?:gonna|going to) (?:fail|pass|drop out)\b|"
+    r"\bfail or not\b"
 )
 OUT_OF_SCOPE = re.compile(
     r"\b(?:poem|joke|weather|recipe|song|lyrics|story|stock|bitcoin|crypto|football|soccer|movie|"
@@ -206,6 +207,8 @@ WHAT_IF = re.compile(
     # a forecast of something else, later: "what will her SAT score be next spring"
     r"\bwill\b[^.?!]{0,40}\bbe\b[^.?!]{0,25}\b(?:(?:next|by) (?:spring|fall|autumn|winter|"
     r"summer|year|term|semester|month|week)|(?:in|by|for) (?:the class of )?20\d\d)\b|"
+    r"\b(?:predict|forecast|project)\w*\b[^.?!]{0,40}\b(?:next|the coming|coming) (?:spring|fall|"
+    r"autumn|winter|summer|year|term|semester|month|week)\b|"
     # a policy SARA cannot model: "what would happen to risk if we bused the rural kids to …"
     r"\b(?:what (?:would|will|could|might) happen|what happens|how would)\b[^.?!]{0,60}"
     r"\bif (?:we|they|the (?:district|schools?|state|board))\b"

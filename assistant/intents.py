@@ -64,7 +64,7 @@ class Cues:
         p = self.parsed
         # costs and moving students out of High are about interventions
         # ("no parent support at home" names a column, not an intervention)
-        said = p.rest or p.text
+        said = p.plain or p.text
         about = bool(ABOUT_INTERVENTIONS.search(said) or COSTS.search(p.text) or p.objective)
         return bool(p.interventions) or "help" in self.words or ("compare" in self.words and about)
 

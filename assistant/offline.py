@@ -93,6 +93,11 @@ SQL_TEXT = re.compile(
     r"(?=.*(?:\bgroup by\b|\bwhere\b|\border by\b|\blimit\b|;|$))|"
     r"\bselect\s+(?:\*|count\s*\()"
 )
+# A student not in the warehouse: "this new transfer student", "a hypothetical kid".
+NEW_STUDENT = re.compile(
+    r"\b(?:new|transfer\w*|incoming|hypothetical|prospective|made-up)\b[^.?!:]{0,20}"
+    r"\b(?:student|kid|pupil|learner|enrol+ee)s?\b"
+)
 # Where one question may hold two asks: "score A and explain B", "the AUC, and the share by …",
 # "…, plus a full equity summary". A split is only taken when it loses nothing the whole read.
 PART_BREAK = re.compile(r"\s*;\s*|,?\s+(?:and|plus|also)\s+(?:also\s+|then\s+)?|,\s*then\s+")
@@ -211,6 +216,18 @@ class OfflineBackend:
                 return left, right
         return None
 
+    @staticmethod
+    def _record_typed(parsed: Parse) -> bool:
+        """A new student's record typed into the chat to be scored ("score this new transfer
+        student: age 15, grade 10, …"): values of several columns and no id."""
+        columns = [c for c in parsed.filters if c != "risk_level"]
+        return (
+            not parsed.student_ids
+            and "score" in parsed.intents
+            and len(columns) >= 3
+            and bool(NEW_STUDENT.search(parsed.text))
+        )
+
     def expected_tools(self, question: str, state: ConversationState) -> list[str]:
         """The tools this backend would call for ``question``, ask by ask (none when it would
         refuse or ask back): what another backend's answer is checked against."""
@@ -324,6 +341,15 @@ class OfflineBackend:
                 '{"sql": "…"}); or ask me the question in words.',
                 outcome="refused",
                 intents=["sql"],
+                state=next_state(plan, state, None, None, False),
+            )
+        if self._record_typed(parsed):
+            return Answer(
+                text="The chat scores students already in the warehouse, by id. To score a new "
+                "student's record, send it with every model input to the score_students tool "
+                '(POST /v1/tools/score_students, body {"records": [{…}]}, a staff key).',
+                outcome="refused",
+                intents=["record"],
                 state=next_state(plan, state, None, None, False),
             )
         cannot = self._cannot(parsed)  # beside a student's answer (else refused above)

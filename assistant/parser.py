@@ -45,7 +45,7 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|"
             r"how often)\b|%)[^.?!,;]{0,70}?\b(?:high[- ]?risk|flagged (?:as )?high)\b|"
-            r"\bshare high\b|"
+            r"\bshare high\b|\bwho (?:gets|get|is|are) flagged\b|"
             # "are boys flagged high risk more often than girls"
             r"\b(?:high[- ]?risk|flagged (?:as )?high)\b[^.?!,;]{0,20}\b(?:more|less|as) often\b"
         ),
@@ -164,6 +164,10 @@ PAGE_WORDS = {"ten": 10, "twenty": 20, "fifty": 50, "five": 5, "fifteen": 15, "t
               "hundred": 100}  # fmt: skip
 
 
+# Both sides of a yes/no column named just before: "… parent support? with vs without it".
+WITH_AND_WITHOUT_IT = re.compile(
+    r"\bwith (?:vs\.?|versus|or|and|compared to) without (?:it|them|one|that)\b"
+)
 # One of the students the last answer listed: "explain the first one", "the last kid".
 PICK = re.compile(
     r"\bthe (first|second|third|last|1st|2nd|3rd) (?:one|student|kid|pupil|learner|name|person|"
@@ -298,7 +302,7 @@ class Parse:
     # Town schools: the outcome rate, plus a full equity summary")
     carry_scope: bool = False
     value_at: dict[str, list[int]] = field(default_factory=dict)  # where each filter's values are
-    rest: str = ""  # the text with what the slots used blanked (the cues are read on it)
+    plain: str = ""  # the text without what the slots used or the columns it names
 
     @property
     def has_slots(self) -> bool:
@@ -497,7 +501,10 @@ class Parser:
         text = normalise(rest, self.lexicon)
         parsed = Parse(text=text, student_ids=ids)
         rest = self._slots(text, parsed)
-        parsed.rest = rest
+        plain = rest  # and without the columns named: "parent support" is no intervention
+        for term in self.lexicon.attributes:
+            plain = term.pattern.sub(lambda m: " " * len(m.group(0)), plain)
+        parsed.plain = plain
         parsed.intents = {intent for intent, cue in cue_patterns().items() if cue.search(rest)}
         if len(parsed.interventions) > 1 and re.search(r"\b(?:vs|versus|or|and|compar\w*)\b", text):
             parsed.intents.add("compare")
@@ -580,6 +587,10 @@ class Parser:
         text = self._number_lists(text, parsed)
         text = self._level_ranges(text, parsed)
         text = self._filters(text, parsed)
+        if WITH_AND_WITHOUT_IT.search(text):  # "parent support at home: with vs without it"
+            said = [c for c in parsed.mentioned_columns if self._yes_no(c)]
+            if len(said) == 1 and said[0] not in parsed.group_by and len(parsed.group_by) < 2:
+                parsed.group_by.append(said[0])
         match = LIMIT.search(text)
         if match:
             word = next(g for g in match.groups() if g)
@@ -679,13 +690,12 @@ class Parser:
         parsed.group_by = self._group_by(text, parsed)
         return text
 
-    def _yes_and_no(self, column: str, values: list[Scalar]) -> bool:
+    def _yes_no(self, column: str) -> bool:
         spec = self.lexicon.spec
-        return (
-            column in spec.column_names
-            and spec.column(column).dtype == "bool"
-            and ({bool(v) for v in values} == {False, True})
-        )
+        return column in spec.column_names and spec.column(column).dtype == "bool"
+
+    def _yes_and_no(self, column: str, values: list[Scalar]) -> bool:
+        return self._yes_no(column) and {bool(v) for v in values} == {False, True}
 
     def _affordable(self, parsed: Parse) -> None:
         """A cost cap keeps the interventions (asked for, else all) that cost no more per

@@ -443,3 +443,13 @@ def test_a_dialogue_keeps_its_thread(sara, turns, calls):
 def test_what_sara_cannot_do_is_refused_not_answered_as_something_else(sara, ctx, question):
     answer = ask(sara, question.format(s=top(ctx)))
     assert answer.outcome == "refused" and not answer.tool_calls, answer.text
+
+
+def test_a_new_student_s_record_typed_in_is_sent_to_the_tool_not_read_as_a_group(sara):
+    answer = ask(
+        sara,
+        "Score this new transfer student: age 15, grade 10, SES quartile 2, public school, "
+        "town locale, attendance 82%, internet at home yes",
+    )
+    assert answer.outcome == "refused" and not answer.tool_calls, answer.text
+    assert "score_students" in answer.text and "records" in answer.text

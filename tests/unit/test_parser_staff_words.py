@@ -248,3 +248,35 @@ def test_a_phrase_the_data_lacks_is_named_though_a_word_of_it_is_a_column(parser
 
 def test_removing_a_record_is_refused():
     assert guard.check_request("delete s0000042 from the dataset, he transferred out") is not None
+
+
+@pytest.mark.parametrize(
+    ("question", "call"),
+    [
+        ("is there a boy/girl gap in who gets flagged high risk",
+         ("query_equity", {"metric": "share_high", "group_by": ["Gender"], "filters": {}})),
+        ("kids who work after school - whats their avg risk vs kids who dont",
+         ("query_equity", {"metric": "mean_risk", "group_by": ["PartTimeJob"], "filters": {}})),
+        ("does parent support at home matter much? outcome rate with vs without it",
+         ("query_equity", {"metric": "outcome_rate", "group_by": ["ParentSupport"],
+                           "filters": {}})),
+        ("gimme the high risk kids who dont get any help from their parents at home",
+         ("find_students", {"filters": {"ParentSupport": [0], "risk_level": ["High"]},
+                            "limit": 10})),
+    ],
+)  # fmt: skip
+def test_groups_compared_and_lists_as_staff_type_them(plan, question, call):
+    assert calls(plan(question)) == [call]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["so is she gonna fail or not? yes or no", "will he pass or fail or not"],
+)
+def test_a_yes_or_no_on_her_future_is_a_certainty_question(question):
+    assert guard.certainty_refusal(question) is not None
+
+
+def test_a_forecast_for_next_term_is_not_computed(parser):
+    parsed = parser.parse("predict S0000042's GPA for next semester")
+    assert guard.what_if_refusal(parsed.text, parsed.interventions, []) is not None
