@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from assistant.parser import Parse
+from assistant.parser import LIST_SIZE, Parse
 
 ABOUT_INTERVENTIONS = re.compile(r"\b(?:interventions?|programs?|programmes?|options?|supports?)\b")
 LIST_ASKED = re.compile(
@@ -28,7 +28,14 @@ RATE_ASKED = re.compile(
 # A group set against the rest: "are kids whose parents never finished school more at risk?"
 AGAINST_THE_REST = re.compile(
     r"\b(?:more|less) (?:at[- ]risk|risky|likely to be (?:high|flagged))\b|\briskier\b|"
-    r"\bthan (?:the )?(?:rest|others|everyone else|other (?:kids|students|pupils|learners))\b"
+    r"\bthan (?:the )?(?:rest|others|everyone else|other (?:kids|students|pupils|learners))\b|"
+    r"\bthan (?:the )?(?:ones|kids|students|pupils|learners|those) (?:who|that|with)\b"
+)
+# What is left of a question that only names a group: articles, student nouns, risk words.
+BARE_GROUP = re.compile(
+    r"\W*(?:(?:the|all|any|our|my|those|these|high|medium|low|moderate|risk|at|in|on|from|"
+    r"with|of|kids?|students?|pupils?|learners?|children|ones|schools?|who|are|is|please|"
+    r"pls)\b\W*)*"
 )
 MEAN_RISK_WORDS = re.compile(r"\b(?:mean|average|avg|typical) risk\b")
 COSTS = re.compile(
@@ -71,7 +78,13 @@ class Cues:
     @property
     def compares_groups(self) -> bool:
         p = self.parsed
-        return "compare" in self.words and not self.wants_compare and bool(self.groups or p.filters)
+        listed = bool(LIST_SIZE.search(p.text)) and not p.group_by  # "rural or town …, show 30"
+        return (
+            "compare" in self.words
+            and not self.wants_compare
+            and bool(self.groups or p.filters)
+            and not listed
+        )
 
     @property
     def rate_of_scope(self) -> bool:
@@ -185,6 +198,7 @@ def _equity(c: Cues, out: list[str]) -> bool:
         or "equity" in c.words
         or c.rate_of_all
         or c.rate_of_scope
+        or c.against_the_rest
     )
     return (
         ("summary" not in out or bool(c.numeric_mentions))  # "… and the mean clicks by band"
@@ -199,7 +213,9 @@ def _lists(c: Cues, out: list[str]) -> bool:
     # "who are the riskiest in Scotland, and which intervention would help them?" asks for both
     asks_list = bool(LIST_ASKED.search(c.parsed.text))
     # "freshmen at high risk, show me 15": a number of students is a list
-    wanted = "find" in c.words or (bool(c.parsed.limit) and not out)
+    # and a group named with nothing else ("high risk juniors in town schools?") is asked to see
+    bare = bool(c.parsed.filters) and bool(BARE_GROUP.fullmatch(c.parsed.plain or "-"))
+    wanted = "find" in c.words or ((bool(c.parsed.limit) or bare) and not out)
     beside_summary = "summary" in out and not asks_list  # "pull up an equity report"
     return (
         wanted and "plan" not in out and ("compare" not in out or asks_list) and not beside_summary

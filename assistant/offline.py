@@ -93,6 +93,10 @@ SQL_TEXT = re.compile(
     r"(?=.*(?:\bgroup by\b|\bwhere\b|\border by\b|\blimit\b|;|$))|"
     r"\bselect\s+(?:\*|count\s*\()"
 )
+# Words that point back at students named before ("them", "her", "those").
+COHORT_OR_STUDENT = re.compile(
+    r"\b(?:them|they|their|those|these|she|her|he|him|his|that group|this group)\b"
+)
 # A student not in the warehouse: "this new transfer student", "a hypothetical kid".
 NEW_STUDENT = re.compile(
     r"\b(?:new|transfer\w*|incoming|hypothetical|prospective|made-up)\b[^.?!:]{0,20}"
@@ -100,7 +104,9 @@ NEW_STUDENT = re.compile(
 )
 # Where one question may hold two asks: "score A and explain B", "the AUC, and the share by …",
 # "…, plus a full equity summary". A split is only taken when it loses nothing the whole read.
-PART_BREAK = re.compile(r"\s*;\s*|,?\s+(?:and|plus|also)\s+(?:also\s+|then\s+)?|,\s*then\s+")
+PART_BREAK = re.compile(
+    r"\s*;\s*|,?\s+(?:and|plus|also)\s+(?:also\s+|then\s+)?|,\s*then\s+|(?<=\?)\s+"
+)
 
 
 class OfflineBackend:
@@ -114,7 +120,8 @@ class OfflineBackend:
     def _read(self, question: str, state: ConversationState, part: str | None = None):
         parsed = self.parser.parse(question)
         if state.pending and not parsed.intents:
-            parsed = self.parser.parse(f"{state.pending.question} {question}")
+            # a comma keeps the answer apart ("… students, 200k" names no student "200k")
+            parsed = self.parser.parse(f"{state.pending.question}, {question}")
         self._as_part(parsed, part)
         return parsed, self.planner.plan(parsed, state)
 
@@ -191,6 +198,8 @@ class OfflineBackend:
             left, right = question[: match.start()].strip(), question[match.end() :].strip()
             if not left or not right:
                 continue
+            if self.parser.student_ids(right.split()[0].strip(",.;:?!"))[0]:
+                continue  # "score A, B and C, then …": C is one of the ids, not an ask
             left_parse = self.parser.parse(left)
             self._as_part(left_parse, "first")
             left_plan = self.planner.plan(left_parse, state)
@@ -269,6 +278,9 @@ class OfflineBackend:
             first = self._answer(left, state, session, "first")
             second = self._answer(right, first.state, session, "rest")
             outcomes = {first.outcome, second.outcome}
+            # an ask that points back at the refused one ("…? List them.") is refused with it
+            answered = second if first.outcome == "refused" else first
+            points_back = answered is second and bool(COHORT_OR_STUDENT.search(right.lower()))
             # the answered ask may compare groups by a protected trait, never keep a scope of
             # one ("… just for the Asian students, and tell me who should get which")
             scoped = any(
@@ -276,7 +288,7 @@ class OfflineBackend:
                 for call in first.tool_calls + second.tool_calls
                 for column in (call.arguments.get("filters") or {})
             )
-            if outcomes == {"refused", "answered"} and not scoped:
+            if outcomes == {"refused", "answered"} and not scoped and not points_back:
                 both = joined(first, second)
                 both.outcome = "refused"  # refused, with what may be answered beside it
                 both.state.turns = state.turns + 1
@@ -326,7 +338,9 @@ class OfflineBackend:
         refused = self._refusal(parsed, plan, state, session)
         if refused is not None:
             # a selection by a protected trait beside another ask: that ask is still answered
-            mixed = refused.intents == ["protected"]
+            # (never beside a column the data contract excludes: nothing of it is answered)
+            excluded = any(t.pattern.search(parsed.text) for t in self.lexicon.excluded_terms)
+            mixed = refused.intents == ["protected"] and not excluded
             return (mixed and self._refused_in_part(question, state, session, part)) or refused
         parts = self._parts(question, parsed, plan, state)
         if parts:

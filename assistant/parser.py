@@ -46,6 +46,7 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
             r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|"
             r"how often)\b|%)[^.?!,;]{0,70}?\b(?:high[- ]?risk|flagged (?:as )?high)\b|"
             r"\bshare high\b|\bwho (?:gets|get|is|are) flagged\b|"
+            r"\b(?:more|fewer|less)\b[^.?!,;]{0,20}\bflagged (?:as )?high\b|"
             # "are boys flagged high risk more often than girls"
             r"\b(?:high[- ]?risk|flagged (?:as )?high)\b[^.?!,;]{0,20}\b(?:more|less|as) often\b"
         ),
@@ -185,6 +186,10 @@ LIST_BEFORE = re.compile(
     r"^\W*(?:please |pls |can you |could you )?(?:find|list|show|pull up|give)\b|"
     r"^\W*(?:the )?(?:top )?\d+ (?:highest|riskiest|most)\b"  # "20 highest risk students …"
 )
+# How many to list, said anywhere ("…, show 30", "top 5"): values joined by "or" are its scope.
+LIST_SIZE = re.compile(
+    r"\b(?:show|list|give)(?: me)? (?:the )?(?:top |first )?\d+\b|\b(?:top|first) \d+\b"
+)
 BREAKDOWN_BEFORE = re.compile(r"\b(?:by|across|per|each|between|among)\s+(?:the\s+|different\s+)?$")
 # "average number of posts" asks for a mean, not a count
 AVERAGE_COUNT = re.compile(r"\b(?:average|avg|mean|typical) ((?:number|count|amount) of)\b")
@@ -217,7 +222,7 @@ LIMIT = re.compile(
     rf"\b(?:bump|make|raise|increase|up|change|take) (?:it|that|this|the list)(?: up)? to {_N}\b|"
     rf"\bmake it {_N}\b|"
     rf"\b{_N} instead\b|"
-    rf"\bshow me {_N}\b"
+    rf"\bshow me {_N}\b|\bshow {_N}\W*$"
 )
 CAPACITY = re.compile(
     r"\b(?:at most|up to|max(?:imum)?(?: of)?|no more than|only) (\d{1,6}) "
@@ -777,7 +782,9 @@ class Parser:
                 only_or = {m.group(0) for m in CONTRAST.finditer(parsed.text)} == {"or"}
                 scoped = any(
                     ONLY_BEFORE.search(parsed.text[max(0, at - 40) : at])
-                    or (only_or and LIST_BEFORE.search(parsed.text[:at]))
+                    or (
+                        only_or and (LIST_BEFORE.search(parsed.text[:at]) or LIST_SIZE.search(text))
+                    )
                     for at in parsed.value_at.get(column, [])
                 )
                 if not scoped:

@@ -280,3 +280,24 @@ def test_a_yes_or_no_on_her_future_is_a_certainty_question(question):
 def test_a_forecast_for_next_term_is_not_computed(parser):
     parsed = parser.parse("predict S0000042's GPA for next semester")
     assert guard.what_if_refusal(parsed.text, parsed.interventions, []) is not None
+
+
+@pytest.mark.parametrize(
+    ("question", "call"),
+    [
+        ("kids w/o internet at home - are more of them flagged high than the ones who have it?",
+         ("query_equity", {"metric": "share_high", "group_by": ["InternetAccess"],
+                           "filters": {}})),
+        ("high risk juniors in town schools?",
+         ("find_students", {"filters": {"risk_level": ["High"], "Locale": ["Town"],
+                                        "Grade": [11]}, "limit": 10})),
+        ("high risk 9th and 10th graders in rural or town schools, show 30",
+         ("find_students", {"filters": {"Grade": [9, 10], "risk_level": ["High"],
+                                        "Locale": ["Rural", "Town"]}, "limit": 30})),
+        ("avg reading score by parent ed level",
+         ("query_equity", {"metric": "mean:TestScore_Reading",
+                           "group_by": ["ParentalEducation"], "filters": {}})),
+    ],
+)  # fmt: skip
+def test_a_group_named_bare_a_list_size_and_a_share_against_the_others(plan, question, call):
+    assert calls(plan(question)) == [call]
