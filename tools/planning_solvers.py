@@ -2,8 +2,9 @@
 intervention) with a budget, optional per-intervention capacities and optional minimum shares
 of treated students from given groups.
 
-Solved exactly with ``scipy.optimize.milp`` when small (HiGHS, with a time limit). Otherwise
-greedily: the Lagrangian dual of the LP relaxation is minimised first (it is the upper bound the
+Solved greedily, and exactly with ``scipy.optimize.milp`` (HiGHS, with a time limit) when the
+cohort is small and the greedy plan's proven gap is above a tolerance (tools/planning.py). The
+greedy: the Lagrangian dual of the LP relaxation is minimised first (it is the upper bound the
 reported gap is measured against, and its multipliers price capacities and group shares into
 each student's gains); then Sinha–Zoltners increments on each student's cost/gain hull by gain
 per dollar, a fill pass for the money left, and a repair of any group share still short."""

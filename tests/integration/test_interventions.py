@@ -243,6 +243,7 @@ def _check_plan(out, budget: float) -> None:
 def test_exact_and_greedy_agree_within_the_reported_gap(ctx, monkeypatch):
     for objective in ("risk_reduction", "students_out_of_high"):
         request = PlanInput(student_ids=SMALL, budget=15_000, objective=objective)
+        monkeypatch.setattr(planning, "GREEDY_GAP_ENOUGH", -1.0)  # the exact search, always
         exact = plan_interventions(request, ctx)
         assert exact.method == "exact" and exact.optimality_gap < 1e-6
         monkeypatch.setattr(planning, "EXACT_MAX_VARIABLES", 0)
@@ -287,6 +288,7 @@ def test_budget_below_the_cheapest_intervention_is_an_error(ctx):
 @pytest.mark.parametrize("exact_limit", [planning.EXACT_MAX_VARIABLES, 0])
 def test_capacity_and_equity_are_respected(ctx, monkeypatch, exact_limit):
     monkeypatch.setattr(planning, "EXACT_MAX_VARIABLES", exact_limit)
+    monkeypatch.setattr(planning, "GREEDY_GAP_ENOUGH", -1.0)  # exact whenever it is allowed
     request = PlanInput(
         budget=20_000,
         capacity={"attendance_outreach": 200, "parent_engagement": 30},

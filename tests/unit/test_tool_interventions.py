@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from tests.unit.tiny_warehouse import call
+from tools import planning
 from tools.errors import InvalidInput, NotFound
 
 CATALOGUE = {"tutoring", "attendance_outreach", "mentoring", "parent_engagement", "home_internet"}
@@ -127,8 +128,10 @@ def test_the_default_plan_covers_high_and_medium_within_budget(plan, tiny_ctx):
     assert plan.n_students == count(tiny_ctx, "WHERE c.risk_level IN ('High', 'Medium')")
     levels = dict(tiny_ctx.sql("SELECT student_id, risk_level FROM scores").itertuples(index=False))
     assert {levels[a.student_id] for a in plan.assignments} <= {"High", "Medium"}
-    assert plan.method == "exact"
-    assert plan.optimality_gap == 0
+    # greedy when its proven gap is within the tolerance, else the exact optimum
+    assert (plan.method, plan.optimality_gap) == ("exact", 0) or (
+        plan.method == "greedy" and plan.optimality_gap <= planning.GREEDY_GAP_ENOUGH
+    )
     assert plan.objective == "risk_reduction"
     assert plan.totals.students_treated > 0
     # The optimum is at least as good as the highest-risk-first plan for the same money.
