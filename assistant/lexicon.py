@@ -245,8 +245,13 @@ _LABEL_STOP = frozenset(re.findall(r"\w+", "a an the at of in on to for and or w
 _ENDINGS = ("", "s", "es", "al", "ing", "ed", "ly", "'s", "s'")
 
 
+def _bare(label: str) -> str:
+    """A label without its parenthesis: "activity (clicks a week)" -> "activity"."""
+    return re.sub(r"\s*\([^)]*\)", "", label.lower()).strip()
+
+
 def _content_words(label: str) -> tuple[str, ...]:
-    bare = re.sub(r"\s*\([^)]*\)", "", label.lower())
+    bare = _bare(label)
     return tuple(w for w in re.findall(r"[a-z][a-z\-]*", bare) if w not in _LABEL_STOP)
 
 
@@ -307,7 +312,7 @@ def _column_words(col: ColumnSpec) -> list[str]:
     """Patterns naming a column: the vocabulary's everyday words for it, the spec's label and
     synonyms, and its name split into words."""
     label = (col.label or "").lower()
-    bare = re.sub(r"\s*\([^)]*\)", "", label).strip()  # "activity (clicks a week)" -> "activity"
+    bare = _bare(label)
     names = [label, bare, _split_name(col.name), *col.synonyms]
     words = [
         *_table("attribute_synonyms").get(col.name, []),
@@ -534,7 +539,7 @@ def build_lexicon(
     costs: dict[str, float] | None = None,
 ) -> Lexicon:
     labelled = [
-        (re.sub(r"\s*\([^)]*\)", "", c.label.lower()).strip(), _content_words(c.label))
+        (_bare(c.label), _content_words(c.label))
         for c in spec.columns
         if c.label and c.role not in (Role.ID, Role.OUTCOME_SOURCE)
     ]

@@ -109,6 +109,14 @@ PART_BREAK = re.compile(
 )
 
 
+def _halves(question: str):
+    """Each way of cutting ``question`` at a PART_BREAK into two non-empty asks."""
+    for match in PART_BREAK.finditer(question):
+        left, right = question[: match.start()].strip(), question[match.end() :].strip()
+        if left and right:
+            yield left, right
+
+
 class OfflineBackend:
     name = "offline"
 
@@ -164,22 +172,12 @@ class OfflineBackend:
             parsed.text, parsed.interventions, list(self.lexicon.interventions.values())
         )
         if what_if:
-            return Answer(
-                text=what_if.message,
-                outcome="refused",
-                intents=[what_if.kind],
-                state=next_state(plan, state, None, None, False),
-            )
+            return self._unanswered(what_if.message, "refused", [what_if.kind], plan, state)
         cannot = self._cannot(parsed)
         # a group question whose condition the data lacks would be answered without it
         asks_students = bool(plan.student_ids) and bool(plan.steps)
         if cannot and (not parsed.intents or plan.clarify or not asks_students):
-            return Answer(
-                text=cannot,
-                outcome="refused",
-                intents=["not_in_data"],
-                state=next_state(plan, state, None, None, False),
-            )
+            return self._unanswered(cannot, "refused", ["not_in_data"], plan, state)
         return None
 
     def _cannot(self, parsed: Parse) -> str | None:
@@ -194,10 +192,7 @@ class OfflineBackend:
         if plan.refusal or plan.clarify or not plan.steps or state.pending:
             return None
         whole_tools = {step.tool.name for step in plan.steps}
-        for match in PART_BREAK.finditer(question):
-            left, right = question[: match.start()].strip(), question[match.end() :].strip()
-            if not left or not right:
-                continue
+        for left, right in _halves(question):
             if self.parser.student_ids(right.split()[0].strip(",.;:?!"))[0]:
                 continue  # "score A, B and C, then …": C is one of the ids, not an ask
             left_parse = self.parser.parse(left)
@@ -224,6 +219,19 @@ class OfflineBackend:
             if tools_used > whole_tools or apart:
                 return left, right
         return None
+
+    @staticmethod
+    def _unanswered(
+        text: str, outcome: str, intents: list[str], plan: Plan, state: ConversationState
+    ) -> Answer:
+        """A reply that runs no tool (a refusal, a question back): the conversation moves on a
+        turn and keeps what it had."""
+        return Answer(
+            text=text,
+            outcome=outcome,  # type: ignore[arg-type]
+            intents=intents,
+            state=next_state(plan, state, None, None, False),
+        )
 
     @staticmethod
     def _record_typed(parsed: Parse) -> bool:
@@ -271,10 +279,7 @@ class OfflineBackend:
         to the other, which is answered only when it passes every check on its own."""
         if part is not None or state.pending:
             return None
-        for match in PART_BREAK.finditer(question):
-            left, right = question[: match.start()].strip(), question[match.end() :].strip()
-            if not left or not right:
-                continue
+        for left, right in _halves(question):
             first = self._answer(left, state, session, "first")
             second = self._answer(right, first.state, session, "rest")
             outcomes = {first.outcome, second.outcome}
@@ -349,57 +354,58 @@ class OfflineBackend:
             both.state.turns = state.turns + 1  # one question, however many asks
             return both
         if SQL_TEXT.search(parsed.text):
-            return Answer(
-                text="The chat does not run SQL. An analyst key can run one guarded SELECT over "
+            return self._unanswered(
+                "The chat does not run SQL. An analyst key can run one guarded SELECT over "
                 "the warehouse with the run_sql tool (POST /v1/tools/run_sql, body "
                 '{"sql": "…"}); or ask me the question in words.',
-                outcome="refused",
-                intents=["sql"],
-                state=next_state(plan, state, None, None, False),
+                "refused",
+                ["sql"],
+                plan,
+                state,
             )
         if self._record_typed(parsed):
-            return Answer(
-                text="The chat scores students already in the warehouse, by id. To score a new "
+            return self._unanswered(
+                "The chat scores students already in the warehouse, by id. To score a new "
                 "student's record, send it with every model input to the score_students tool "
                 '(POST /v1/tools/score_students, body {"records": [{…}]}, a staff key).',
-                outcome="refused",
-                intents=["record"],
-                state=next_state(plan, state, None, None, False),
+                "refused",
+                ["record"],
+                plan,
+                state,
             )
         cannot = self._cannot(parsed)  # beside a student's answer (else refused above)
         if parsed.problems:  # never answer a question with one of its conditions dropped
-            return Answer(
-                text="I can't use that: " + "; ".join(parsed.problems) + ". Could you check "
-                "the value?",
-                outcome="clarified",
-                intents=plan.intents or ["unknown"],
-                state=next_state(plan, state, None, None, False),
+            return self._unanswered(
+                "I can't use that: " + "; ".join(parsed.problems) + ". Could you check the value?",
+                "clarified",
+                plan.intents or ["unknown"],
+                plan,
+                state,
             )
         if not plan.intents and (parsed.cohort_ref or parsed.student_ref) and not state.intents:
             # "compare them" with nothing before it: who "them" are is asked, not guessed
-            return Answer(
-                text="There is no earlier answer to refer back to. "
+            return self._unanswered(
+                "There is no earlier answer to refer back to. "
                 + self.examples.clarify("scope")
                 + " And what would you like to know about them: their risk, why, how groups "
                 "compare, or what would help?",
-                outcome="clarified",
-                intents=["unknown"],
-                state=next_state(plan, state, None, None, False),
+                "clarified",
+                ["unknown"],
+                plan,
+                state,
             )
         if not plan.intents:
             if not guard.in_domain(parsed.text) and not parsed.has_slots:
-                return Answer(
-                    text=guard.out_of_scope_message(),
-                    outcome="refused",
-                    intents=["out_of_scope"],
-                    state=next_state(plan, state, None, None, False),
+                return self._unanswered(
+                    guard.out_of_scope_message(), "refused", ["out_of_scope"], plan, state
                 )
-            return Answer(
-                text="I'm not sure what you'd like to know. "
+            return self._unanswered(
+                "I'm not sure what you'd like to know. "
                 + self.examples.capabilities().split("\n", 1)[1],
-                outcome="clarified",
-                intents=["unknown"],
-                state=next_state(plan, state, None, None, False),
+                "clarified",
+                ["unknown"],
+                plan,
+                state,
             )
         if plan.intents == ["capabilities"]:
             return Answer(
@@ -410,29 +416,22 @@ class OfflineBackend:
                 follow_ups=self.examples.follow_ups(plan, []),
             )
         if plan.clarify:
-            return Answer(
-                text=self.examples.clarify(plan.clarify.missing),
-                outcome="clarified",
-                intents=plan.intents,
-                state=next_state(plan, state, None, None, False),
+            return self._unanswered(
+                self.examples.clarify(plan.clarify.missing), "clarified", plan.intents, plan, state
             )
         denied = [s.tool for s in plan.steps if not session.can(s.tool)]
         if denied:
-            return Answer(
-                text=f"That needs the {denied[0].role} role (the {denied[0].name} tool); you "
+            return self._unanswered(
+                f"That needs the {denied[0].role} role (the {denied[0].name} tool); you "
                 f"are signed in with the {session.role} role.",
-                outcome="refused",
-                intents=plan.intents,
-                state=next_state(plan, state, None, None, False),
+                "refused",
+                plan.intents,
+                plan,
+                state,
             )
         unavailable = self._unavailable(plan, session)
         if unavailable and not plan.steps:
-            return Answer(
-                text=unavailable,
-                outcome="refused",
-                intents=plan.intents,
-                state=next_state(plan, state, None, None, False),
-            )
+            return self._unanswered(unavailable, "refused", plan.intents, plan, state)
         calls = [ToolCall.run(session, step.tool, step.request) for step in plan.steps]
         interventions = next(
             (
