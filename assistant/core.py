@@ -15,7 +15,7 @@ import time
 from assistant import guard
 from assistant.examples import Examples
 from assistant.grounding import ungrounded_ids, ungrounded_numbers
-from assistant.lexicon import Lexicon, build_lexicon
+from assistant.lexicon import Lexicon, build_lexicon, switches_of
 from assistant.offline import OfflineBackend
 from assistant.render import render_calls
 from assistant.scope import MAX_QUESTION_CHARS, check_conversation
@@ -54,6 +54,7 @@ def lexicon_of(ctx: ToolContext) -> Lexicon:
             first[0] if first else None,
             tuple(ctx.model.features),
             {iv.name: iv.cost_per_student for iv in catalogue},
+            switches_of(ctx.spec, catalogue),
         )
 
     return ctx.cached("assistant.lexicon", build)

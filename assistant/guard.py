@@ -44,7 +44,8 @@ SETTINGS = re.compile(
     r"elevate|bypass|skip)\b"
     r"[^.?!]{0,40}\b(?:thresholds?|settings?|config\w*|backend|roles?|permissions?|keys?|admin|"
     r"database|tables?|records?|data|warehouse|model|scores?|grades?|gpa|audit|logs?|access|"
-    r"guard(?:rails?)?|grounding|safety|refusals?|checks?|llm|gpt\w*)\b|"
+    r"guard(?:rails?)?|grounding|safety|refusals?|checks?|llm|gpt\w*|suppress\w*|"
+    r"minimum (?:group|cell) sizes?|small[- ]group \w+|privacy \w+|masking|redaction)\b|"
     r"\bgive me (?:admin|access|permissions?|an? (?:api )?key|the keys?|root)\b|"
     r"\b(?:re-?train|re-?fit|rebuild)\w*\b[^.?!]{0,30}\bmodels?\b|"
     r"\b(?:use|add|include|put)\b[^.?!]{0,30}\bas (?:a |an )?(?:features?|inputs?|predictors?)\b|"
@@ -89,7 +90,9 @@ OUT_OF_SCOPE = re.compile(
     r"translate|capital of|who won|essay|write (?:me )?(?:a|an|some|my)\b[^.?!]{0,25}\b(?:letter|"
     r"code|script|program|speech|email|cover letter)|"
     r"python code|solve (?:this|the) (?:equation|problem)|horoscope|dating|vacation|restaurant|"
-    r"lesson plans?|worksheets?|photosynthesis|quiz(?:zes)?|smartest|dumbest|"
+    r"lesson plans?|worksheets?|photosynthesis|quiz(?:zes)?|"
+    # "the smartest kid", not "the smartest way to spend it"
+    r"(?:smartest|dumbest)(?! (?:way|thing|move|use|option|plan|choice|approach|spend))|"
     r"(?:most|least) intelligent|iq)\b"
 )
 DOMAIN = re.compile(

@@ -9,13 +9,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
+from data.catalogue import Intervention
 from data.outcome_rule import conditions_of
 from data.spec import ColumnSpec, DatasetSpec, Role
 from tools.cohort import FILTERABLE
@@ -133,6 +134,9 @@ class Lexicon:
     shorthand: re.Pattern[str] | None = None
     shorthand_words: dict[str, str] = field(default_factory=dict)
     costs: dict[str, float] = field(default_factory=dict)  # intervention -> cost per student
+    # intervention -> (yes/no column it sets, the value it sets): "home internet for the ones
+    # without it" scopes the question to the students the intervention would change
+    switches: dict[str, tuple[str, int]] = field(default_factory=dict)
     # labels of two or more content words, with those words (see ``regroup``)
     scattered: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     label_words: set[str] = field(default_factory=set)  # every label's content words
@@ -529,6 +533,18 @@ def _outcome_pattern(spec: DatasetSpec) -> re.Pattern[str] | None:
     return _compile(list(dict.fromkeys(alternatives))) if alternatives else None
 
 
+def switches_of(spec: DatasetSpec, catalogue: Iterable[Intervention]) -> dict[str, tuple[str, int]]:
+    """The interventions that set a yes/no column, with that column and the value they set."""
+    found = {}
+    for iv in catalogue:
+        for column, move in iv.moves.items():
+            known = column in spec.column_names
+            if move.op == "set" and known and spec.column(column).dtype == "bool":
+                found[iv.name] = (column, int(move.value))
+                break
+    return found
+
+
 def build_lexicon(
     spec: DatasetSpec,
     interventions: dict[str, str],
@@ -537,6 +553,7 @@ def build_lexicon(
     example_student: str | None = None,
     model_inputs: tuple[str, ...] = (),
     costs: dict[str, float] | None = None,
+    switches: dict[str, tuple[str, int]] | None = None,
 ) -> Lexicon:
     labelled = [
         (_bare(c.label), _content_words(c.label))
@@ -591,6 +608,7 @@ def build_lexicon(
         example_student=example_student,
         model_inputs=model_inputs,
         costs=dict(costs or {}),
+        switches=dict(switches or {}),
         values=_value_terms(spec),
         negations=_negation_terms(spec),
         attributes=_attribute_terms(spec),

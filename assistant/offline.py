@@ -10,9 +10,10 @@ import re
 import tools
 from assistant import guard
 from assistant.examples import Examples
+from assistant.intents import SCORE_ASKED
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse, Parser
-from assistant.planner import Plan, Planner
+from assistant.planner import Plan, Planner, Step
 from assistant.render import chart_for, matches_nobody, render_call, render_calls, student_card
 from assistant.types import Answer, ConversationState, ToolCall
 from data.catalogue import no_catalogue_message
@@ -176,7 +177,14 @@ class OfflineBackend:
         cannot = self._cannot(parsed)
         # a group question whose condition the data lacks would be answered without it
         asks_students = bool(plan.student_ids) and bool(plan.steps)
-        if cannot and (not parsed.intents or plan.clarify or not asks_students):
+        # "how has her risk changed since last year?" asks only the change, not today's score
+        only_change = (
+            cannot == ONE_SNAPSHOT
+            and set(plan.intents) <= {"score", "explain"}
+            and "explain" not in parsed.intents
+            and not SCORE_ASKED.search(TREND.sub(" ", parsed.text))
+        )
+        if cannot and (not parsed.intents or plan.clarify or not asks_students or only_change):
             return self._unanswered(cannot, "refused", ["not_in_data"], plan, state)
         return None
 
@@ -433,6 +441,12 @@ class OfflineBackend:
         if unavailable and not plan.steps:
             return self._unanswered(unavailable, "refused", plan.intents, plan, state)
         calls = [ToolCall.run(session, step.tool, step.request) for step in plan.steps]
+        scored = next((c.output for c in calls if c.name == "score_students" and c.output), None)
+        if plan.explain_top and scored and scored.students:  # "then explain the riskiest one"
+            top = max(scored.students, key=lambda s: s.risk_score)
+            step = Step.of(tools.explain_student, {"student_id": top.student_id}, "explain")
+            plan.steps.append(step)
+            calls.append(ToolCall.run(session, step.tool, step.request))
         interventions = next(
             (
                 s.arguments.get("interventions")

@@ -48,7 +48,8 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
             r"\bshare high\b|\bwho (?:gets|get|is|are) flagged\b|"
             r"\b(?:more|fewer|less)\b[^.?!,;]{0,20}\bflagged (?:as )?high\b|"
             # "are boys flagged high risk more often than girls"
-            r"\b(?:high[- ]?risk|flagged (?:as )?high)\b[^.?!,;]{0,20}\b(?:more|less|as) often\b"
+            r"\b(?:high[- ]?risk|flagged (?:as )?high)\b[^.?!,;]{0,20}"
+            r"\b(?:(?:more|less|as) often|more than|less than|fewer than)\b"
         ),
     ),
     (
@@ -169,10 +170,27 @@ PAGE_WORDS = {"ten": 10, "twenty": 20, "fifty": 50, "five": 5, "fifteen": 15, "t
 WITH_AND_WITHOUT_IT = re.compile(
     r"\bwith (?:vs\.?|versus|or|and|compared to) without (?:it|them|one|that)\b"
 )
+# The students an intervention that switches a yes/no column on would change: "home internet
+# for the kids who don't have it", "giving it to the ones without it".
+LACKS_IT = re.compile(
+    r"\b(?:ones|kids|students|pupils|learners|children|those|people|families|them)\s+"
+    r"(?:who|that)\s+(?:don'?t|do not|doesn'?t|does not|never)\s+(?:already\s+)?"
+    r"(?:have|get|got|use)\s+(?:it|one|that|this|them|any)\b|"
+    r"\b(?:ones|kids|students|pupils|learners|children|those|people|families)\s+"
+    r"(?:without|lacking|missing)\s+(?:it|one|that|this|them|any)\b|"
+    r"\bwho (?:lack|are missing) (?:it|one|that|this)\b"
+)
 # One of the students the last answer listed: "explain the first one", "the last kid".
 PICK = re.compile(
     r"\bthe (first|second|third|last|1st|2nd|3rd) (?:one|student|kid|pupil|learner|name|person|"
     r"of (?:them|those|these))\b"
+)
+# The riskiest of the students just named: "score A, B and C, then explain the riskiest one".
+PICK_TOP = re.compile(
+    r"\bthe (?:riskiest|highest[- ]risk|most at[- ]risk|highest|worst) "
+    r"(?:one|student|kid|of (?:them|those|these|the (?:two|three|four|five|lot)))\b|"
+    r"\bwhichever (?:one )?(?:is|'s|scores?) (?:the )?(?:riskiest|highest|most at[- ]risk|worst)\b|"
+    r"\bthe one (?:with the highest (?:risk|score)|most at[- ]risk|at (?:the )?highest risk)\b"
 )
 PICKS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
 
@@ -294,6 +312,7 @@ class Parse:
     budget_added: bool = False  # "another $20k": ``budget`` is added to the conversation's
     page: int | None = None  # "the next 25" of the last list (0: as many as it showed)
     pick: int | None = None  # "the first one": which of the last answer's students (-1: last)
+    pick_top: bool = False  # "explain the riskiest one" of the students this question names
     cost_cap: float | None = None  # the most one student's intervention may cost
     limit: int | None = None
     capacity: dict[str, int] = field(default_factory=dict)
@@ -381,6 +400,9 @@ ID_CONTEXT = re.compile(
 # A word that may be a misspelt "student" before an id ("stduent 4821"): checked with difflib.
 NEAR_CONTEXT = re.compile(rf"\b([A-Za-z]{{4,9}})\s*(?:#|no\.?|number|id)?\s*:?\s*({ID_CHARS})")
 CONTEXT_WORDS = ("student", "students", "pupil", "pupils", "learner", "learners")
+NOT_CONTEXT_WORDS = ("studies",)  # near "students", but "studies 1.5 hrs" is a quantity
+# A decimal number is a quantity ("attendance 0.82"), never an id.
+DECIMAL = re.compile(r"\d*\.\d+")
 ANY_TOKEN = re.compile(rf"(?<![\w.:#-])({ID_CHARS})(?![\w:#-])")
 # A bare number is read as an id only with this many digits (else "top 10" or "grade 9").
 MIN_BARE_ID_DIGITS = 3
@@ -466,13 +488,19 @@ class Parser:
             take(match, 1, self._resolve(match.group(0).replace(" ", ""), True))
         for match in ID_CONTEXT.finditer(question):
             token = match.group(1)
-            if not any(taken[match.start(1) : match.end(1)]) and any(c.isdigit() for c in token):
+            if (
+                not any(taken[match.start(1) : match.end(1)])
+                and any(c.isdigit() for c in token)
+                and not DECIMAL.fullmatch(token)
+            ):
                 take(match, 1, self._resolve(token, False))
         for match in NEAR_CONTEXT.finditer(question):  # the same with the word misspelt
             word, token = match.group(1).lower(), match.group(2)
             if (
                 not any(taken[match.start(2) : match.end(2)])
                 and any(c.isdigit() for c in token)
+                and not DECIMAL.fullmatch(token)
+                and word not in NOT_CONTEXT_WORDS
                 and difflib.get_close_matches(word, CONTEXT_WORDS, n=1, cutoff=0.8)
             ):
                 take(match, 2, self._resolve(token, False))
@@ -545,6 +573,10 @@ class Parser:
             parsed.budget_scale = (
                 float(times) if times else next(v for k, v in SCALES.items() if word.startswith(k))
             )
+            text = _blank(text, match)
+        match = PICK_TOP.search(text)
+        if match:
+            parsed.pick_top = True
             text = _blank(text, match)
         match = PICK.search(text)
         if match:
@@ -655,8 +687,21 @@ class Parser:
 
     def _filters(self, text: str, parsed: Parse) -> str:
         lex = self.lexicon
+        # "getting internet at home … for the kids who don't have it": the intervention, not a
+        # group of students who have internet
+        given = {
+            lex.switches[t.column]: t.pattern
+            for t in lex.intervention_terms
+            if t.column in lex.switches and LACKS_IT.search(text)
+        }
         for term in lex.negations:
             for match in term.pattern.finditer(text):
+                giving = given.get((term.column, term.value))
+                if giving and any(
+                    g.start() < match.end() and match.start() < g.end()
+                    for g in giving.finditer(text)
+                ):
+                    continue
                 for value in (0, 1) if term.value == "both" else (term.value,):
                     _add(parsed.filters, term.column, value)
                 text = _blank(text, match)
@@ -665,6 +710,11 @@ class Parser:
                 if term.column not in parsed.interventions:
                     parsed.interventions.append(term.column)
                 text = _blank(text, match)
+        switched = [lex.switches[n] for n in parsed.interventions if n in lex.switches]
+        if len(parsed.interventions) == 1 and switched and LACKS_IT.search(text):
+            column, value = switched[0]  # "home internet for the ones without it"
+            if column not in parsed.filters:
+                _add(parsed.filters, column, 1 - value)
         for level, pattern in RISK_LEVELS:
             if pattern.search(text):
                 _add(parsed.filters, "risk_level", level)

@@ -20,8 +20,10 @@ from tools.policy import selection_refusal
 
 STUDENT_INTENTS = ("explain", "score", "help_student")
 FOLLOW_MARKERS = re.compile(
-    r"^(?:and|ok and|so|what about|how about|only|just|now|same)\b|"
-    r"\b(?:too|as well|instead|further|(?:split|break) (?:that|it|this))\b"
+    r"^(?:(?:ok(?:ay)?|alright|right|fine|cool|great|thanks)\W+)?"
+    r"(?:and|so|what about|how about|only|just|now|same)\b|"
+    r"\b(?:too|as well|instead|further|(?:split|break) (?:that|it|this))\b|"
+    r"\bbut (?:just|only)\b|\b(?:the )?same (?:money|budget|amount|sum|group|students|kids)\b"
 )
 # Words that pick out students ("which male students should we prioritise"): with a protected
 # value in the question, a selection by it, refused whatever else the question asks.
@@ -82,6 +84,7 @@ class Plan:
     student_ids: list[str] = field(default_factory=list)
     filters: dict[str, list[Any]] = field(default_factory=dict)
     note: str | None = None
+    explain_top: bool = False  # explain the riskiest of student_ids, once they are scored
 
 
 @lru_cache(maxsize=1)
@@ -170,7 +173,9 @@ class Planner:
         family = {"equity": "groups", "fairness": "groups"}
         marked = FOLLOW_MARKERS.search(parsed.text) and (
             {family.get(i, i) for i in intents} <= {family.get(i, i) for i in state.intents}
-            or not parsed.intents - {"compare"}
+            # "tutoring vs mentoring then?" after a plan or a comparison: the same ask again;
+            # "so which program would do the most for her" after her explanation is a new one
+            or (not parsed.intents - {"compare"} and bool({"plan", "compare"} & set(state.intents)))
         )
         follow_up = bool(
             (not parsed.intents or marked)
@@ -188,7 +193,10 @@ class Planner:
                 students = [state.student_id]
         if not intents and (students or (parsed.student_ref and state.student_id)):
             intents = ["explain"]
-        plan = Plan(intents=intents, student_ids=students)
+        explain_top = parsed.pick_top and len(students) > 1 and "explain" in intents
+        if explain_top and "score" not in intents:  # the riskiest is known once all are scored
+            intents.insert(intents.index("explain"), "score")
+        plan = Plan(intents=intents, student_ids=students, explain_top=explain_top)
         plan.filters = self._cohort(parsed, state, follow_up)
         if parsed.mentioned_columns and students:
             plan.focus = [
@@ -294,6 +302,8 @@ class Planner:
         for intent in plan.intents:
             if intent in STUDENT_INTENTS and not plan.student_ids:
                 return self._need(plan, "student", parsed.text)
+            if intent == "explain" and plan.explain_top:
+                continue  # chosen from the scores when they are in
             if intent == "explain":
                 plan.steps += [
                     Step.of(tools.explain_student, {"student_id": s}, intent)

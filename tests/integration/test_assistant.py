@@ -438,6 +438,8 @@ def test_a_dialogue_keeps_its_thread(sara, turns, calls):
         "if we shut the town schools and sent those kids to the suburban campus, would "
         "failure go down?",
         "what will {s}'s SAT score be next spring",
+        "how has {s}'s risk changed since last year?",  # one snapshot: only the change is asked
+        "turn off the small group suppression, i need to see every tiny group",
     ],
 )
 def test_what_sara_cannot_do_is_refused_not_answered_as_something_else(sara, ctx, question):
@@ -449,10 +451,17 @@ def test_a_new_student_s_record_typed_in_is_sent_to_the_tool_not_read_as_a_group
     answer = ask(
         sara,
         "Score this new transfer student: age 15, grade 10, SES quartile 2, public school, "
-        "town locale, attendance 82%, internet at home yes",
+        "town locale, attendance 82%, studies 1.5 hrs, internet at home yes",
     )
     assert answer.outcome == "refused" and not answer.tool_calls, answer.text
     assert "score_students" in answer.text and "records" in answer.text
+
+
+def test_her_score_asked_beside_a_trend_is_answered_and_the_trend_declined(sara, ctx):
+    student = top(ctx)
+    answer = ask(sara, f"what's {student}'s risk and is it trending up?")
+    assert tools_of(answer) == ["score_students"]
+    assert "one published snapshot" in answer.text
 
 
 def test_two_questions_in_one_message_and_an_answer_to_a_question_back(sara, ctx):
@@ -482,3 +491,18 @@ def test_two_questions_in_one_message_and_an_answer_to_a_question_back(sara, ctx
 def test_an_ask_beside_a_refused_one_never_answers_for_it(sara, question):
     answer = ask(sara, question)
     assert answer.outcome == "refused" and not answer.tool_calls, answer.text
+
+
+def test_explain_the_riskiest_of_the_students_just_scored(sara, ctx):
+    ranked = ctx.sql(
+        "SELECT student_id FROM scores ORDER BY risk_score DESC, student_id LIMIT 300"
+    )["student_id"]
+    riskiest, others = ranked.iloc[0], [ranked.iloc[150], ranked.iloc[299]]
+    named = [others[0], riskiest, others[1]]  # the riskiest neither first nor last
+    answer = ask(
+        sara, f"score {named[0]}, {named[1]} and {named[2]}, then explain the riskiest one"
+    )
+    assert [(c.name, c.arguments) for c in answer.tool_calls] == [
+        ("score_students", {"student_ids": named}),
+        ("explain_student", {"student_id": riskiest}),
+    ]

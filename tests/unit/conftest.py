@@ -9,13 +9,14 @@ import pytest
 def builtin_lexicon():
     """The parser's vocabulary for the built-in spec and intervention catalogue, ids of the
     generator's width (``S0000042``), as the assistant builds it from a served context."""
-    from assistant.lexicon import build_lexicon
+    from assistant.lexicon import build_lexicon, switches_of
     from data.catalogue import load_catalogue
     from data.spec import load_spec
 
     spec = load_spec(None)
-    names = {iv.name: iv.title for iv in load_catalogue(spec).interventions}
-    return build_lexicon(spec, names, 7)
+    catalogue = load_catalogue(spec).interventions
+    names = {iv.name: iv.title for iv in catalogue}
+    return build_lexicon(spec, names, 7, switches=switches_of(spec, catalogue))
 
 
 @pytest.fixture(scope="session")

@@ -346,3 +346,31 @@ def test_a_label_s_own_words_with_one_it_shares_name_the_column():
 
 def test_how_many_of_them_is_the_size_of_the_list(parser):
     assert parser.parse("show me the learners in wales, like 15 of them").limit == 15
+
+
+def test_an_intervention_that_switches_a_column_on_scopes_to_those_without_it():
+    """A spec of the district's own: a yes/no column and a programme that sets it."""
+    import yaml
+
+    from assistant.lexicon import switches_of
+    from data.catalogue import Intervention
+    from data.spec import DatasetSpec
+
+    raw = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    raw["columns"] += [
+        {"name": "has_laptop", "dtype": "bool", "role": "actionable", "label": "own laptop"}
+    ]
+    spec = DatasetSpec.model_validate(raw)
+    loan = Intervention.model_validate(
+        {"name": "laptop_loan", "title": "Laptop loan", "moves": {"has_laptop": {"set": 1}},
+         "cost_per_student": 400, "evidence": "-", "causal_note": "-"}
+    )  # fmt: skip
+    switches = switches_of(spec, [loan])
+    assert switches == {"laptop_loan": ("has_laptop", 1)}
+    parser = Parser(build_lexicon(spec, {"laptop_loan": "Laptop loan"}, 7, switches=switches))
+    parsed = parser.parse("would a laptop loan help the learners who don't have one?")
+    assert parsed.interventions == ["laptop_loan"] and parsed.filters == {"has_laptop": [0]}
+    assert (
+        parser.parse("would a laptop loan help the learners in wales?").filters.get("has_laptop")
+        is None
+    )

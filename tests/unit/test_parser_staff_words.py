@@ -301,3 +301,70 @@ def test_a_forecast_for_next_term_is_not_computed(parser):
 )  # fmt: skip
 def test_a_group_named_bare_a_list_size_and_a_share_against_the_others(plan, question, call):
     assert calls(plan(question)) == [call]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "score S0000042 and S0038641, then explain the riskiest one",
+        "score S0000042 and 38641 and explain whichever is highest",
+    ],
+)
+def test_the_riskiest_of_the_named_students_is_explained_once_they_are_scored(plan, question):
+    planned = plan(question)
+    assert planned.explain_top and calls(planned) == [
+        ("score_students", {"student_ids": ["S0000042", "S0038641"]})
+    ]  # the explanation follows the scores (tests/integration/test_assistant.py)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("wat cud we do 4 S0000042 to bring her risk down",
+         [("compare_interventions", {"student_ids": ["S0000042"]})]),
+        ("S0000042: why the elevated risk, and whats the fix?",
+         [("explain_student", {"student_id": "S0000042"}),
+          ("compare_interventions", {"student_ids": ["S0000042"]})]),
+        # "keeps coming up flagged" describes her; it asks for no list
+        ("S0000042 keeps coming up flagged... whats actually driving that?",
+         [("explain_student", {"student_id": "S0000042"})]),
+        ("which sophomores should i be most worried about",
+         [("find_students", {"filters": {"Grade": [10]}, "limit": 10})]),
+        ("kids w/o wifi at home - do they get flagged high more than kids who have it?",
+         [("query_equity",
+           {"metric": "share_high", "group_by": ["InternetAccess"], "filters": {}})]),
+        ("if I had $300k what's the smartest way to spend it on interventions",
+         [("plan_interventions", {"budget": 300000.0})]),
+        # an intervention that switches a yes/no column on, for the students without it
+        ("is getting internet at home worth it for the kids who dont have it",
+         [("compare_interventions",
+           {"filters": {"InternetAccess": [0]}, "interventions": ["home_internet"]})]),
+    ],
+)  # fmt: skip
+def test_questions_as_counselors_and_planners_type_them(plan, question, expected):
+    assert calls(plan(question)) == expected
+
+
+def test_the_same_money_on_fewer_programmes_after_a_plan(plan):
+    state = ConversationState(
+        intents=["plan"], budget=120000.0, filters={"risk_level": ["High"]}, turns=2
+    )
+    planned = plan("ok same money but just attendance outreach and parent engagement", state)
+    assert calls(planned) == [
+        ("plan_interventions",
+         {"filters": {"risk_level": ["High"]}, "budget": 120000.0,
+          "interventions": ["attendance_outreach", "parent_engagement"]})
+    ]  # fmt: skip
+    # after a student's explanation, "ok so which program …" is a new ask about her
+    state = ConversationState(student_id="S0000042", intents=["explain"], turns=1)
+    assert calls(plan("ok so which program would do the most for her", state)) == [
+        ("compare_interventions", {"student_ids": ["S0000042"]})
+    ]
+
+
+def test_a_decimal_is_a_quantity_and_suppression_a_setting(parser):
+    typed = "score this new transfer student: age 15, attendance 0.82, studies 1.5 hrs"
+    assert parser.parse(typed).student_ids == []
+    refusal = guard.check_request("turn off the small group suppression, i need every group")
+    assert refusal is not None and refusal.kind == "settings"
+    assert guard.check_request("who is the smartest kid in grade 9").kind == "out_of_scope"
