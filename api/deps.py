@@ -16,7 +16,8 @@ from api.errors import ApiError
 from api.runtime import Runtime
 from tools import TOOLS
 from tools.base import Role
-from tools.errors import ToolError
+from tools.cohort import RANGE_OPS
+from tools.errors import InvalidInput, ToolError
 from tools.session import Caller, ToolSession
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,32 @@ def query_filters(
     or comma-separated. The tools validate columns and values against the spec."""
     names = session.context.spec.column_names
     spec_columns = {c.replace("_", "").lower(): c for c in names}
-    filters: dict[str, list[str]] = {}
+    filters: dict[str, list] = {}
     for name, raw in request.query_params.multi_items():
         if name in reserved:
             continue
         column = LEVEL_ALIASES.get(name) or spec_columns.get(name.replace("_", "").lower(), name)
         filters.setdefault(column, []).extend(v.strip() for v in raw.split(",") if v.strip())
-    return filters
+    return {column: _bounds(column, values) for column, values in filters.items()}
+
+
+def _bounds(column: str, values: list[str]) -> list:
+    """``attendance_rate=gte:0.5,lt:0.85``: a range, as the tools take it ([{"gte": 0.5,
+    "lt": 0.85}]); values without a bound prefix are kept as values."""
+    ranged = [v for v in values if v.partition(":")[0] in RANGE_OPS and ":" in v]
+    if not ranged:
+        return values
+    if len(ranged) < len(values):
+        raise InvalidInput(
+            f"filters.{column}: give either values or bounds ({', '.join(RANGE_OPS)}), not both",
+            field=f"filters.{column}",
+            value=",".join(values),
+        )
+    bounds: dict[str, object] = {}
+    for v in ranged:
+        op, _, number = v.partition(":")
+        try:
+            bounds[op] = float(number)
+        except ValueError:
+            bounds[op] = number  # the tool names the field and the rule (a finite number)
+    return [bounds]

@@ -473,6 +473,11 @@ class OfflineBackend:
             answer.text += "\n\n" + unavailable
         if cannot:  # what the data cannot tell is said beside what it can
             answer.text += "\n\n" + cannot
+        if parsed.equity_of_money and any("equity" in s.arguments for s in plan.steps):
+            answer.text += (
+                "\n\nThe planner's equity rule sets a share of the students treated, not of the "
+                "money: it was applied to the students treated."
+            )
         return answer
 
     def _absent(self, parsed: Parse) -> str | None:

@@ -12,6 +12,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from assistant.lexicon import COMPARISONS, Lexicon, load_vocabulary
 from tools.students import FindStudentsInput
@@ -180,6 +181,16 @@ LACKS_IT = re.compile(
     r"(?:without|lacking|missing)\s+(?:it|one|that|this|them|any)\b|"
     r"\bwho (?:lack|are missing) (?:it|one|that|this)\b"
 )
+# A plan's equity rule: "at least 40 % of the students we treat have to come from <group>",
+# "at least 40% of the money going to <group> students". The group follows within EQUITY_REACH.
+EQUITY_SHARE = re.compile(
+    r"\bat least (\d{1,2}(?:\.\d+)?) ?(?:%|percent|per ?cent)"
+    r"(?: of (?:(?:the|our|that|this) )?(?:(money|budget|funds?|funding|spend(?:ing)?|dollars|"
+    r"cash)|[\w ]{0,40}?))?"
+    r"(?=\s+(?:should |must |has to |have to |needs? to |will |would |is |are )?"
+    r"(?:go(?:es|ing)? to|come from|be from|be in|be spent on|spent on|from|in|for|on|to)\b)"
+)
+EQUITY_REACH = 45
 # One of the students the last answer listed: "explain the first one", "the last kid".
 PICK = re.compile(
     r"\bthe (first|second|third|last|1st|2nd|3rd) (?:one|student|kid|pupil|learner|name|person|"
@@ -314,6 +325,10 @@ class Parse:
     pick: int | None = None  # "the first one": which of the last answer's students (-1: last)
     pick_top: bool = False  # "explain the riskiest one" of the students this question names
     cost_cap: float | None = None  # the most one student's intervention may cost
+    # the plan's equity rule ("at least 40 % of those treated from SES quartile 1"), and
+    # whether it was said of the money (the planner counts students treated)
+    equity: dict[str, Any] | None = None
+    equity_of_money: bool = False
     limit: int | None = None
     capacity: dict[str, int] = field(default_factory=dict)
     objective: str | None = None
@@ -620,10 +635,16 @@ class Parser:
             )
             if said and metric not in parsed.metrics:
                 parsed.metrics.append(metric)
+        shares = []  # "at least 40 % of the students we treat from SES quartile 1"
+        for match in EQUITY_SHARE.finditer(text):
+            shares.append((match.end(), float(match.group(1)) / 100, bool(match.group(2))))
+            text = _blank(text, match)
         text = self._thresholds(text, parsed)
         text = self._number_lists(text, parsed)
         text = self._level_ranges(text, parsed)
         text = self._filters(text, parsed)
+        for end, share, of_money in shares[:1]:
+            self._equity_rule(parsed, end, share, of_money)
         if WITH_AND_WITHOUT_IT.search(text):  # "parent support at home: with vs without it"
             said = [c for c in parsed.mentioned_columns if self._yes_no(c)]
             if len(said) == 1 and said[0] not in parsed.group_by and len(parsed.group_by) < 2:
@@ -636,6 +657,27 @@ class Parser:
         # "split by whether the student has a job" names no student once its span is read
         parsed.student_ref = parsed.student_ref and bool(STUDENT_PRONOUNS.search(text))
         return text
+
+    @staticmethod
+    def _equity_rule(parsed: Parse, end: int, share: float, of_money: bool) -> None:
+        """The group named just after "at least 40 % …" is the plan's equity rule, not its
+        scope: the value leaves the filters (unless it is named as the scope too)."""
+        near = [
+            column
+            for column, places in parsed.value_at.items()
+            if column != "risk_level"
+            and any(end <= at <= end + EQUITY_REACH for at in places)
+            and len(parsed.filters.get(column, [])) == 1
+            and not isinstance(parsed.filters[column][0], dict)
+        ]
+        if not near:
+            return
+        column = min(near, key=lambda c: min(at for at in parsed.value_at[c] if at >= end))
+        if any(at < end for at in parsed.value_at[column]):
+            return  # the same column names the scope too: which value is which is unclear
+        (value,) = parsed.filters.pop(column)
+        parsed.equity = {"attribute": column, "min_share": {str(value): share}}
+        parsed.equity_of_money = of_money
 
     def _thresholds(self, text: str, parsed: Parse) -> str:
         """ "<column> below 85 %" -> {"<column>": [{"lt": 0.85}]} (a percent read as

@@ -343,6 +343,8 @@ class Planner:
                     args["capacity"] = parsed.capacity
                 if parsed.objective:
                     args["objective"] = parsed.objective
+                if parsed.equity:
+                    args["equity"] = parsed.equity
                 plan.steps.append(Step.of(tools.plan_interventions, args, intent))
             elif intent == "find":
                 args = {"filters": plan.filters, "limit": parsed.limit or 10}

@@ -295,8 +295,30 @@ def _plan(call: ToolCall, out: PlanOutput, labels) -> str:
             f"reduction {naive.expected_risk_reduction:.1f}, "
             f"{count(naive.expected_students_out_of_high)} out of High.",
             f"Method: {out.method} (optimality gap {pct(out.optimality_gap)}).",
+            *_equity_rule(call, out, labels),
         ]
     ).replace("\n", "\n\n")
+
+
+def _equity_rule(call: ToolCall, out: PlanOutput, labels) -> list[str]:
+    """The plan's equity rule and how the plan meets it, in words."""
+    rule = call.arguments.get("equity") or {}
+    attribute = rule.get("attribute")
+    if not out.equity or not attribute:
+        return []
+    spec = getattr(labels, "spec", None)
+    column = spec.column(attribute) if spec is not None and attribute in spec.column_names else None
+
+    def words(group: str) -> str:  # a bool group comes back as "0"/"1"
+        value = int(group) if column is not None and column.dtype == "bool" else group
+        return (column.words_for(value) if column is not None else None) or group
+
+    kept = [
+        f"at least {pct(g.min_share)} of the students treated from {labels(attribute)} "
+        f"{words(g.group)} (in this plan: {pct(g.share)})"
+        for g in out.equity
+    ]
+    return [f"Equity rule: {'; '.join(kept)}."]
 
 
 def _model(call: ToolCall, out: ModelInfoOutput, labels) -> str:

@@ -88,8 +88,9 @@ def list_students(
     ] = 0,
 ):
     """Students by descending risk. Any other query parameter filters on a column, e.g.
-    `level=High`, `<column>=<value>`, `<column>=<value>,<value>` (column names ignore case
-    and underscores)."""
+    `level=High`, `<column>=<value>`, `<column>=<value>,<value>`, or a range on a number column
+    `<column>=lt:0.85`, `<column>=gte:9,lte:10` (bounds lt, lte, gt, gte; column names ignore
+    case and underscores)."""
     filters = query_filters(request, session, {"limit", "offset"})
     asked = FindStudentsInput.parse({"filters": filters, "limit": limit, "offset": offset})
     return session.run(tools.find_students, asked)

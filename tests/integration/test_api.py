@@ -111,6 +111,16 @@ def test_batch_scoring_of_1000_records_matches_the_published_scores(api, ctx, ro
         ("GET", "/v1/students?limit=0", None, 422, "limit", "0"),
         ("GET", "/v1/students?Colour=red", None, 422, "filters", "Colour"),
         ("GET", "/v1/students?school_type=Castle", None, 422, "filters.SchoolType", "Castle"),
+        ("GET", "/v1/students?attendance_rate=lt:low", None, 422, "filters.AttendanceRate", "low"),
+        (
+            "GET",
+            "/v1/students?attendance_rate=lt:0.8,0.9",
+            None,
+            422,
+            "filters.AttendanceRate",
+            "lt:0.8,0.9",
+        ),
+        ("GET", "/v1/students?school_type=lt:3", None, 422, "filters.SchoolType", None),
         ("GET", "/v1/students/S9999999/risk", None, 404, "student_ids", ["S9999999"]),
         ("POST", "/v1/equity/query", {"metric": "height"}, 422, "metric", "height"),
         ("POST", "/v1/tools/run_sql", {"sql": "DROP TABLE scores"}, 422, "sql", None),
@@ -129,6 +139,21 @@ def test_bad_requests_get_one_error_shape_naming_the_field(
     if value is not None:
         assert error["value"] == value
     assert "Traceback" not in response.text
+
+
+def test_a_range_on_a_number_column_lists_exactly_the_students_sql_finds(api, ctx, role_keys):
+    response = api.get(
+        "/v1/students?attendance_rate=gte:0.5,lt:0.8&level=High&limit=500",
+        headers=auth(role_keys["staff"]),
+    )
+    assert response.status_code == 200, response.text[:300]
+    expected = ctx.sql(
+        'SELECT count(*) AS n FROM students t JOIN scores s ON t."StudentID" = s.student_id '
+        'WHERE t."AttendanceRate" >= 0.5 AND t."AttendanceRate" < 0.8 AND s.risk_level = \'High\''
+    )["n"].iloc[0]
+    body = response.json()
+    assert body["total"] == expected > 0
+    assert all(0.5 <= s["details"]["AttendanceRate"] < 0.8 for s in body["students"])
 
 
 def test_a_bad_value_in_a_record_names_record_column_and_rule(api, ctx, role_keys):

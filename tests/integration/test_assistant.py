@@ -506,3 +506,17 @@ def test_explain_the_riskiest_of_the_students_just_scored(sara, ctx):
         ("score_students", {"student_ids": named}),
         ("explain_student", {"student_id": riskiest}),
     ]
+
+
+def test_a_plan_s_equity_rule_in_words_is_kept_and_reported(sara):
+    answer = ask(
+        sara,
+        "plan $50k for the high risk kids, at least 40% of the money going to SES Q1 students",
+    )
+    (call,) = answer.tool_calls
+    assert call.arguments["equity"] == {"attribute": "SES_Quartile", "min_share": {"1": 0.4}}
+    assert call.arguments["filters"] == {"risk_level": ["High"]}  # Q1 is the rule, not the scope
+    (share,) = call.output.equity
+    assert share.share >= 0.4
+    assert "Equity rule: at least 40.0 %" in answer.text
+    assert "not of the money" in answer.text  # the rule counts students, and says so

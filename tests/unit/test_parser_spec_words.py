@@ -374,3 +374,20 @@ def test_an_intervention_that_switches_a_column_on_scopes_to_those_without_it():
         parser.parse("would a laptop loan help the learners in wales?").filters.get("has_laptop")
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "scope", "rule", "of_money"),
+    [
+        ("plan £40k of support for learners in wales, at least 30 % of those we treat have to "
+         "come from the most deprived tenth", {"region": ["Wales"]},
+         {"attribute": "imd_band", "min_share": {"0-10%": 0.3}}, False),
+        ("plan £40k with at least 25 percent of the money going to learners in scotland",
+         {}, {"attribute": "region", "min_share": {"Scotland": 0.25}}, True),
+    ],
+)  # fmt: skip
+def test_a_plan_s_equity_rule_said_in_words(parser, ask, question, scope, rule, of_money):
+    assert parser.parse(question).equity_of_money is of_money  # said of students treated, or not
+    (step,) = ask(question).steps
+    assert step.tool.name == "plan_interventions"
+    assert step.arguments.get("filters", {}) == scope and step.arguments["equity"] == rule
