@@ -8,6 +8,7 @@ not a number) is grounded when this turn's tool calls asked for or returned that
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -79,19 +80,61 @@ def _matches(written: float, decimals: int, source: float) -> bool:
     return False
 
 
+# The tokens of a JSON text: a string (its body), a number, or true/false.
+_JSON_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false)')
+# A digit not glued to a letter or digit before it: a string without one holds no number.
+_LOOSE_DIGIT = re.compile(r"(?<![A-Za-z\d])\d")
+
+
+def numbers_in_json(text: str) -> Iterable[float]:
+    """``numbers_in`` of the data a JSON text holds, read from the text in one pass (a tool
+    output of thousands of rows is not walked value by value)."""
+    for match in _JSON_TOKEN.finditer(text):
+        body, number, flag = match.groups()
+        if number is not None:
+            value = float(number)
+            if math.isfinite(value):
+                yield value
+        elif flag is not None:
+            yield 1.0 if flag == "true" else 0.0
+        elif body and _LOOSE_DIGIT.search(body):
+            yield from numbers_in(json.loads(f'"{body}"') if "\\" in body else body)
+
+
+def _sources(calls: list[ToolCall]) -> list[float]:
+    """Every number this turn's tool outputs and arguments hold, as absolute values, sorted."""
+    found: set[float] = set()
+    for call in calls:
+        if call.output is not None:
+            found.update(abs(round(n, 10)) for n in numbers_in_json(call.output.model_dump_json()))
+        found.update(abs(round(n, 10)) for n in numbers_in(call.arguments))
+    return sorted(found)
+
+
+def _grounded(value: float, decimals: int, sources: list[float]) -> bool:
+    """Whether some source matches the written number (``_matches``), looking only at the
+    sources near it: for each scale, those within the written number's rounding window."""
+    target = abs(value)
+    for scale in _SCALES:
+        if decimals < 0:  # within 5 %: a window a little wider than that
+            low, high = target * 0.9 / scale, target * 1.1 / scale + 1e-12
+        else:
+            half = 0.5 * 10**-decimals + 1e-6
+            low, high = (target - half) / scale, (target + half) / scale
+        start = bisect.bisect_left(sources, low)
+        stop = bisect.bisect_right(sources, high)
+        if any(_matches(value, decimals, source) for source in sources[start:stop]):
+            return True
+    return False
+
+
 def ungrounded_numbers(text: str, calls: list[ToolCall]) -> list[str]:
     """The numbers in ``text`` that no tool output or argument of this turn supports."""
-    sources = sorted(
-        {
-            round(n, 10)
-            for call in calls
-            for n in (*numbers_in(call.data()), *numbers_in(call.arguments))
-        }
-    )
+    sources = _sources(calls)
     missing = []
     for written in numbers_in_text(text):
         value, decimals = written_value(written)
-        if not any(_matches(value, decimals, source) for source in sources):
+        if not _grounded(value, decimals, sources):
             missing.append(written)
     return missing
 

@@ -260,8 +260,8 @@ def _drawn_digest(path: Path) -> str | None:
     """The digest a chart SARA wrote at ``path`` was drawn from (None: no such chart)."""
     from PIL import Image
 
-    try:
+    try:  # the text chunk precedes the pixels: read from the header, nothing decoded
         with Image.open(path) as image:
-            return image.text.get(CHART_KEY)
+            return image.info.get(CHART_KEY)
     except (OSError, ValueError):
         return None

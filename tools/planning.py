@@ -270,9 +270,9 @@ def _assignments(
     after: np.ndarray,
 ) -> list[Assignment]:
     treated = np.flatnonzero(choice >= 0)
-    return [
-        Assignment(
-            student_id=ids[i],
+    return [  # built from checked values: thousands of rows, not validated one by one
+        Assignment.model_construct(
+            student_id=str(ids[i]),
             intervention=chosen[j].name,
             cost=chosen[j].cost_per_student,
             risk_before=round(float(before[i]), 4),

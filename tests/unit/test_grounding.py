@@ -88,3 +88,37 @@ def test_a_fact_at_the_extremes_holds_when_written_as_its_bound():
     assert not _bounded(risk, 0.0004, "S1 has an estimated risk of 0.5 %")
     share = Fact(sql="SELECT avg(x) FROM scores", scale=100.0)
     assert not _bounded(share, 0.004, "below 1 %")  # only a student's probability is bounded
+
+
+def test_the_near_sources_decide_as_all_of_them_would():
+    """Grounding looks only at the sources in a written number's rounding window (and reads a
+    tool output's numbers from its JSON in one pass): it must agree with checking every source,
+    for numbers written with 0–3 decimals, as percentages, and as 50k / 1.5M."""
+    import json
+    import random
+
+    from assistant.grounding import (
+        _grounded,
+        _matches,
+        _sources,
+        numbers_in,
+        numbers_in_json,
+        written_value,
+    )
+
+    rng = random.Random(7)
+    values = [rng.choice([1, -1]) * rng.random() * 10 ** rng.randint(-4, 7) for _ in range(400)]
+    data = {"rows": [{"id": f"S{i:07d}", "v": v, "flag": i % 2 == 0} for i, v in enumerate(values)],
+            "note": "drawn 2026-12-07, 3.5 % above 50k"}  # fmt: skip
+    assert sorted(set(numbers_in(data))) == sorted(set(numbers_in_json(json.dumps(data))))
+    sources = _sources([ToolCall(name="x", arguments={"budget": 50000.0}, output=None)])
+    sources = sorted({*sources, *(abs(round(n, 10)) for n in numbers_in(data))})
+    written = [f"{v * s:.{d}f}" for v in values[:150] for s in (1, 100) for d in range(4)]
+    written += [f"{abs(v) / 1e3:.0f}k" for v in values[150:250]] + ["1.5M", "7", "0.04", "49k"]
+    written += [
+        f"{rng.random() * 10 ** rng.randint(0, 5):.{rng.randint(0, 3)}f}" for _ in range(400)
+    ]
+    for text in written:
+        value, decimals = written_value(text)
+        everywhere = any(_matches(value, decimals, s) for s in sources)
+        assert _grounded(value, decimals, sources) == everywhere, text
