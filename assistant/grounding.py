@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from assistant.types import ToolCall
 
 # A number as people write it: 1,135 · 0.57 · 9.6 · 50k · $2,810.53 · -0.096. Digits glued to
@@ -80,35 +82,43 @@ def _matches(written: float, decimals: int, source: float) -> bool:
     return False
 
 
-# The tokens of a JSON text: a string (its body), a number, or true/false.
-_JSON_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false)')
-# A digit not glued to a letter or digit before it: a string without one holds no number.
+# A JSON string (with its quotes), and a JSON number outside strings.
+_JSON_STRING = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")')
+_JSON_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_APART = "\x00"  # joins strings: no number reading crosses it
+# A digit not glued to a letter or digit before it (an opening quote counts as neither): a
+# string without one holds no number.
 _LOOSE_DIGIT = re.compile(r"(?<![A-Za-z\d])\d")
 
 
-def numbers_in_json(text: str) -> Iterable[float]:
-    """``numbers_in`` of the data a JSON text holds, read from the text in one pass (a tool
-    output of thousands of rows is not walked value by value)."""
-    for match in _JSON_TOKEN.finditer(text):
-        body, number, flag = match.groups()
-        if number is not None:
-            value = float(number)
-            if math.isfinite(value):
-                yield value
-        elif flag is not None:
-            yield 1.0 if flag == "true" else 0.0
-        elif body and _LOOSE_DIGIT.search(body):
-            yield from numbers_in(json.loads(f'"{body}"') if "\\" in body else body)
+def numbers_in_json(text: str) -> list[float]:
+    """``numbers_in`` of the data a JSON text holds, read from the text in a few passes (a tool
+    output of thousands of rows is not walked value by value): the numbers outside strings,
+    true/false as 1/0, and the numbers inside the strings that hold a digit not glued to a
+    letter or digit (the others hold none), read together."""
+    parts = _JSON_STRING.split(text)
+    outside = " ".join(parts[0::2])
+    found = [float(n) for n in _JSON_NUMBER.findall(outside)]
+    found += [1.0] * ("true" in outside) + [0.0] * ("false" in outside)
+    joined = _APART.join(parts[1::2])
+    holding: dict[int, str] = {}
+    for match in _LOOSE_DIGIT.finditer(joined):
+        start = joined.rfind(_APART, 0, match.start()) + 1
+        if start not in holding:
+            end = joined.find(_APART, match.start())
+            quoted = joined[start : end if end >= 0 else len(joined)]
+            holding[start] = json.loads(quoted) if "\\" in quoted else quoted[1:-1]
+    found += numbers_in(_APART.join(holding.values()))
+    return [n for n in found if math.isfinite(n)]
 
 
 def _sources(calls: list[ToolCall]) -> list[float]:
     """Every number this turn's tool outputs and arguments hold, as absolute values, sorted."""
-    found: set[float] = set()
+    found: list[float] = []
     for call in calls:
-        if call.output is not None:
-            found.update(abs(round(n, 10)) for n in numbers_in_json(call.output.model_dump_json()))
-        found.update(abs(round(n, 10)) for n in numbers_in(call.arguments))
-    return sorted(found)
+        found += numbers_in_json(call.output_json())
+        found += numbers_in(call.arguments)
+    return np.unique(np.abs(np.round(np.array(found, dtype=float), 10))).tolist()
 
 
 def _grounded(value: float, decimals: int, sources: list[float]) -> bool:
@@ -143,10 +153,17 @@ def ungrounded_ids(text: str, calls: list[ToolCall], prefix: str) -> list[str]:
     """The student ids (``prefix`` + digits) in ``text`` that no tool call of this turn asked
     for or returned: a student the answer may not speak about."""
     pattern = re.compile(rf"(?<![A-Za-z0-9]){re.escape(prefix)}\d+(?![A-Za-z0-9])", re.I)
-    seen = {
-        found.upper()
+    written = list(dict.fromkeys(pattern.findall(text)))
+    if not written:
+        return []
+    sources = [
+        source
         for call in calls
-        for source in (call.arguments, call.data())
-        for found in pattern.findall(json.dumps(source, default=str))
-    }
-    return list(dict.fromkeys(m for m in pattern.findall(text) if m.upper() not in seen))
+        for source in (json.dumps(call.arguments, default=str), call.output_json())
+    ]
+
+    def seen(student: str) -> bool:  # the same whole token, in any case
+        token = re.compile(rf"(?<![A-Za-z0-9]){re.escape(student)}(?![A-Za-z0-9])", re.I)
+        return any(token.search(source) for source in sources)
+
+    return [m for m in written if not seen(m)]

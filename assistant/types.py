@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SerializeAsAny, model_validator
 
 from tools import TOOLS_BY_NAME
 from tools.base import Tool, ToolInput, ToolOutput
@@ -28,6 +28,7 @@ class ToolCall(BaseModel):
     arguments: dict[str, Any]
     output: SerializeAsAny[ToolOutput] | None = None
     error: str | None = None
+    _json: tuple[ToolOutput, str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -55,6 +56,15 @@ class ToolCall(BaseModel):
     def data(self) -> dict[str, Any]:
         """The output as JSON-ready data (empty when the call failed)."""
         return self.output.model_dump(mode="json") if self.output is not None else {}
+
+    def output_json(self) -> str:
+        """The output as JSON text ("{}" when the call failed), made once per output."""
+        if self.output is None:
+            return "{}"
+        made = self._json
+        if made is None or made[0] is not self.output:
+            made = self._json = (self.output, self.output.model_dump_json())
+        return made[1]
 
 
 def arguments_of(request: ToolInput | Mapping[str, Any]) -> dict[str, Any]:

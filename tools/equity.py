@@ -354,17 +354,28 @@ def compute_equity(
     """The metric per group and overall, validated, with CIs and suppression — protected by
     disclosure control when the caller reads below the staff role. The one place equity
     numbers are computed; ``query_equity`` and ``equity_summary`` both call it."""
+    return compute_equity_many(ctx, metric, [group_by], filters)[0]
+
+
+def compute_equity_many(
+    ctx: ToolContext, metric: str, groupings: list[list[str]], filters: dict[str, Any] | None
+) -> list[EquityResult]:
+    """``compute_equity`` for several groupings of one metric over one scope, in one scan of
+    the warehouse (GROUPING SETS), each result as its own call would give it (an equity summary
+    asks for every attribute at once)."""
     spec = ctx.spec
     resolved = resolve_metric(spec, metric)
-    columns = check_group_by(spec, group_by)
+    checked = [check_group_by(spec, group_by) for group_by in groupings]
     shown = validate_filters(spec, filters)
     protection = None
-    if disclosure.protected():
-        protection = _protection(ctx, resolved, columns, shown)
-        disclosure.charge([resolved.name, sorted(c.name for c in columns), shown])
+    for columns in checked:
+        if disclosure.protected():
+            protection = _protection(ctx, resolved, columns, shown)
+            disclosure.charge([resolved.name, sorted(c.name for c in columns), shown])
     where, params = where_clause(spec, filters)
-    keys = [f"g{i}" for i in range(len(columns))]
-    key_select = "".join(f"s.{quote(c.name)} AS {k}, " for c, k in zip(columns, keys, strict=True))
+    used = list(dict.fromkeys(c.name for columns in checked for c in columns))
+    keys = {name: f"g{i}" for i, name in enumerate(used)}
+    key_select = "".join(f"s.{quote(name)} AS {k}, " for name, k in keys.items())
     inner = (
         f"SELECT {key_select}{resolved.expression} AS v, s.{quote(ctx.id_column)} AS row_id "
         f"FROM {ctx.scored_source_native} {where}"
@@ -375,20 +386,25 @@ def compute_equity(
         aggregates += ", " + disclosure.cell_key_sql("row_id")
         salt = [protection.secret]
     con = ctx.connection()
-    if columns:
-        # The overall row and every group's in one pass (GROUPING tells them apart: a group
-        # whose values are all missing has NULL keys too).
-        listed = ", ".join(keys)
+    grouped: dict[int, list] = {}
+    if used:
+        # The overall row and every grouping's in one pass; GROUPING's bit mask tells them
+        # apart (a group whose values are all missing has NULL keys too).
+        listed = ", ".join(keys.values())
+        sets = ", ".join(
+            f"({', '.join(keys[c.name] for c in columns)})" for columns in checked if columns
+        )
         records = con.execute(
-            f"SELECT GROUPING({listed}) <> 0, {listed}, {aggregates} FROM ({inner}) "
-            f"GROUP BY GROUPING SETS ((), ({listed}))",
+            f"SELECT GROUPING({listed}), {listed}, {aggregates} FROM ({inner}) "
+            f"GROUP BY GROUPING SETS ((), {sets})",
             salt + params,
         ).fetchall()
-        overall_stats = next((r[1 + len(keys) :] for r in records if r[0]), None)
-        grouped = [r[1:] for r in records if not r[0]]
+        everything = (1 << len(used)) - 1
+        overall_stats = next((r[1 + len(used) :] for r in records if r[0] == everything), None)
+        for record in records:
+            grouped.setdefault(record[0], []).append(record)
     else:
         overall_stats = con.execute(f"SELECT {aggregates} FROM ({inner})", salt + params).fetchone()
-        grouped = []
     if not overall_stats or overall_stats[0] == 0:
         raise InvalidInput(
             f"no students match the filters {describe_filters(shown)}",
@@ -397,14 +413,23 @@ def compute_equity(
         )
     min_size = ctx.settings.min_group_size
     overall = _row({}, overall_stats, resolved, min_size, spec, protection)
-    rows: list[EquityRow] = []
-    grouped.sort(key=lambda r: _sort_key(columns, r[: len(keys)]))
-    for record in grouped:
-        group = {c.name: _python(c, v) for c, v in zip(columns, record, strict=False)}
-        stats_row, scope = record[len(keys) :], int(overall_stats[0])
-        rows.append(_row(group, stats_row, resolved, min_size, spec, protection, scope))
-    _suppress_complement(rows, protection is not None)
-    return EquityResult(resolved, [c.name for c in columns], shown, rows, overall)
+    results = []
+    for columns in checked:
+        # GROUPING(g0, …, gn): bit n - i set when g_i is aggregated away
+        names = {c.name for c in columns}
+        mask = sum(1 << (len(used) - 1 - k) for k, name in enumerate(used) if name not in names)
+        positions = [1 + used.index(c.name) for c in columns]
+        rows: list[EquityRow] = []
+        mine = [[r[p] for p in positions] + list(r[1 + len(used) :]) for r in grouped.get(mask, [])]
+        mine = mine if columns else []
+        mine.sort(key=lambda r: _sort_key(columns, r[: len(columns)]))
+        for record in mine:
+            group = {c.name: _python(c, v) for c, v in zip(columns, record, strict=False)}
+            stats_row, scope = record[len(columns) :], int(overall_stats[0])
+            rows.append(_row(group, stats_row, resolved, min_size, spec, protection, scope))
+        _suppress_complement(rows, protection is not None)
+        results.append(EquityResult(resolved, [c.name for c in columns], shown, rows, overall))
+    return results
 
 
 def _protection(

@@ -22,10 +22,11 @@ from tools.base import ToolInput, ToolOutput, stamp
 from tools.cohort import FILTERS_HELP, Applied, cohort_sql
 from tools.context import ToolContext
 from tools.equity import (
+    EquityResult,
     EquityRow,
     FilterValue,
     check_group_by,
-    compute_equity,
+    compute_equity_many,
     value_label,
 )
 from tools.equity_report import (
@@ -209,10 +210,14 @@ def _fairness(ctx: ToolContext, attribute: str) -> list[FairnessGap] | None:
 
 
 def _section(
-    ctx: ToolContext, attribute: str, filters: dict[str, Any], clustered: Clustering | None
+    ctx: ToolContext,
+    attribute: str,
+    filters: dict[str, Any],
+    clustered: Clustering | None,
+    outcome: EquityResult,
+    risk: EquityResult,
 ) -> AttributeSection:
-    outcome = compute_equity(ctx, "outcome_rate", [attribute], filters)
-    risk = compute_equity(ctx, "mean_risk", [attribute], filters)
+    """One attribute's section, from its outcome-rate and mean-risk tables."""
     risk_by_label = {r.label: r for r in risk.rows}
     groups = []
     for row in outcome.rows:
@@ -307,7 +312,10 @@ def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySumma
         raise InvalidInput(f"attributes: give 1 to {MAX_ATTRIBUTES} columns",
                            field="attributes", value=names)  # fmt: skip
     columns = [check_group_by(spec, [name], "attributes")[0] for name in dict.fromkeys(names)]
-    overall = compute_equity(ctx, "outcome_rate", [], request.filters)
+    # every attribute's table of each metric in one scan; the first outcome table is the
+    # scope as a whole
+    wanted = [[], *([c.name] for c in columns)]
+    overall, *outcomes = compute_equity_many(ctx, "outcome_rate", wanted, request.filters)
     if overall.overall.n is None:
         raise InvalidInput(
             f"filters: fewer than {ctx.settings.min_group_size} students are in this scope (or all "
@@ -316,7 +324,11 @@ def equity_summary(request: EquitySummaryInput, ctx: ToolContext) -> EquitySumma
             value=request.filters,
         )
     clustered = _clustering(ctx, request.filters)  # one scope: measured once for every section
-    sections = [_section(ctx, c.name, request.filters, clustered) for c in columns]
+    risks = compute_equity_many(ctx, "mean_risk", wanted[1:], request.filters)
+    sections = [
+        _section(ctx, c.name, request.filters, clustered, outcome, risk)
+        for c, outcome, risk in zip(columns, outcomes, risks, strict=True)
+    ]
     tested = [s for s in sections if s.p_value is not None]
     for section, adjusted in zip(tested, holm([s.p_value for s in tested]), strict=True):
         section.p_adjusted = adjusted

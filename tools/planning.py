@@ -270,15 +270,25 @@ def _assignments(
     after: np.ndarray,
 ) -> list[Assignment]:
     treated = np.flatnonzero(choice >= 0)
-    return [  # built from checked values: thousands of rows, not validated one by one
-        Assignment.model_construct(
-            student_id=str(ids[i]),
-            intervention=chosen[j].name,
-            cost=chosen[j].cost_per_student,
-            risk_before=round(float(before[i]), 4),
-            risk_after=round(float(after[i, j]), 4),
+    options = choice[treated]
+    names = [iv.name for iv in chosen]
+    costs = [iv.cost_per_student for iv in chosen]
+    rows = zip(  # each column taken out of numpy at once: thousands of rows
+        ids[treated].tolist(),
+        options.tolist(),
+        before[treated].tolist(),
+        after[treated, options].tolist(),
+        strict=True,
+    )
+    return [
+        Assignment(
+            student_id=student,
+            intervention=names[j],
+            cost=costs[j],
+            risk_before=round(now, 4),
+            risk_after=round(then, 4),
         )
-        for i, j in zip(treated.tolist(), choice[treated].tolist(), strict=True)
+        for student, j, now, then in rows
     ]
 
 

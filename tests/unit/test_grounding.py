@@ -122,3 +122,11 @@ def test_the_near_sources_decide_as_all_of_them_would():
         value, decimals = written_value(text)
         everywhere = any(_matches(value, decimals, s) for s in sources)
         assert _grounded(value, decimals, sources) == everywhere, text
+
+
+def test_a_student_named_in_the_text_must_be_one_this_turn_asked_for_or_returned():
+    from assistant.grounding import ungrounded_ids
+
+    text = "S0000042 and s0000042 are the same; S0000099 and S00000420 were never asked for."
+    assert ungrounded_ids(text, CALLS, "S") == ["S0000099", "S00000420"]
+    assert ungrounded_ids("no student here", CALLS, "S") == []
