@@ -28,6 +28,7 @@ from tools.planning_solvers import (
     Problem,
     Solution,
     naive_plan,
+    solve_counted,
     solve_exact,
     solve_greedy,
     solve_uniform,
@@ -38,6 +39,9 @@ EXACT_MAX_VARIABLES = 20_000
 # The greedy plan is kept when its proven gap to the optimum is at most this share of the bound
 # (0.1 %): the exact search would take seconds to close a gap no one could act on.
 GREEDY_GAP_ENOUGH = 0.001
+# … or when the gap is worth less than this much of the objective (0.05 of a student: an
+# expected risk reduction of 0.05, or a twentieth of one student moved out of High)
+GREEDY_GAP_TINY = 0.05
 Objective = Literal["risk_reduction", "students_out_of_high"]
 
 
@@ -128,7 +132,9 @@ class PlanOutput(ToolOutput):
     objective: Objective
     method: Literal["exact", "greedy"]
     optimality_gap: float = Field(
-        description="(upper bound − plan) / upper bound on the objective; 0 when proven optimal."
+        description="(upper bound − plan) / upper bound on the objective; 0 when proven "
+        "optimal. For students_out_of_high without an equity rule, on the number moved out of "
+        "High (proven by a min-cost flow; the risk drops that break ties are filled greedily)."
     )
     totals: PlanTotals
     by_intervention: list[InterventionUse]
@@ -237,10 +243,11 @@ def _problem(
         # a risk-drop tie-break too small to outweigh one student moved out of High
         weight = out + np.clip(drop, 0, None) / (len(drop) + 1)
     else:
-        weight = drop
+        weight, out = drop, None
     capacity = np.array([float((request.capacity or {}).get(iv.name, np.inf)) for iv in chosen])
     cost = np.array([iv.cost_per_student for iv in chosen], dtype=float)
-    return Problem(weight, cost, float(request.budget), capacity, _groups(request, cohort))
+    groups = _groups(request, cohort)
+    return Problem(weight, cost, float(request.budget), capacity, groups, counted=out)
 
 
 def _totals(
@@ -312,10 +319,14 @@ def _solve(problem: Problem) -> Solution:
     uniform = solve_uniform(problem)  # one price for every option: sorting is the optimum
     if uniform is not None:
         return uniform
+    counted = solve_counted(problem)  # students moved out of High: a flow gives the most
+    if counted is not None:
+        return counted
     greedy = solve_greedy(problem)
-    if problem.weight.size > EXACT_MAX_VARIABLES or greedy.gap <= GREEDY_GAP_ENOUGH:
+    small = greedy.gap <= GREEDY_GAP_ENOUGH or greedy.bound * greedy.gap <= GREEDY_GAP_TINY
+    if problem.weight.size > EXACT_MAX_VARIABLES or small:
         return greedy
-    return solve_exact(problem)
+    return solve_exact(problem, start=greedy)
 
 
 def _what_if(

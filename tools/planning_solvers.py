@@ -28,6 +28,9 @@ class Problem:
     budget: float
     capacity: np.ndarray  # options: max students (inf = no limit)
     groups: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (member mask, share)
+    # students × options: the whole part of ``weight`` (a student moved out of High), when the
+    # objective counts students and the rest of ``weight`` only breaks ties (sums below 1)
+    counted: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -44,6 +47,7 @@ class Solution:
     method: str  # "exact" or "greedy"
     bound: float  # upper bound on the optimal objective
     gap: float  # (bound − value) / bound, 0 when proven optimal
+    theta: np.ndarray | None = None  # the dual prices the bound was found at (greedy)
 
 
 def _variables(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -53,14 +57,17 @@ def _variables(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     return np.nonzero(ok)
 
 
-def _constraints(problem: Problem, rows: np.ndarray, cols: np.ndarray):
-    """A, lower, upper for: one option per student, budget, capacities, group shares."""
+def _constraints(
+    problem: Problem, rows: np.ndarray, cols: np.ndarray, forced: np.ndarray | None = None
+):
+    """A, lower, upper for: one option per student (exactly one for the ``forced`` students),
+    budget, capacities, group shares."""
     m = len(rows)
     student_rows, inverse = np.unique(rows, return_inverse=True)
     blocks = [
         sparse.csr_matrix((np.ones(m), (inverse, np.arange(m))), shape=(len(student_rows), m))
     ]
-    lower = [np.zeros(len(student_rows))]
+    lower = [np.zeros(len(student_rows)) if forced is None else np.isin(student_rows, forced)]
     upper = [np.ones(len(student_rows))]
     blocks.append(sparse.csr_matrix(problem.cost[cols][None, :]))
     lower.append([0.0])
@@ -175,15 +182,184 @@ def solve_uniform(problem: Problem) -> Solution | None:
     return Solution(choice, "exact", value, 0.0)
 
 
-def solve_exact(problem: Problem, time_limit: float = 10.0) -> Solution:
-    """Mixed-integer optimum (HiGHS branch and bound). If the time limit stops the search
-    before optimality is proven, the better of its best plan and the greedy plan is returned,
-    with the gap to the tighter of the two upper bounds."""
+def solve_counted(problem: Problem) -> Solution | None:
+    """The most students counted (moved out of High) the budget and capacities allow, exactly,
+    when nothing else couples the students (no group shares); None otherwise. Students are
+    alike when the same options count them, so the count is a min-cost flow from those kinds of
+    student to the options (successive shortest paths: each more student costs at least as
+    much as the one before, until the money runs out). Within a kind, the students an option
+    gains most on are chosen; the money left then goes greedily to the tie-break gains (risk
+    drop per dollar), unless the greedy plan moves as many and gains more on them. The
+    reported gap is on the count: 0, proven optimal."""
+    if problem.counted is None or problem.groups:
+        return None
+    n, k = problem.weight.shape
+    usable = (problem.cost <= problem.budget) & (problem.capacity > 0)
+    counted = problem.counted.astype(bool) & usable[None, :]
+    movable = np.flatnonzero(counted.any(axis=1))
+    kinds, kind_of = np.unique(counted[movable], axis=0, return_inverse=True)
+    kind_of = kind_of.ravel()
+    sizes = np.bincount(kind_of, minlength=len(kinds))
+    flow = _budgeted_flow(kinds, sizes, problem.cost, problem.capacity, problem.budget, n)
+    choice = np.full(n, -1)
+    spent, used = 0.0, np.zeros(k)
+    for t in range(len(kinds)):
+        members = movable[kind_of == t]
+        for j in np.argsort(problem.cost, kind="stable"):
+            take = int(flow[t, j])
+            if take <= 0:
+                continue
+            free = members[choice[members] < 0]
+            best = free[np.argsort(-problem.weight[free, j], kind="stable")[:take]]
+            choice[best] = j
+            spent += take * problem.cost[j]
+            used[j] += take
+    _fill(problem, choice, problem.budget - spent, problem.capacity - used)
+    # the greedy plan often moves as many and spends the rest better on the tie-break
+    greedy = solve_greedy(problem).choice
+    if _moved(problem, greedy) >= _moved(problem, choice) and problem.value(greedy) > problem.value(
+        choice
+    ):
+        choice = greedy
+    return Solution(choice, "exact", problem.value(choice), 0.0)
+
+
+def _moved(problem: Problem, choice: np.ndarray) -> int:
+    """How many students ``choice`` counts (moves out of High)."""
+    taken = np.flatnonzero(choice >= 0)
+    return int(problem.counted[taken, choice[taken]].sum())
+
+
+def _budgeted_flow(
+    kinds: np.ndarray,
+    sizes: np.ndarray,
+    cost: np.ndarray,
+    capacity: np.ndarray,
+    budget: float,
+    n: int,
+) -> np.ndarray:
+    """Students of each kind sent to each option: the largest number the budget buys, at the
+    least cost (successive shortest paths with Bellman–Ford on the small residual graph:
+    source → kinds → options → sink)."""
+    t_count, k = kinds.shape
+    source, sink = 0, 1 + t_count + k
+    size = sink + 1
+    cap = np.zeros((size, size))
+    price = np.zeros((size, size))
+    for t in range(t_count):
+        cap[source, 1 + t] = sizes[t]
+        for j in np.flatnonzero(kinds[t]):
+            cap[1 + t, 1 + t_count + j] = sizes[t]
+            price[1 + t, 1 + t_count + j] = cost[j]
+            price[1 + t_count + j, 1 + t] = -cost[j]
+    for j in range(k):
+        cap[1 + t_count + j, sink] = min(float(capacity[j]), float(n))
+    money = budget
+    while True:
+        distance = np.full(size, np.inf)
+        before = np.full(size, -1)
+        distance[source] = 0.0
+        for _ in range(size - 1):  # Bellman–Ford: residual edges may cost less than nothing
+            changed = False
+            for u in np.flatnonzero(np.isfinite(distance)):
+                for v in np.flatnonzero(cap[u] > 1e-9):
+                    through = distance[u] + price[u, v]
+                    if through < distance[v] - 1e-9:
+                        distance[v], before[v], changed = through, u, True
+            if not changed:
+                break
+        if not np.isfinite(distance[sink]):
+            break
+        path, v = [], sink
+        while v != source:
+            path.append((before[v], v))
+            v = before[v]
+        amount = min(cap[u, v] for u, v in path)
+        unit = distance[sink]
+        if unit > 1e-9:
+            amount = min(amount, np.floor(money / unit + 1e-9))
+        if amount < 1:
+            break
+        for u, v in path:
+            cap[u, v] -= amount
+            cap[v, u] += amount
+        money -= amount * unit
+    sent = np.zeros((t_count, k))
+    for t in range(t_count):
+        for j in np.flatnonzero(kinds[t]):
+            sent[t, j] = cap[1 + t_count + j, 1 + t]  # the reverse edge holds the flow
+    return sent
+
+
+def _fill(problem: Problem, choice: np.ndarray, money: float, room: np.ndarray) -> None:
+    """Give the students still without an option the pairs with the most gain per dollar,
+    while the money and the options' room last."""
+    free = np.flatnonzero(choice < 0)
+    if len(free) == 0:
+        return
+    gain = problem.weight[free]
+    ok = (gain > EPS) & (problem.cost[None, :] <= money)
+    rows, cols = np.nonzero(ok)
+    order = np.argsort(-(gain[rows, cols] / problem.cost[cols]), kind="stable")
+    for r, j in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        i = free[r]
+        if choice[i] >= 0 or room[j] < 1 or problem.cost[j] > money + 1e-9:
+            continue
+        choice[i] = j
+        money -= problem.cost[j]
+        room[j] -= 1
+
+
+def _reduced(
+    problem: Problem, rows: np.ndarray, cols: np.ndarray, start: Solution
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Lagrangian reduced-cost fixing against a known plan. At the greedy's dual prices θ,
+    any feasible plan's objective is at most L(θ) less, for each student, how much worse its
+    pair is than that student's best adjusted gain (0 for no option). So a plan better than
+    ``start`` never uses a pair worse than its student's best by more than L(θ) − value(start),
+    and gives an option to every student whose best beats "none" by more than that. Returns
+    the pairs left and the students that must be given one; None when no plan can beat
+    ``start`` (a forced student has no pair left)."""
+    lagrangian = _Lagrangian(problem)
+    theta = start.theta
+    caps = lagrangian.caps
+    price = theta[0] * problem.cost
+    price[caps] += theta[1 : 1 + len(caps)]
+    bonus = lagrangian.a @ theta[1 + len(caps) :]
+    adjusted = problem.weight[rows, cols] - price[cols] + bonus[rows]
+    best = np.zeros(problem.n)
+    np.maximum.at(best, rows, adjusted)
+    value, _ = lagrangian(theta)
+    room = value - problem.value(start.choice)
+    room += 1e-9 * max(1.0, abs(value))  # rounding never fixes a pair it should not
+    keep = best[rows] - adjusted <= room
+    forced = np.flatnonzero(best > room)
+    if not np.isin(forced, rows[keep]).all():
+        return None
+    return rows[keep], cols[keep], forced
+
+
+def solve_exact(
+    problem: Problem, time_limit: float = 10.0, start: Solution | None = None
+) -> Solution:
+    """Mixed-integer optimum (HiGHS branch and bound). Given a ``start`` plan with its dual
+    prices (the greedy's), the search runs only over the pairs that could improve on it
+    (``_reduced``); when none can, ``start`` is proven optimal. If the time limit stops the
+    search before optimality is proven, the better of its best plan and the greedy plan is
+    returned, with the gap to the tighter of the two upper bounds."""
     rows, cols = _variables(problem)
     choice = np.full(problem.n, -1)
     if len(rows) == 0:
         return Solution(choice, "exact", 0.0, 0.0)
-    a, lower, upper = _constraints(problem, rows, cols)
+    forced = None
+    start_value = problem.value(start.choice) if start is not None else 0.0
+    if start is not None and start.theta is not None:
+        reduced = _reduced(problem, rows, cols, start)
+        proven = Solution(start.choice, "exact", problem.value(start.choice), 0.0)
+        if reduced is None or len(reduced[0]) == 0:
+            return proven
+        rows, cols, forced = reduced
+    a, lower, upper = _constraints(problem, rows, cols, forced)
     res = milp(
         -problem.weight[rows, cols],
         constraints=LinearConstraint(a, lower, upper),
@@ -195,9 +371,12 @@ def solve_exact(problem: Problem, time_limit: float = 10.0) -> Solution:
         taken = res.x > 0.5
         choice[rows[taken]] = cols[taken]
     value = problem.value(choice)
+    searched = start is not None and start.theta is not None
+    if searched and (res.status == 2 or (res.status == 0 and value <= start_value)):
+        return Solution(start.choice, "exact", start_value, 0.0)  # nothing better exists
     if res.status == 0:
         return Solution(choice, "exact", value, 0.0)
-    greedy = solve_greedy(problem)
+    greedy = start or solve_greedy(problem)
     bound = greedy.bound
     if res.mip_dual_bound is not None and np.isfinite(res.mip_dual_bound):
         bound = min(bound, -float(res.mip_dual_bound))
@@ -374,7 +553,7 @@ def solve_greedy(problem: Problem, rounds: int = 12) -> Solution:
         nu = np.where(short, np.maximum(nu * 1.05, 1e-6), nu)
     if problem.groups:
         _equity_repair(problem, choice, remaining)
-    return Solution(choice, "greedy", bound, _gap(bound, problem.value(choice)))
+    return Solution(choice, "greedy", bound, _gap(bound, problem.value(choice)), theta)
 
 
 def _short_groups(problem: Problem, choice: np.ndarray) -> np.ndarray:
