@@ -60,7 +60,13 @@ SETTINGS = re.compile(
     r"\b(?:entered|recorded|keyed in|typed in) (?:wrong(?:ly)?|incorrectly|by mistake)\b|"
     # "her attendance is wrong in your data, it should be 98 %"
     r"\b(?:wrong|incorrect|out of date|outdated) in (?:your|the|our) (?:data|system|records?|"
-    r"database|file)\b"
+    r"database|file)\b|"
+    # "her record is wrong, her parent support should say yes - fix it"
+    r"\b(?:record|data|entry|value|number|score|attendance)s? (?:is|are|was|were|looks?) "
+    r"(?:wrong|incorrect|off|out of date|outdated)\b[^?]{0,80}\b(?:fix|correct|change|update|"
+    r"edit|set)\b|"
+    r"\bshould (?:say|read|show|be)\b[^.?!]{0,30}[-–,;:.]\s*(?:please )?(?:fix|correct|change|"
+    r"update) (?:it|that|this)\b"
 )
 TARGETING_VERBS = re.compile(
     r"\b(?:rank|list|sort|order|show|name|who|which students|target|prioriti[sz]e|focus on|"
@@ -93,6 +99,8 @@ OUT_OF_SCOPE = re.compile(
     r"lesson plans?|worksheets?|photosynthesis|quiz(?:zes)?|"
     # "the smartest kid", not "the smartest way to spend it"
     r"(?:smartest|dumbest)(?! (?:way|thing|move|use|option|plan|choice|approach|spend))|"
+    r"(?:recommend|suggest|buy|purchase)\b[^.?!]{0,25}\b(?:laptops?|computers?|phones?|tablets?|"
+    r"cars?|books? for my|shoes)|"
     r"(?:most|least) intelligent|iq)\b"
 )
 DOMAIN = re.compile(
@@ -214,7 +222,10 @@ WHAT_IF = re.compile(
     r"autumn|winter|summer|year|term|semester|month|week)\b|"
     # a policy SARA cannot model: "what would happen to risk if we bused the rural kids to …"
     r"\b(?:what (?:would|will|could|might) happen|what happens|how would)\b[^.?!]{0,60}"
-    r"\bif (?:we|they|the (?:district|schools?|state|board))\b"
+    r"\bif (?:we|they|the (?:district|schools?|state|board))\b|"
+    # a closure or merger asked as a decision: "should we just shut them down?"
+    r"\b(?:should|could|can|do) (?:we|they|i) (?:just |simply )?(?:shut|close|merge|consolidate)"
+    r"\b[^.?!]{0,30}(?:\bdown\b|\bschools?\b|\bthem\b|\bit\b)"
 )
 NOT_A_WHAT_IF = re.compile(r"\b(?:budget|money|funding|spend\w*|dollars?|\$)")
 

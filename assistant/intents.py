@@ -44,6 +44,8 @@ COSTS = re.compile(
 )
 # Words that ask for the summary itself, with or without groups ("equity summary by race").
 SUMMARY_ASKED = re.compile(r"\bsummar\w*|\bequity (?:report|overview|breakdown|break ?down)\b")
+# The equity summary named as such: asked for whatever measures the question names beside it.
+SUMMARY_NAMED = re.compile(r"\bequity (?:summary|report)\b")
 STRONG_MODEL = re.compile(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b")
 
 
@@ -156,9 +158,16 @@ SCORE_ASKED = re.compile(
 )
 
 
+# "Score A and explain why she's at risk": scoring asked for as a command, beside an explanation
+SCORE_COMMAND = re.compile(
+    r"^\W*(?:(?:please|pls|can you|could you|now|ok(?:ay)?),? )?scor(?:e|ing)\b"
+)
+
+
 def _score_student(c: Cues, out: list[str]) -> bool:
     lowered = c.wants_compare and not SCORE_ASKED.search(c.parsed.text)
-    return "score" in c.words and "explain" not in out and not lowered
+    commanded = bool(SCORE_COMMAND.search(c.parsed.text))
+    return "score" in c.words and ("explain" not in out or commanded) and not lowered
 
 
 def _help_student(c: Cues, out: list[str]) -> bool:
@@ -178,6 +187,10 @@ def _compare(c: Cues, out: list[str]) -> bool:
 
 def _summary(c: Cues, out: list[str]) -> bool:
     asked = bool(SUMMARY_ASKED.search(c.parsed.text)) and not c.parsed.metrics
+    # named, the summary is asked whatever measure is beside it, but for the model's error
+    # rates: those are an ask of their own ("the FPR by gender? and the equity summary")
+    errors = {"tpr", "fpr"} & set(c.parsed.metrics)
+    asked = asked or (bool(SUMMARY_NAMED.search(c.parsed.text)) and not errors)
     return "summary" in c.words and (asked or not ("equity" in c.words and c.groups))
 
 
@@ -281,4 +294,7 @@ def choose_intents(parsed: Parse, about_students: bool, cohort: bool) -> list[st
     chosen: list[str] = []
     for rule in STUDENT_RULES if about_students else GROUP_RULES:
         rule.apply(cues, chosen)
+    if {"score", "explain"} <= set(chosen) and SCORE_COMMAND.search(parsed.text):
+        chosen.remove("score")  # "score A and explain …": in the order asked
+        chosen.insert(chosen.index("explain"), "score")
     return chosen

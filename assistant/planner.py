@@ -21,9 +21,16 @@ from tools.policy import selection_refusal
 STUDENT_INTENTS = ("explain", "score", "help_student")
 FOLLOW_MARKERS = re.compile(
     r"^(?:(?:ok(?:ay)?|alright|right|fine|cool|great|thanks)\W+)?"
-    r"(?:and|so|what about|how about|only|just|now|same)\b|"
+    r"(?:and|so|what about|how about|only|just|now|same|redo|re-do|rerun|re-run|repeat|"
+    r"recompute|recalculate|do (?:it|that|this) again)\b|"
     r"\b(?:too|as well|instead|further|(?:split|break) (?:that|it|this))\b|"
     r"\bbut (?:just|only)\b|\b(?:the )?same (?:money|budget|amount|sum|group|students|kids)\b"
+)
+# A protected trait said as one the listed students share with someone or are shown with:
+# "of her race", "the same gender as", "along with their ethnicity".
+SHARED_TRAIT = re.compile(
+    r"\b(?:her|his|their|same|that|this|whose|with (?:their|the|each (?:one'?s|student'?s)))"
+    r"\s+(?:\w+\s+)?$"
 )
 # Words that pick out students ("which male students should we prioritise"): with a protected
 # value in the question, a selection by it, refused whatever else the question asks.
@@ -258,6 +265,20 @@ class Planner:
                 )
                 return
         protected = self.lexicon.protected
+        shared = [  # "the other students of her race", "… along with their gender"
+            term.column
+            for term in self.lexicon.attributes
+            if term.column in protected
+            and "find" in parsed.intents
+            and any(
+                SHARED_TRAIT.search(parsed.text[max(0, m.start() - 24) : m.start()])
+                for m in term.pattern.finditer(parsed.text)
+            )
+        ]
+        if shared:
+            labels = [self.lexicon.label(c) for c in dict.fromkeys(shared)]
+            plan.refusal = guard.Refusal("protected", selection_refusal(labels))
+            return
         lists_students = (
             any(i in ("find", "plan") for i in plan.intents)
             or ("find" in parsed.intents and any(c in protected for c in plan.filters))
