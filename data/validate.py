@@ -14,17 +14,18 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
 from data.ids import RULE_ID_CHARS, enrolment_ids, id_text, student_ids, unsafe_ids
 from data.outcome_rule import FALSE_WORDS, TRUE_WORDS
 from data.spec import ColumnSpec, DatasetSpec
 from sara.errors import UserError
+
+if TYPE_CHECKING:  # pandera costs half a second to import: loaded when a table is validated
+    import pandera.pandas as pa
 
 ISSUE_COLUMNS = ["row", "student_id", "column", "value", "rule"]
 ROW = "_row"
@@ -230,6 +231,8 @@ def check_value(col: ColumnSpec, value: Any) -> tuple[Any, str | None]:
 
 def build_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
     """The pandera schema for already-coerced values; each check's error text is its rule."""
+    import pandera.pandas as pa
+
     columns = {}
     for col in spec.columns:
         checks = []
@@ -260,6 +263,8 @@ def build_schema(spec: DatasetSpec) -> pa.DataFrameSchema:
 
 
 def _pandera_issues(coerced: pd.DataFrame, schema: pa.DataFrameSchema) -> list[pd.DataFrame]:
+    from pandera.errors import SchemaErrors
+
     try:
         schema.validate(coerced, lazy=True)
     except SchemaErrors as exc:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, Field
-from scipy import stats
 
 from data.spec import ColumnSpec, DatasetSpec, Role
 from pipeline.warehouse import quote
@@ -34,7 +34,17 @@ from tools.sql_guard import SqlInput, SqlOutput, run_sql  # noqa: F401  (the too
 
 MAX_GROUP_BY = 2
 CONFIDENCE = 0.95
-Z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))
+
+
+@cache
+def z_score() -> float:
+    """The normal quantile of the intervals' confidence (scipy loaded when first needed: it
+    costs half a second to import, and most commands compute no interval)."""
+    from scipy import stats
+
+    return float(stats.norm.ppf(0.5 + CONFIDENCE / 2))
+
+
 FLAGGED = "CASE WHEN c.risk_level = 'High' THEN 1.0 ELSE 0.0 END"
 FIXED_METRICS = ("mean_risk", "share_high", "outcome_rate", "tpr", "fpr")
 
@@ -115,8 +125,9 @@ class EquityResult:
     overall: EquityRow
 
 
-def wilson_interval(successes: float, n: int, z: float = Z) -> tuple[float, float]:
+def wilson_interval(successes: float, n: int, z: float | None = None) -> tuple[float, float]:
     """Wilson score interval for a proportion ``successes / n``."""
+    z = z_score() if z is None else z
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -128,6 +139,8 @@ def t_interval(mean: float, sd: float, n: int) -> tuple[float | None, float | No
     """Student-t interval for a mean (None with fewer than two values)."""
     if n < 2 or sd is None or not math.isfinite(sd):
         return None, None
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
     return mean - half, mean + half
 
@@ -310,7 +323,7 @@ def _protected_values(
         value = hits / k_out
         low, high = wilson_interval(hits, k_out)
         extra = p.count_sd * math.sqrt(1 + value * value) / k_out
-        low, high = disclosure.widen(low, high, value, extra, Z)
+        low, high = disclosure.widen(low, high, value, extra, z_score())
         return n_out, k_out, value, max(0.0, low), min(1.0, high)
     spread = p.high - p.low
     # The exact sum to 9 significant digits first: a parallel sum's last bits depend on the
@@ -320,7 +333,7 @@ def _protected_values(
     value = min(max(summed / k_out, p.low), p.high)
     rounded_sd = float(f"{sd:.2g}") if math.isfinite(sd) else math.nan
     low, high = t_interval(value, rounded_sd, k_out)
-    low, high = disclosure.widen(low, high, value, p.sum_sd * spread / k_out, Z)
+    low, high = disclosure.widen(low, high, value, p.sum_sd * spread / k_out, z_score())
     return n_out, k_out, value, low, high
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field
-from scipy.stats import chi2, chi2_contingency, fisher_exact
 
 from data.spec import ColumnSpec, DatasetSpec, Role
 from tools import disclosure
@@ -173,6 +172,8 @@ def _test(
         table.append([events, row.denominator - events])
     if sum(r[0] for r in table) == 0 or sum(r[1] for r in table) == 0:
         return None, None, None, "every student in scope has the same outcome"
+    from scipy.stats import chi2, chi2_contingency, fisher_exact  # loaded when first needed
+
     result = chi2_contingency(table)
     if clustered is not None and clustered.factor > 1.0:
         statistic = float(result.statistic) / clustered.factor
