@@ -99,6 +99,9 @@ OUT_OF_SCOPE = re.compile(
     r"lesson plans?|worksheets?|photosynthesis|quiz(?:zes)?|"
     # "the smartest kid", not "the smartest way to spend it"
     r"(?:smartest|dumbest)(?! (?:way|thing|move|use|option|plan|choice|approach|spend))|"
+    # acting outside the chat: messaging families, booking, emailing
+    r"(?:text|sms|email|e-mail|call|message|phone|notify|contact) (?:the |their |all |every )?"
+    r"(?:parents|families|guardians|students|kids)\b|"
     r"(?:recommend|suggest|buy|purchase)\b[^.?!]{0,25}\b(?:laptops?|computers?|phones?|tablets?|"
     r"cars?|books? for my|shoes)|"
     r"(?:most|least) intelligent|iq)\b"

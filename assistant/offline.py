@@ -335,7 +335,15 @@ class OfflineBackend:
                 return False
         own = right.has_slots  # "what do they each cost?" points back, asks nothing new
         standalone = {tools.equity_summary, tools.model_info}
-        return own or all(step.tool in standalone for step in right_plan.steps)
+        # "list them, and what would help them?": pointing back at a group, but another ask
+        acts = {tools.compare_interventions, tools.plan_interventions, tools.find_students}
+        right_tools = {s.tool for s in right_plan.steps}
+        other = (
+            right.cohort_ref
+            and right_tools <= acts
+            and right_tools.isdisjoint(s.tool for s in left_plan.steps)
+        )
+        return own or other or all(step.tool in standalone for step in right_plan.steps)
 
     def answer(self, question: str, state: ConversationState, session: ToolSession) -> Answer:
         return self._answer(question, state, session)
@@ -353,7 +361,7 @@ class OfflineBackend:
             # a selection by a protected trait beside another ask: that ask is still answered
             # (never beside a column the data contract excludes: nothing of it is answered)
             excluded = any(t.pattern.search(parsed.text) for t in self.lexicon.excluded_terms)
-            mixed = refused.intents == ["protected"] and not excluded
+            mixed = refused.intents == ["protected"] and not excluded and not plan.whole_refusal
             return (mixed and self._refused_in_part(question, state, session, part)) or refused
         parts = self._parts(question, parsed, plan, state)
         if parts:

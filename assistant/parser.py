@@ -255,13 +255,34 @@ LIMIT = re.compile(
 )
 CAPACITY = re.compile(
     r"\b(?:at most|up to|max(?:imum)?(?: of)?|no more than|only) (\d{1,6}) "
-    r"(?:students |places |seats |slots )?(?:in|for|of|on) (\w[\w ]*)"
+    r"(?:students |kids |pupils |learners |places |seats |slots )?(?:in|for|of|on) (\w[\w ]*)"
 )
 # "cap tutoring at 30 kids", "capping mentoring at 40"
 CAPACITY_CAP = re.compile(r"\bcap(?:ped|ping)? (\w[\w ]*?) at (\d{1,6})\b")
 CAPACITY_AFTER = re.compile(
     r"(\w[\w ]*?) (?:can take|can serve|takes|has room for|has capacity for|is capped at|"
     r"limited to|capacity(?: of)?) (?:at most |up to |only |max(?:imum)? )?(\d{1,6})\b"
+)
+# A level named as what the scope is not limited to: "not just the at-risk ones".
+NOT_JUST_LEVEL = re.compile(
+    r"\bnot (?:just|only) (?:the )?(?:at[- ]risk|high[- ]risk|medium[- ]risk|flagged|high|risky)"
+    r"(?: ones| students| kids)?\b"
+)
+# A second bound on the same column right after one: "attendance of at least 70% but under 85%"
+BOUND_MORE = re.compile(
+    r",? (?:but|and|yet) (?:also )?("
+    + "|".join(re.escape(w) for w in sorted(COMPARISONS, key=len, reverse=True) if w[0].isalpha())
+    + r") (\d+(?:\.\d+)?) ?(%|percent)?"
+)
+# Another cap said right after one: "tutoring can take at most 40 kids and mentoring 25".
+CAPACITY_MORE = re.compile(
+    r"(?: (?:kids|students|places|seats|slots|pupils))?,? (?:and |,? ?)(?:for )?"
+    r"([a-z][\w ]*?) (?:at |to |at most |up to |max |only )?(\d{1,6})\b"
+)
+# … or with the number first: "at most 50 kids in tutoring and 80 in mentoring"
+CAPACITY_MORE_FIRST = re.compile(
+    r",? (?:and |, ?)(\d{1,6}) (?:students |kids |pupils |learners |places |seats |slots )?"
+    r"(?:in|for|on) ([a-z][\w ]*?)(?=[,.;?!]|$| and\b)"
 )
 CONTRAST = re.compile(
     r"\b(?:vs|versus|compar\w*|differ\w*|between|gaps?|or|more likely|less likely|better|worse|"
@@ -614,14 +635,26 @@ class Parser:
         capped = [(m, 1, 2) for m in CAPACITY.finditer(text)] + [
             (m, 2, 1) for pattern in (CAPACITY_AFTER, CAPACITY_CAP) for m in pattern.finditer(text)
         ]
+        more = []
+        for match, number, _ in capped:
+            following = CAPACITY_MORE_FIRST if number == 1 else CAPACITY_MORE
+            end = match.end(2) if number == 1 else match.end()
+            if number == 1:  # "… in tutoring and 80 in mentoring": the phrase ends at "and"
+                cut = re.search(r",? and \d|, \d", match.group(2))
+                end = match.start(2) + cut.start() if cut else match.end()
+            follow = following.match(text, end)
+            while follow:
+                more.append((follow, 1, 2) if number == 1 else (follow, 2, 1))
+                follow = following.match(text, follow.end())
         spans = []
-        for match, number, phrase in capped:
+        for match, number, phrase in capped + more:
             for term in self.lexicon.intervention_terms:
                 named = term.pattern.search(match.group(phrase))
                 if named:
                     parsed.capacity[term.column] = int(match.group(number))
                     at = match.start(phrase)
                     spans.append((at + named.start(), at + named.end()))
+                    spans.append((match.start(number), match.end(number)))
         for start, end in spans:  # a cap on tutoring does not make the plan tutoring only
             text = text[:start] + " " * (end - start) + text[end:]
         parsed.counts = bool(COUNTS.search(text))
@@ -654,6 +687,10 @@ class Parser:
             word = next(g for g in match.groups() if g)
             parsed.limit = min(_number(word), MAX_LIMIT)
         parsed.all_students = bool(ALL_STUDENTS.search(text)) and not parsed.filters
+        if NOT_JUST_LEVEL.search(parsed.text) and ALL_STUDENTS.search(text):
+            # "every student, not just the at-risk ones": the level named is not the scope
+            parsed.filters.pop("risk_level", None)
+            parsed.all_students = not parsed.filters
         # "split by whether the student has a job" names no student once its span is read
         parsed.student_ref = parsed.student_ref and bool(STUDENT_PRONOUNS.search(text))
         return text
@@ -696,6 +733,13 @@ class Parser:
                 ranges[0][op] = bound
                 parsed.value_at.setdefault(term.column, []).append(match.start())
                 text = _blank(text, match)
+                more = BOUND_MORE.match(text, match.end())  # "… at least 70% but under 85%"
+                if more and COMPARISONS[more.group(1)] not in ranges[0]:
+                    bound = float(more.group(2))
+                    if term.value == "percent" and (more.group(3) or bound > 1):
+                        bound /= 100
+                    ranges[0][COMPARISONS[more.group(1)]] = bound
+                    text = _blank(text, more)
         return text
 
     def _level_ranges(self, text: str, parsed: Parse) -> str:

@@ -92,6 +92,7 @@ class Plan:
     filters: dict[str, list[Any]] = field(default_factory=dict)
     note: str | None = None
     explain_top: bool = False  # explain the riskiest of student_ids, once they are scored
+    whole_refusal: bool = False  # refused as one ask: no part of it is answered apart
 
 
 @lru_cache(maxsize=1)
@@ -278,6 +279,7 @@ class Planner:
         if shared:
             labels = [self.lexicon.label(c) for c in dict.fromkeys(shared)]
             plan.refusal = guard.Refusal("protected", selection_refusal(labels))
+            plan.whole_refusal = True  # "… and their gender" is part of the list, not an ask
             return
         lists_students = (
             any(i in ("find", "plan") for i in plan.intents)
@@ -304,7 +306,11 @@ class Planner:
     ) -> dict | None:
         if plan.student_ids:
             return {"student_ids": plan.student_ids}
-        if (parsed.cohort_ref or follow_up) and state.listed and not parsed.filters:
+        # "them" after a list asked for in another message is the students listed; in the
+        # same message ("list the …, and what would help them?") it is the group described
+        same_message = parsed.carry_scope and bool(state.filters)
+        listed = (parsed.cohort_ref or follow_up) and state.listed and not parsed.filters
+        if listed and not same_message:
             return {"student_ids": state.listed}
         if plan.filters:
             return {"filters": plan.filters}

@@ -427,3 +427,48 @@ def test_a_closure_asked_as_a_decision_is_a_what_if_sara_cannot_compute():
         "town schools do the worst, so should we just shut them down?", [], []
     )
     assert refusal is not None
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Plan $100k for the high-risk students. Tutoring can take at most 40 kids and "
+         "mentoring 25, and at least 30% of the students we treat have to come from SES "
+         "quartile 1.",
+         [("plan_interventions",
+           {"filters": {"risk_level": ["High"]}, "budget": 100000.0,
+            "capacity": {"tutoring": 40, "mentoring": 25},
+            "equity": {"attribute": "SES_Quartile", "min_share": {"1": 0.3}}})]),
+        ("Plan $100k for the High-risk students, with at most 50 kids in tutoring and 80 in "
+         "mentoring.",
+         [("plan_interventions",
+           {"filters": {"risk_level": ["High"]}, "budget": 100000.0,
+            "capacity": {"tutoring": 50, "mentoring": 80}})]),
+        ("high risk students in city schools with attendance of at least 70% but under 85%",
+         [("find_students",
+           {"filters": {"AttendanceRate": [{"gte": 0.7, "lt": 0.85}], "risk_level": ["High"],
+                        "Locale": ["City"]}, "limit": 10})]),
+        ("plan 250k across every student in the district, not just the at-risk ones, and aim "
+         "for the most kids moved out of high",
+         [("plan_interventions",
+           {"all_students": True, "budget": 250000.0, "objective": "students_out_of_high"})]),
+        ("gimme the number on S0000042, risk-wise",
+         [("score_students", {"student_ids": ["S0000042"]})]),
+        ("is there anything we could try with S0000042? mom called this morning asking",
+         [("compare_interventions", {"student_ids": ["S0000042"]})]),
+        ("which of the programs would move the needle for the kids who are already sitting at "
+         "high risk", [("compare_interventions", {"filters": {"risk_level": ["High"]}})]),
+        ("who over in the private schools is in the worst shape risk wise",
+         [("find_students", {"filters": {"SchoolType": ["Private"]}, "limit": 10})]),
+        ("whats actually under the hood of this risk score thing and is it any good",
+         [("model_info", {})]),
+    ],
+)  # fmt: skip
+def test_caps_ranges_and_scopes_as_planners_and_counselors_say_them(plan, question, expected):
+    assert calls(plan(question)) == expected
+
+
+def test_messaging_families_is_an_errand_outside_the_chat():
+    assert guard.check_request("text the parents of every high-risk kid a reminder").kind == (
+        "out_of_scope"
+    )
