@@ -404,8 +404,10 @@ def compute_equity_many(
         # The overall row and every grouping's in one pass; GROUPING's bit mask tells them
         # apart (a group whose values are all missing has NULL keys too).
         listed = ", ".join(keys.values())
-        sets = ", ".join(
-            f"({', '.join(keys[c.name] for c in columns)})" for columns in checked if columns
+        sets = ", ".join(  # each grouping once: a repeated one would repeat its rows
+            dict.fromkeys(
+                f"({', '.join(keys[c.name] for c in columns)})" for columns in checked if columns
+            )
         )
         records = con.execute(
             f"SELECT GROUPING({listed}), {listed}, {aggregates} FROM ({inner}) "

@@ -276,7 +276,7 @@ def test_several_groupings_in_one_scan_equal_one_call_each(tiny_ctx, metric, pro
     from tools import disclosure
     from tools.equity import compute_equity, compute_equity_many
 
-    groupings = [[], ["Locale"], ["SchoolType"], ["Locale", "SchoolType"], ["Grade"]]
+    groupings = [[], ["Locale"], ["SchoolType"], ["Locale", "SchoolType"], ["Grade"], ["Locale"]]
     filters = {"risk_level": ["High", "Medium"]}
     with disclosure.audience(protected):
         many = compute_equity_many(tiny_ctx, metric, groupings, filters)
