@@ -636,15 +636,15 @@ class Parser:
             (m, 2, 1) for pattern in (CAPACITY_AFTER, CAPACITY_CAP) for m in pattern.finditer(text)
         ]
         more = []
-        for match, number, _ in capped:
-            following = CAPACITY_MORE_FIRST if number == 1 else CAPACITY_MORE
-            end = match.end(2) if number == 1 else match.end()
+        for match, number, phrase in capped:  # each said the same way as the cap it follows
+            following, end = CAPACITY_MORE, match.end()
             if number == 1:  # "… in tutoring and 80 in mentoring": the phrase ends at "and"
+                following = CAPACITY_MORE_FIRST
                 cut = re.search(r",? and \d|, \d", match.group(2))
-                end = match.start(2) + cut.start() if cut else match.end()
+                end = match.start(2) + cut.start() if cut else end
             follow = following.match(text, end)
             while follow:
-                more.append((follow, 1, 2) if number == 1 else (follow, 2, 1))
+                more.append((follow, number, phrase))
                 follow = following.match(text, follow.end())
         spans = []
         for match, number, phrase in capped + more:
@@ -775,10 +775,11 @@ class Parser:
         lex = self.lexicon
         # "getting internet at home … for the kids who don't have it": the intervention, not a
         # group of students who have internet
+        lacking = bool(LACKS_IT.search(text))
         given = {
             lex.switches[t.column]: t.pattern
             for t in lex.intervention_terms
-            if t.column in lex.switches and LACKS_IT.search(text)
+            if lacking and t.column in lex.switches
         }
         for term in lex.negations:
             for match in term.pattern.finditer(text):

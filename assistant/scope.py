@@ -9,7 +9,6 @@ in other students' records."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,8 +125,8 @@ class TurnScope:
         for where, sid in _record_ids(name, args, id_column):
             if sid is not None and not (isinstance(sid, str) and ID_TOKEN.fullmatch(sid)):
                 return f"{where}: {str(sid)[:80]!r} {ID_RULE}"
-        returned = [json.dumps(c.data()) for c in calls if c.output is not None]
         for sid in _named(args):
+            returned = (c.output_json() for c in calls if c.output is not None)
             if sid not in self.students and not any(f'"{sid}"' in out for out in returned):
                 return (
                     f"student {sid!r} is neither named in the question nor returned by a tool "

@@ -365,8 +365,9 @@ def compute_equity(
     ctx: ToolContext, metric: str, group_by: list[str], filters: dict[str, Any] | None
 ) -> EquityResult:
     """The metric per group and overall, validated, with CIs and suppression — protected by
-    disclosure control when the caller reads below the staff role. The one place equity
-    numbers are computed; ``query_equity`` and ``equity_summary`` both call it."""
+    disclosure control when the caller reads below the staff role; ``query_equity`` calls it,
+    ``equity_summary`` the many-grouping form it is made with (the one place equity numbers
+    are computed)."""
     return compute_equity_many(ctx, metric, [group_by], filters)[0]
 
 
@@ -381,8 +382,8 @@ def compute_equity_many(
     checked = [check_group_by(spec, group_by) for group_by in groupings]
     shown = validate_filters(spec, filters)
     protection = None
-    for columns in checked:
-        if disclosure.protected():
+    if disclosure.protected():
+        for columns in checked:  # each table checked and counted as its own query would be
             protection = _protection(ctx, resolved, columns, shown)
             disclosure.charge([resolved.name, sorted(c.name for c in columns), shown])
     where, params = where_clause(spec, filters)
@@ -435,8 +436,8 @@ def compute_equity_many(
         mask = sum(1 << (len(used) - 1 - k) for k, name in enumerate(used) if name not in names)
         positions = [1 + used.index(c.name) for c in columns]
         rows: list[EquityRow] = []
-        mine = [[r[p] for p in positions] + list(r[1 + len(used) :]) for r in grouped.get(mask, [])]
-        mine = mine if columns else []
+        records = grouped.get(mask, []) if columns else []  # no columns: the overall row only
+        mine = [[r[p] for p in positions] + list(r[1 + len(used) :]) for r in records]
         mine.sort(key=lambda r: _sort_key(columns, r[: len(columns)]))
         for record in mine:
             group = {c.name: _python(c, v) for c, v in zip(columns, record, strict=False)}

@@ -217,9 +217,8 @@ def solve_counted(problem: Problem) -> Solution | None:
     _fill(problem, choice, problem.budget - spent, problem.capacity - used)
     # the greedy plan often moves as many and spends the rest better on the tie-break
     greedy = solve_greedy(problem).choice
-    if _moved(problem, greedy) >= _moved(problem, choice) and problem.value(greedy) > problem.value(
-        choice
-    ):
+    as_many = _moved(problem, greedy) >= _moved(problem, choice)
+    if as_many and problem.value(greedy) > problem.value(choice):
         choice = greedy
     return Solution(choice, "exact", problem.value(choice), 0.0)
 
@@ -329,9 +328,8 @@ def _reduced(
     adjusted = problem.weight[rows, cols] - price[cols] + bonus[rows]
     best = np.zeros(problem.n)
     np.maximum.at(best, rows, adjusted)
-    value, _ = lagrangian(theta)
-    room = value - problem.value(start.choice)
-    room += 1e-9 * max(1.0, abs(value))  # rounding never fixes a pair it should not
+    room = start.bound - problem.value(start.choice)  # the greedy's bound is L(θ)
+    room += 1e-9 * max(1.0, abs(start.bound))  # rounding never fixes a pair it should not
     keep = best[rows] - adjusted <= room
     forced = np.flatnonzero(best > room)
     if not np.isin(forced, rows[keep]).all():
@@ -352,12 +350,12 @@ def solve_exact(
     if len(rows) == 0:
         return Solution(choice, "exact", 0.0, 0.0)
     forced = None
+    searched = start is not None and start.theta is not None
     start_value = problem.value(start.choice) if start is not None else 0.0
-    if start is not None and start.theta is not None:
+    if searched:
         reduced = _reduced(problem, rows, cols, start)
-        proven = Solution(start.choice, "exact", problem.value(start.choice), 0.0)
         if reduced is None or len(reduced[0]) == 0:
-            return proven
+            return Solution(start.choice, "exact", start_value, 0.0)  # nothing can beat it
         rows, cols, forced = reduced
     a, lower, upper = _constraints(problem, rows, cols, forced)
     res = milp(
@@ -371,7 +369,6 @@ def solve_exact(
         taken = res.x > 0.5
         choice[rows[taken]] = cols[taken]
     value = problem.value(choice)
-    searched = start is not None and start.theta is not None
     if searched and (res.status == 2 or (res.status == 0 and value <= start_value)):
         return Solution(start.choice, "exact", start_value, 0.0)  # nothing better exists
     if res.status == 0:
