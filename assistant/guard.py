@@ -21,7 +21,8 @@ from typing import Literal
 from tools.policy import selection_refusal
 
 Kind = Literal[
-    "injection", "personal_data", "settings", "protected", "certainty", "out_of_scope", "what_if"
+    "injection", "personal_data", "settings", "protected", "certainty", "out_of_scope", "what_if",
+    "forecast",
 ]
 
 INJECTION = re.compile(
@@ -40,7 +41,10 @@ PERSONAL_DATA = re.compile(
 )
 SETTINGS = re.compile(
     r"\b(?:change|set|lower|raise|increase|decrease|update|switch|turn off|disable|enable|modify|"
-    r"edit|delete|drop|remove|reset|overwrite|insert|alter|grant|make me|revoke|upgrade|promote|"
+    r"edit|delete|drop|remove|reset|overwrite|insert|alter|make me|revoke|upgrade|promote|"
+    # "grant" the verb, not the funding ("for our grant narrative i need the … gpa")
+    r"grant(?! (?:narrative|reports?|proposals?|applications?|writ\w*|funding|funded|money|"
+    r"deadlines?|renewals?|budgets?|submissions?|officers?|cycle|period|year)\b)|"
     r"elevate|bypass|skip)\b"
     r"[^.?!]{0,40}\b(?:thresholds?|settings?|config\w*|backend|roles?|permissions?|keys?|admin|"
     r"database|tables?|records?|data|warehouse|model|scores?|grades?|gpa|audit|logs?|access|"
@@ -212,23 +216,32 @@ def check_targeting(
 
 
 # A what-if on a change SARA cannot compute: a change of a column by the asker's own amount, or
-# a prediction of something other than the risk (a future GPA). What it can compute are the
-# catalogue's interventions, named in the question.
+# a policy it cannot model. What it can compute are the catalogue's interventions, named in the
+# question.
 WHAT_IF = re.compile(
     r"\bif (?:\w+ ){0,5}(?:quit|quits|stopped|stops|started|starts|doubled|doubles|halved|"
     r"tripled|increased|decreased|went (?:up|down)|dropped|drops|moved|changed|switched|"
     r"transferred|left|lost|gained|shut|shuts|closed|closes|merged|merges|sent|bused)\b|"
-    # a forecast of something else, later: "what will her SAT score be next spring"
-    r"\bwill\b[^.?!]{0,40}\bbe\b[^.?!]{0,25}\b(?:(?:next|by) (?:spring|fall|autumn|winter|"
-    r"summer|year|term|semester|month|week)|(?:in|by|for) (?:the class of )?20\d\d)\b|"
-    r"\b(?:predict|forecast|project)\w*\b[^.?!]{0,40}\b(?:next|the coming|coming) (?:spring|fall|"
-    r"autumn|winter|summer|year|term|semester|month|week)\b|"
     # a policy SARA cannot model: "what would happen to risk if we bused the rural kids to …"
     r"\b(?:what (?:would|will|could|might) happen|what happens|how would)\b[^.?!]{0,60}"
     r"\bif (?:we|they|the (?:district|schools?|state|board))\b|"
     # a closure or merger asked as a decision: "should we just shut them down?"
     r"\b(?:should|could|can|do) (?:we|they|i) (?:just |simply )?(?:shut|close|merge|consolidate)"
     r"\b[^.?!]{0,30}(?:\bdown\b|\bschools?\b|\bthem\b|\bit\b)"
+)
+# A forecast of something other than the risk: "what will her SAT score be next spring",
+# "predict what score she will get on the state math test".
+FORECAST = re.compile(
+    r"\bwill\b[^.?!]{0,40}\bbe\b[^.?!]{0,25}\b(?:(?:next|by) (?:spring|fall|autumn|winter|"
+    r"summer|year|term|semester|month|week)|(?:in|by|for) (?:the class of )?20\d\d)\b|"
+    r"\b(?:predict|forecast|project)\w*\b[^.?!]{0,40}\b(?:next|the coming|coming) (?:spring|fall|"
+    r"autumn|winter|summer|year|term|semester|month|week)\b|"
+    # a test score or grade to come: "predict what score she will get on the state math test"
+    r"\b(?:predict|forecast|project|guess|estimate)\w*\b[^.?!]{0,30}\b(?:score|grade|mark|result|"
+    r"gpa)s?\b[^.?!]{0,25}\b(?:will|(?:s?he|they)'ll|is going to|are going to|gonna) (?:get|make|"
+    r"earn|receive|achieve|have|be)\b|"
+    r"\b(?:predict|forecast)\w*\b[^.?!]{0,40}\b(?:on|in|for) (?:the |her |his |their |next )?"
+    r"(?:[\w-]+ ){0,3}(?:tests?|exams?|assessments?|finals?|sat|act|eoc|regents|quiz\w*)\b"
 )
 NOT_A_WHAT_IF = re.compile(r"\b(?:budget|money|funding|spend\w*|dollars?|\$)")
 
@@ -237,7 +250,16 @@ def what_if_refusal(
     text: str, interventions: Sequence[str], names: Sequence[str]
 ) -> Refusal | None:
     """A what-if SARA cannot compute is said to be one, never answered as another question."""
-    if interventions or not WHAT_IF.search(text) or NOT_A_WHAT_IF.search(text):
+    if interventions or NOT_A_WHAT_IF.search(text):
+        return None
+    if FORECAST.search(text):
+        return Refusal(
+            "forecast",
+            "I can't forecast that. SARA's model predicts one thing: each student's risk of the "
+            "outcome the dataset defines, from the data it holds today. It does not forecast test "
+            "scores, grades or other results; you can ask for a student's risk and why.",
+        )
+    if not WHAT_IF.search(text):
         return None
     offered = ", ".join(names) if names else "none are defined for this dataset"
     return Refusal(

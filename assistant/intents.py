@@ -49,6 +49,17 @@ SUMMARY_NAMED = re.compile(r"\bequity (?:summary|report)\b")
 STRONG_MODEL = re.compile(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b")
 
 
+def rate_asked(p: Parse) -> bool:
+    """A rate asked for in so many words, not a list."""
+    return bool(RATE_ASKED.search(p.text)) and not LIST_ASKED.search(p.text)
+
+
+def of_everyone(p: Parse) -> bool:
+    """A rate of every student: "of all students", "overall", or a rate asked of no group
+    ("what percentage of students are at High risk?")."""
+    return bool(EVERYONE.search(p.text)) or (rate_asked(p) and not p.group_by)
+
+
 @dataclass(frozen=True)
 class Cues:
     """What the rules read: the parse, and whether it is about named students or a cohort."""
@@ -109,13 +120,12 @@ class Cues:
         p = self.parsed
         named = {"share_high", "outcome_rate"} & set(p.metrics)
         scope = [k for k in p.filters if k != "risk_level"]
-        everyone = EVERYONE.search(p.text)
         listed = "find" in self.words and not self.rate_asked
-        return bool(named and everyone and not listed and not scope)
+        return bool(named and of_everyone(p) and not listed and not scope)
 
     @property
     def rate_asked(self) -> bool:
-        return bool(RATE_ASKED.search(self.parsed.text)) and not LIST_ASKED.search(self.parsed.text)
+        return rate_asked(self.parsed)
 
     @property
     def numeric_mentions(self) -> list[str]:
@@ -191,7 +201,9 @@ def _summary(c: Cues, out: list[str]) -> bool:
     # rates: those are an ask of their own ("the FPR by gender? and the equity summary")
     errors = {"tpr", "fpr"} & set(c.parsed.metrics)
     asked = asked or (bool(SUMMARY_NAMED.search(c.parsed.text)) and not errors)
-    return "summary" in c.words and (asked or not ("equity" in c.words and c.groups))
+    # "for a grant report: what percentage … are High risk?": the rate, not a summary
+    rate = c.rate_of_all or c.rate_of_scope
+    return "summary" in c.words and (asked or not (("equity" in c.words and c.groups) or rate))
 
 
 def _equity(c: Cues, out: list[str]) -> bool:
@@ -216,7 +228,8 @@ def _equity(c: Cues, out: list[str]) -> bool:
     return (
         ("summary" not in out or bool(c.numeric_mentions))  # "… and the mean clicks by band"
         and asked
-        and ("fairness" not in out or "outcome_rate" in p.metrics)
+        # beside the model's error rates, a rate of the students asked in so many words
+        and ("fairness" not in out or bool({"outcome_rate", "share_high"} & set(p.metrics)))
         and scoped
         and not ((p.interventions or c.wants_compare) and not p.group_by)
     )

@@ -174,6 +174,7 @@ class LlmBackend:
                 answer.text += (
                     "\n\nNot answered here: " + "; ".join(missing) + ". Ask for it on its own."
                 )
+                answer.declined += missing
         return answer.model_copy(update={"llm_calls": usage})
 
     def _unanswered(

@@ -14,7 +14,14 @@ from assistant.intents import SCORE_ASKED
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse, Parser
 from assistant.planner import Plan, Planner, Step
-from assistant.render import chart_for, matches_nobody, render_call, render_calls, student_card
+from assistant.render import (
+    chart_for,
+    composition_text,
+    matches_nobody,
+    render_call,
+    render_calls,
+    student_card,
+)
 from assistant.types import Answer, ConversationState, ToolCall
 from data.catalogue import no_catalogue_message
 from tools.session import ToolSession
@@ -67,6 +74,10 @@ def joined(first: Answer, second: Answer) -> Answer:
         student=first.student or second.student,
         report_markdown=first.report_markdown or second.report_markdown,
         follow_ups=second.follow_ups or first.follow_ups,
+        declined=[  # an ask refused or asked back beside the other's answer is named in it
+            *(d for part in (first, second) for d in part.declined),
+            *(p.text for p in (first, second) if answered and p.outcome != "answered"),
+        ],
         state=second.state,
     )
 
@@ -116,6 +127,29 @@ def _halves(question: str):
         left, right = question[: match.start()].strip(), question[match.end() :].strip()
         if left and right:
             yield left, right
+
+
+def _tables(plan: Plan) -> set[tuple[str, tuple[str, ...]]]:
+    return {
+        (s.arguments.get("metric", ""), tuple(s.arguments.get("group_by") or ()))
+        for s in plan.steps
+        if s.tool is tools.query_equity
+    }
+
+
+def _finer(whole: Plan, left: Plan, right: Plan) -> bool:
+    """Whether two asks read apart keep tables the whole reading loses: a measure it drops
+    ("the share at High by race, and the true positive rate by race there" ran only the
+    second), or two breakdowns it crosses ("the TPR by race, and the share High by SES")."""
+    tables, parts = _tables(whole), _tables(left) | _tables(right)
+    if not (_tables(left) and _tables(right)):
+        return False
+    more = {m for m, _ in parts} > {m for m, _ in tables}
+    crossed = any(len(g) > 1 for _, g in tables) and all(len(g) == 1 for _, g in parts)
+    # each ask with a measure and a breakdown of its own ("outcome rate by race and gender"
+    # is one crossed table: its second half only borrows the first's measure)
+    apart = [({m for m, _ in _tables(p)}, {c for _, g in _tables(p) for c in g}) for p in (left, right)]
+    return more or (crossed and apart[0][0] != apart[1][0] and apart[0][1] != apart[1][1])
 
 
 class OfflineBackend:
@@ -224,7 +258,7 @@ class OfflineBackend:
                 and len(set(plan.student_ids)) > 1
                 and {s.tool for s in left_plan.steps} != {s.tool for s in right_plan.steps}
             )
-            if tools_used > whole_tools or apart:
+            if tools_used > whole_tools or apart or _finer(plan, left_plan, right_plan):
                 return left, right
         return None
 
@@ -318,8 +352,11 @@ class OfflineBackend:
         needs nothing ("…, plus a full equity summary"; "…, and what does each cost?" is the
         same comparison, not another ask)."""
         for column, values in parsed.filters.items():
+            # a value list shared out ("rural | and town schools") is lost; one part naming a
+            # value the other compares ("private rural schools, and private vs public") is not
             have = [set(p.filters.get(column, [])) for p in (left, right)]
-            if not set(values) <= have[0] | have[1] or (have[0] and have[1] and have[0] != have[1]):
+            shared_out = have[0] and have[1] and not (have[0] <= have[1] or have[1] <= have[0])
+            if not set(values) <= have[0] | have[1] or shared_out:
                 return False
         asked = [set(p.interventions) for p in (left, right)]
         if not set(parsed.interventions) <= asked[0] | asked[1] or (asked[0] and asked[1]):
@@ -477,10 +514,12 @@ class OfflineBackend:
         elif not any(step.arguments.get("student_ids") == state.listed for step in plan.steps):
             after.listed, after.next_offset = None, None
         answer = self.compose(calls, plan, after)
-        if unavailable:  # the part of the question SARA cannot answer is said, never dropped
-            answer.text += "\n\n" + unavailable
-        if cannot:  # what the data cannot tell is said beside what it can
-            answer.text += "\n\n" + cannot
+        for part in (unavailable, cannot):
+            # the part SARA cannot answer (what the data cannot tell, an intervention the
+            # catalogue lacks) is said beside what it can, never dropped
+            if part:
+                answer.text += "\n\n" + part
+                answer.declined.append(part)
         if parsed.equity_of_money and any("equity" in s.arguments for s in plan.steps):
             answer.text += (
                 "\n\nThe planner's equity rule sets a share of the students treated, not of the "
@@ -514,8 +553,11 @@ class OfflineBackend:
     def compose(self, calls: list[ToolCall], plan: Plan, state: ConversationState) -> Answer:
         summary = next((c.output for c in calls if c.name == "equity_summary" and c.output), None)
         failed = all(c.error and not matches_nobody(c) for c in calls) and calls
+        text = render_calls(calls, self.lexicon, plan.focus)
+        if plan.composition:  # "what share of the high-risk students are girls?"
+            text = "\n\n".join(composition_text(c, plan.composition, self.lexicon) for c in calls)
         return Answer(
-            text=render_calls(calls, self.lexicon, plan.focus),
+            text=text,
             outcome="error" if failed else "answered",
             intents=plan.intents,
             tool_calls=calls,

@@ -45,8 +45,8 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
         "share_high",
         re.compile(
             r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|"
-            r"how often)\b|%)[^.?!,;]{0,70}?\b(?:high[- ]?risk|flagged (?:as )?high)\b|"
-            r"\bshare high\b|\bwho (?:gets|get|is|are) flagged\b|"
+            r"how often)\b|%)[^.?!,;]{0,70}?\b(?:high[- ]?risk|at[- ]risk|flagged (?:as )?high)\b|"
+            r"\b(?:high|at)[- ]risk (?:rate|share|percentage)s?\b|\bshare high\b|\bwho (?:gets|get|is|are) flagged\b|"
             r"\b(?:more|fewer|less)\b[^.?!,;]{0,20}\bflagged (?:as )?high\b|"
             # "are boys flagged high risk more often than girls"
             r"\b(?:high[- ]?risk|flagged (?:as )?high)\b[^.?!,;]{0,20}"
@@ -77,6 +77,12 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
     ),
     ("mean_risk", re.compile(r"\brisk(?: scores?| levels?)?\b|\bpredicted\b|\brisk(?:y|ier)\b")),
 ]
+# A model set against a rule of thumb: "is it any better than just looking at attendance?"
+BASELINE_ASKED = re.compile(
+    r"\b(?:better|worse|more accurate|smarter)\b[^.?!]{0,20}?\bthan (?:just |simply |only |"
+    r"merely )?(?:looking at|using|going (?:by|off)|checking|eyeballing|relying on|a (?:simple|"
+    r"naive) (?:rule|baseline|guess))\b[^.?!,;]{0,40}"
+)
 BUDGET = re.compile(
     r"(?:\$|usd ?|£|€|gbp ?|eur ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\b|"
     r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\s?"
@@ -258,9 +264,10 @@ CAPACITY = re.compile(
     r"(?:students |kids |pupils |learners |places |seats |slots )?(?:in|for|of|on) (\w[\w ]*)"
 )
 # "cap tutoring at 30 kids", "capping mentoring at 40"
-CAPACITY_CAP = re.compile(r"\bcap(?:ped|ping)? (\w[\w ]*?) at (\d{1,6})\b")
+CAPACITY_CAP = re.compile(r"\bcap(?:ped|ping)? (?!at\b)(\w[\w ]*?) at (\d{1,6})\b")
+# "tutoring can take 40", "tutoring capped at 30 kids"
 CAPACITY_AFTER = re.compile(
-    r"(\w[\w ]*?) (?:can take|can serve|takes|has room for|has capacity for|is capped at|"
+    r"(\w[\w ]*?) (?:can take|can serve|takes|has room for|has capacity for|(?:is )?capped at|"
     r"limited to|capacity(?: of)?) (?:at most |up to |only |max(?:imum)? )?(\d{1,6})\b"
 )
 # A level named as what the scope is not limited to: "not just the at-risk ones".
@@ -287,6 +294,14 @@ CAPACITY_MORE_FIRST = re.compile(
 CONTRAST = re.compile(
     r"\b(?:vs|versus|compar\w*|differ\w*|between|gaps?|or|more likely|less likely|better|worse|"
     r"more often|less often)\b"
+)
+# The make-up of a scope: "what share of the high-risk students are girls?", "how many of
+# the kids under 70 % attendance are in 9th grade?" (the value is said after the verb).
+COMPOSITION = re.compile(
+    r"\b(?:(?:what|which|the) (?:share|proportion|percent(?:age)?|fraction|%|part)|what %|"
+    r"how many) of (?:the |our |all |these |those )?[^?.!;]{1,80}? (?P<verb>are|is|were|was|have|"
+    r"has|had|lack|live|attend|go to|come from) "
+    r"(?P<value>[^?.!,;]{1,40})"
 )
 COUNTS = re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b|\bcount the\b")
 OUT_OF_HIGH = re.compile(
@@ -362,6 +377,9 @@ class Parse:
     # Town schools: the outcome rate, plus a full equity summary")
     carry_scope: bool = False
     value_at: dict[str, list[int]] = field(default_factory=dict)  # where each filter's values are
+    # "what share of the high-risk students are girls?": the values whose share of the scope
+    # is asked, by column (the column is the breakdown)
+    composition: dict[str, list[Scalar]] = field(default_factory=dict)
     plain: str = ""  # the text without what the slots used or the columns it names
 
     @property
@@ -577,7 +595,34 @@ class Parser:
         parsed.intents = {intent for intent, cue in cue_patterns().items() if cue.search(rest)}
         if len(parsed.interventions) > 1 and re.search(r"\b(?:vs|versus|or|and|compar\w*)\b", text):
             parsed.intents.add("compare")
+        self._composition(parsed)
         return parsed
+
+    @staticmethod
+    def _composition(parsed: Parse) -> None:
+        """ "what share of the high-risk students are girls?": the make-up of a scope by the
+        column whose value is said after the verb, not that value's own rate. The column becomes
+        the breakdown and leaves the scope; ``composition`` keeps the values asked about."""
+        match = COMPOSITION.search(parsed.text)
+        if not match:
+            return
+        if re.search(r"\brisk|\bflagged\b", match.group("value")):
+            return  # "what share … are at high risk in public vs private": a rate by group
+        start, end = match.start("verb"), match.end("value")  # "have a part-time job" is a value
+        said = [
+            column
+            for column, places in parsed.value_at.items()
+            if column != "risk_level"
+            and column in parsed.filters
+            and places
+            and all(start <= at < end for at in places)
+        ]
+        if len(said) != 1 or len(parsed.group_by) > 1:
+            return
+        column = said[0]
+        parsed.composition = {column: parsed.filters.pop(column)}
+        parsed.group_by = [column, *(c for c in parsed.group_by if c != column)]
+        parsed.intents.add("equity")
 
     def _slots(self, text: str, parsed: Parse) -> str:
         """Fill the slots; returns the text with the spans used by ids, money and values blanked
@@ -623,6 +668,11 @@ class Parser:
             size = next((g for g in match.groups() if g), None)
             parsed.page = (int(size) if size.isdigit() else PAGE_WORDS[size]) if size else 0
             parsed.page = min(parsed.page, MAX_LIMIT)
+            text = _blank(text, match)
+        match = BASELINE_ASKED.search(text)
+        if match and cue_patterns()["model"].search(text):
+            # "is it any better than just looking at attendance?": the model card's naive
+            # baseline beside the model, not a comparison of groups by that column
             text = _blank(text, match)
         if parsed.budget is None and cue_patterns()["plan"].search(text):
             match = PLAN_SUM.search(text)
@@ -752,6 +802,7 @@ class Parser:
                 low = match.group(1) in ("bottom", "lowest", "lower")
                 for value in levels[:size] if low else levels[-size:]:
                     _add(parsed.filters, term.column, value)
+                parsed.value_at.setdefault(term.column, []).append(match.start())
                 text = _blank(text, match)
         return text
 
@@ -791,6 +842,7 @@ class Parser:
                     continue
                 for value in (0, 1) if term.value == "both" else (term.value,):
                     _add(parsed.filters, term.column, value)
+                parsed.value_at.setdefault(term.column, []).append(match.start())
                 text = _blank(text, match)
         for term in lex.intervention_terms:
             for match in term.pattern.finditer(text):

@@ -10,7 +10,7 @@ from typing import Any
 
 import tools
 from assistant import guard
-from assistant.intents import EVERYONE, MEAN_RISK_WORDS, choose_intents
+from assistant.intents import MEAN_RISK_WORDS, choose_intents, of_everyone, rate_asked
 from assistant.lexicon import Lexicon, load_vocabulary
 from assistant.parser import Parse
 from assistant.types import ConversationState, Pending, arguments_of
@@ -93,6 +93,7 @@ class Plan:
     note: str | None = None
     explain_top: bool = False  # explain the riskiest of student_ids, once they are scored
     whole_refusal: bool = False  # refused as one ask: no part of it is answered apart
+    composition: dict[str, list[Any]] = field(default_factory=dict)  # values whose share is asked
 
 
 @lru_cache(maxsize=1)
@@ -100,6 +101,11 @@ def demographic_words() -> re.Pattern[str]:
     """Everyday words for people by a protected trait (vocabulary.yaml)."""
     words = load_vocabulary()["demographic_words"].split()
     return re.compile(r"\b(?:" + "|".join(words) + r")\b")
+
+
+def _rate_named(parsed: Parse) -> bool:
+    """A rate asked for in so many words ("what share of them are at high risk?")."""
+    return rate_asked(parsed) and bool({"share_high", "outcome_rate"} & set(parsed.metrics))
 
 
 class Planner:
@@ -195,6 +201,11 @@ class Planner:
             follow_up, intents = True, list(state.intents)  # "what if we had twice that?"
         elif follow_up and "plan" in intents and parsed.budget:
             pass  # "what could we do for that group with $30k?" is a plan for the last cohort
+        elif parsed.composition:  # the make-up of a scope, of the last one for "of them"
+            intents = ["equity"]
+            follow_up = bool(parsed.cohort_ref and state.intents)
+        elif follow_up and intents == ["equity"] and _rate_named(parsed):
+            pass  # "what share of them are at high risk?" after a list: their rate
         elif follow_up:
             intents = list(state.intents)
             if not students and state.student_id and any(i in STUDENT_INTENTS for i in intents):
@@ -407,7 +418,7 @@ class Planner:
         scope_only = intent != "fairness" and not SCOPE_CONTRAST.search(parsed.text)
         scoped = scope_only and (
             any(c != "risk_level" for c in plan.filters)
-            or bool(EVERYONE.search(parsed.text))  # "what share of all students is High?"
+            or of_everyone(parsed)  # "what share of all students is High?"
         )
         if not groups and not scoped:
             protected = self.lexicon.protected
@@ -421,6 +432,11 @@ class Planner:
             )
             groups = movable[:1] if intent == "fairness" else movable[:2]
         filters = {k: v for k, v in plan.filters.items() if k not in groups}
+        if parsed.composition:  # "what share of the high-risk students are girls?"
+            step = {"metric": "mean_risk", "group_by": groups, "filters": filters}
+            plan.steps.append(Step.of(tools.query_equity, step, intent))
+            plan.composition = dict(parsed.composition)
+            return True
         if "share_high" in parsed.metrics and filters.get("risk_level") == ["High"]:
             filters.pop("risk_level")  # "share at High risk" is the metric, not a filter
         if intent == "fairness":
@@ -438,11 +454,11 @@ class Planner:
                 return False
             numeric = [f"mean:{c}" for c in parsed.numeric_columns if c not in groups]
             named = [m for m in parsed.metrics if m in ("share_high", "outcome_rate", "mean_risk")]
-            if "share_high" in named and not MEAN_RISK.search(parsed.text):
+            if ("share_high" in named or numeric) and not MEAN_RISK.search(parsed.text):
                 named = [m for m in named if m != "mean_risk"]  # "share at High risk"
+            # "the share at High risk by locale, and their average attendance too": both
             metrics = (
-                numeric
-                or named
+                numeric + named
                 or ([state.metric] if follow_up and state.metric else DEFAULT_METRICS)
             )
         for metric in metrics[:3]:

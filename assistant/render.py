@@ -372,6 +372,43 @@ TEMPLATES: dict[str, Callable[..., str]] = {
 }
 
 
+def _key(value: Any) -> str:
+    return str(int(value)) if isinstance(value, bool) else str(value)
+
+
+def composition_text(call: ToolCall, values: dict[str, list[Any]], labels) -> str:
+    """The make-up of a scope by one column, the values asked about first: "Of the 2,409
+    students with risk level High, 1,093 (45.4 %) have gender Female." (a grouped
+    ``query_equity``'s row sizes and shares)."""
+    out = call.output
+    if not isinstance(out, EquityQueryOutput) or call.error or not out.group_by:
+        return render_call(call, labels)
+    column = out.group_by[0]
+    asked = {_key(v) for v in values.get(column, [])}
+    scope = scope_text({"filters": out.filters}, labels)
+    whole = f"all {count(out.overall.n)} students" if scope == "all students" else (
+        f"the {count(out.overall.n)} {scope}"
+    )
+    lines, rest = [], []
+    for row in out.rows:
+        value = row.group.get(column)
+        said = (
+            "too few students to show"
+            if row.suppressed or row.share is None
+            else f"{count(row.n)} ({pct(row.share)})"
+        )
+        what = scope_text({"filters": {column: [value]}}, labels).removeprefix("students with ")
+        if _key(value) not in asked:
+            rest.append(f"- {what.removeprefix(labels(column)).lstrip(': ')}: {said}")
+        elif row.suppressed or row.share is None:
+            lines.append(f"Of {whole}, those with {what} are too few to show.")
+        else:
+            lines.append(f"Of {whole}, {said} have {what}.")
+    if rest:
+        lines += ["", f"The others by {labels(column)}:", *rest]
+    return "\n".join(lines)
+
+
 def matches_nobody(call: ToolCall) -> bool:
     """Whether the call failed only because no student matches its filters (a valid question
     the data answers with none, not an error)."""

@@ -147,6 +147,12 @@ class Answer(BaseModel):
         default=None, description="The full equity report, when the answer summarises equity."
     )
     follow_ups: list[str] = Field(default_factory=list)
+    declined: list[str] = Field(
+        default_factory=list,
+        description="Parts of the question the answer says it does not answer, and why (what "
+        "the data cannot tell, a role it lacks, a part a tool could not do): a part left out "
+        "is named, never dropped.",
+    )
     backend: str = "offline"
     fallback_reason: str | None = Field(
         default=None, description="Why the LLM backend handed this turn to the offline one."

@@ -29,7 +29,8 @@ COLUMNS = [
     ("items", "items"), ("answer_correctness", "correct"), ("tool_selection", "tools"),
     ("argument_exact_match", "args exact"), ("ungrounded_numbers", "ungrounded"),
     ("refusal_precision", "refusal P"), ("refusal_recall", "refusal R"),
-    ("clarification_rate", "clarified"), ("wrong_rate", "wrong"), ("latency_p50_ms", "p50 ms"),
+    ("clarification_rate", "clarified"), ("wrong_rate", "wrong"), ("silent_drops", "drops"),
+    ("latency_p50_ms", "p50 ms"),
     ("latency_p95_ms", "p95 ms"), ("own_p95_ms", "own p95 ms"),
 ]  # fmt: skip
 
@@ -146,7 +147,9 @@ def markdown(report: dict[str, Any]) -> str:
         "*correct*: expected outcome and every fact; *tools*: the right tools; *args exact*: "
         "the exact calls (TalkToModel's exact-match parse accuracy); *ungrounded*: numbers in "
         "answers no tool output supports; *wrong*: answered, but not correct (a clarifying "
-        "question or a refusal is not counted here); *own p95*: latency minus time inside tools.",
+        "question or a refusal is not counted here); *drops*: answers that answered part of the "
+        "question and left out a part the gold calls a tool for, naming nothing as unanswered "
+        "(a silent drop); *own p95*: latency minus time inside tools.",
         "",
         "Correct by source (template / hand-written / a held-out batch written without sight of "
         "the parser, which was revised after its first measurement / blind batches, written "

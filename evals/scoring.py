@@ -7,7 +7,9 @@
 - answer correctness: the outcome is the expected one (answered / clarified / refused), every
   fact is in the text within one unit of its last decimal, and — for an item without facts —
   the right tools were called;
-- faithfulness: numbers in answers that no tool output of the turn supports (must be 0)."""
+- faithfulness: numbers in answers that no tool output of the turn supports (must be 0);
+- silent drops: answers that answered part of the question, left out a tool the gold calls
+  make, and named nothing as unanswered (must be 0)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class ItemResult(BaseModel):
     correct: bool
     numbers: int
     ungrounded: list[str] = Field(default_factory=list)
+    silent_drop: bool = False
     latency_ms: float = 0.0
     tool_ms: float = 0.0
     problems: list[str] = Field(default_factory=list)
@@ -79,6 +82,15 @@ def calls_match(made: list[tuple[str, dict]], gold: list[GoldCall]) -> tuple[boo
         normalise(c.name, c.arguments) for c in gold
     )
     return tools_ok, args_ok
+
+
+def silent_drop(made: list[tuple[str, dict]], gold: list[GoldCall], answer: Answer) -> bool:
+    """An answer to part of a question with another part neither answered nor named: its
+    calls are some of the gold calls, by tool (a call for each), but not all, and it declined
+    nothing. Calls of other tools make it a wrong answer instead."""
+    asked, ran = Counter(c.name for c in gold), Counter(n for n, _ in made)
+    part = bool(ran) and not ran - asked and bool(asked - ran)
+    return answer.outcome == "answered" and part and not answer.declined
 
 
 def _numbers(text: str) -> list[float]:
@@ -127,6 +139,9 @@ def score(item: GoldItem, answer: Answer, resolver: Resolver, latency_ms: float 
     problems += [p for p in facts if p]
     if not args_ok:
         problems.append(f"calls {[normalise(n, a) for n, a in made]}")
+    dropped = item.expect == "answer" and silent_drop(made, item.tools, answer)
+    if dropped:
+        problems.append("a part of the question dropped silently")
     facts_ok = not any(facts)
     correct = outcome_ok and facts_ok and (bool(item.facts) or tools_ok)
     answered = answer.outcome == "answered"
@@ -142,6 +157,7 @@ def score(item: GoldItem, answer: Answer, resolver: Resolver, latency_ms: float 
         correct=correct,
         numbers=len(numbers_in_text(answer.text)) if answered else 0,
         ungrounded=ungrounded_numbers(answer.text, answer.tool_calls) if answered else [],
+        silent_drop=dropped,
         latency_ms=latency_ms,
         tool_ms=tool_ms,
         problems=problems,
@@ -183,6 +199,7 @@ def metrics(results: list[ItemResult]) -> dict[str, Any]:
         "clarification_rate": _share(sum(r.outcome == "clarified" for r in results), n),
         # answered, but not the question asked (or not with its facts): worse than a question back
         "wrong_rate": _share(sum(r.outcome == "answered" and not r.correct for r in results), n),
+        "silent_drops": sum(r.silent_drop for r in results),
         "latency_p50_ms": _percentile([r.latency_ms for r in results], 50),
         "latency_p95_ms": _percentile([r.latency_ms for r in results], 95),
         "own_p50_ms": _percentile(own, 50),

@@ -153,9 +153,10 @@ def _paraphrase(rng: random.Random) -> Iterator[dict]:
         tools=[call("score_students", student_ids=[S2])],
         facts=[risk_fact(S2)],
     )
-    yield dict(question=f"what can we do to support {S1}", tools=[
-        call("explain_student", student_id=S1), call("compare_interventions", student_ids=[S1])],
-        facts=[Fact(text=S1)])  # fmt: skip
+    # what would help, as "what would help …?" is: the comparison (it asks no "why")
+    yield dict(question=f"what can we do to support {S1}",
+               tools=[call("compare_interventions", student_ids=[S1])],
+               facts=[Fact(text=S1)])  # fmt: skip
     finds = [("show me the riskiest kids at rural schools", {"Locale": ["Rural"]}, 10),
              ("top 3 at-risk students in the suburbs pls", {"Locale": ["Suburban"]}, 3),
              ("which students should we worry about most in 10th grade",

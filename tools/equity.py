@@ -82,6 +82,11 @@ class EquityRow(BaseModel):
         "None when suppressed."
     )
     value: float | None = Field(description="The metric; None when suppressed (never 0).")
+    share: float | None = Field(
+        default=None,
+        description="The group's share of the students in scope (its n over the overall n): "
+        "the scope's make-up. None when suppressed, and for the overall row.",
+    )
     ci_low: float | None = Field(description="Lower end of the 95 % confidence interval.")
     ci_high: float | None = Field(description="Upper end of the 95 % confidence interval.")
     suppressed: bool = Field(
@@ -444,6 +449,9 @@ def compute_equity_many(
             stats_row, scope = record[len(columns) :], int(overall_stats[0])
             rows.append(_row(group, stats_row, resolved, min_size, spec, protection, scope))
         _suppress_complement(rows, protection is not None)
+        for row in rows:
+            if not row.suppressed and row.n is not None and overall.n:
+                row.share = round(row.n / overall.n, 4)
         results.append(EquityResult(resolved, [c.name for c in columns], shown, rows, overall))
     return results
 

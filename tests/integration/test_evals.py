@@ -67,6 +67,22 @@ def test_a_wrong_answer_is_scored_wrong(explained, resolver):
     assert not refused.correct
 
 
+def test_a_part_left_out_is_a_silent_drop_unless_it_is_named(explained, resolver):
+    item, call, output = explained
+    student = output["student_id"]
+    two = item.model_copy(update={"question": f"Why is {student} high risk, and what would help?",
+                                  "tools": [*item.tools, GoldCall(name="compare_interventions",
+                                            arguments={"student_ids": [student]})]})  # fmt: skip
+    text = f"{student}: {output['risk_score'] * 100:.1f} % risk."
+    dropped = score(two, Answer(text=text, outcome="answered", tool_calls=[call]), resolver)
+    assert dropped.silent_drop and "dropped silently" in dropped.problems[-1]
+    named = Answer(text=text, outcome="answered", tool_calls=[call], declined=["what would help"])
+    assert not score(two, named, resolver).silent_drop
+    whole = score(item, Answer(text=text, outcome="answered", tool_calls=[call]), resolver)
+    assert not whole.silent_drop  # every part asked was answered
+    assert not score(two, Answer(text="Which student?", outcome="clarified"), resolver).silent_drop
+
+
 def test_an_invented_number_is_caught(explained, resolver):
     item, call, output = explained
     # The output's timestamp counts as numbers too (a publish at 03:23 grounds "23"), so the
@@ -104,13 +120,17 @@ def test_the_gate_holds_the_thresholds(published, ctx, tmp_path):
 
 
 def assert_gate(report: dict) -> None:
-    """Every set of ``report`` at or above its threshold, and no ungrounded number."""
+    """Every set of ``report`` at or above its threshold, no ungrounded number and no part of
+    a question dropped silently."""
     for name, floor in THRESHOLDS.items():
         m = report["sets"][name]
         wrong = [(r["id"], r["problems"]) for r in report["items"]
                  if r["set"] == name and not r["correct"]]  # fmt: skip
         assert m["answer_correctness"] >= floor, (name, m, wrong)
     assert report["overall"]["ungrounded_numbers"] == 0
+    assert report["overall"]["silent_drops"] == 0, [
+        (r["id"], r["problems"]) for r in report["items"] if r["silent_drop"]
+    ]
 
 
 def test_sara_eval_writes_the_report(published, monkeypatch, tmp_path):
