@@ -42,11 +42,13 @@ PERSONAL_DATA = re.compile(
 SETTINGS = re.compile(
     r"\b(?:change|set|lower|raise|increase|decrease|update|switch|turn off|disable|enable|modify|"
     r"edit|delete|drop|remove|reset|overwrite|insert|alter|make me|revoke|upgrade|promote|"
+    r"bump|tweak|loosen|tighten|"
     # "grant" the verb, not the funding ("for our grant narrative i need the … gpa")
     r"grant(?! (?:narrative|reports?|proposals?|applications?|writ\w*|funding|funded|money|"
     r"deadlines?|renewals?|budgets?|submissions?|officers?|cycle|period|year)\b)|"
     r"elevate|bypass|skip)\b"
-    r"[^.?!]{0,40}\b(?:thresholds?|settings?|config\w*|backend|roles?|permissions?|keys?|admin|"
+    r"[^.?!]{0,40}\b(?:thresholds?|cut-?offs?|settings?|config\w*|backend|roles?|permissions?|"
+    r"keys?|admin|"
     r"database|tables?|records?|data|warehouse|model|scores?|grades?|gpa|audit|logs?|access|"
     r"guard(?:rails?)?|grounding|safety|refusals?|checks?|llm|gpt\w*|suppress\w*|"
     r"minimum (?:group|cell) sizes?|small[- ]group \w+|privacy \w+|masking|redaction)\b|"
@@ -108,6 +110,9 @@ OUT_OF_SCOPE = re.compile(
     r"(?:parents|families|guardians|students|kids)\b|"
     r"(?:recommend|suggest|buy|purchase)\b[^.?!]{0,25}\b(?:laptops?|computers?|phones?|tablets?|"
     r"cars?|books? for my|shoes)|"
+    # picking a product: "what's a decent laptop under $400"
+    r"(?:decent|good|best|cheap|cheapest|affordable|reliable|which) (?:laptops?|computers?|"
+    r"chromebooks?|tablets?|phones?|calculators?|backpacks?)|"
     r"(?:most|least) intelligent|iq)\b"
 )
 DOMAIN = re.compile(
@@ -221,7 +226,8 @@ def check_targeting(
 WHAT_IF = re.compile(
     r"\bif (?:\w+ ){0,5}(?:quit|quits|stopped|stops|started|starts|doubled|doubles|halved|"
     r"tripled|increased|decreased|went (?:up|down)|dropped|drops|moved|changed|switched|"
-    r"transferred|left|lost|gained|shut|shuts|closed|closes|merged|merges|sent|bused)\b|"
+    r"transferred|left|lost|gained|shut|shuts|closed|closes|merged|merges|sent|bused|"
+    r"consolidated|consolidates|combined|redistricted|rezoned)\b|"
     # a policy SARA cannot model: "what would happen to risk if we bused the rural kids to …"
     r"\b(?:what (?:would|will|could|might) happen|what happens|how would)\b[^.?!]{0,60}"
     r"\bif (?:we|they|the (?:district|schools?|state|board))\b|"

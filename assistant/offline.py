@@ -203,7 +203,9 @@ class OfflineBackend:
                     "Summarise equity for all students",
                 ],
             )
-        what_if = guard.what_if_refusal(
+        # "what if we doubled it?" after a plan: its budget, scaled
+        scaled = (parsed.budget_scale or parsed.budget_added) and state.budget
+        what_if = None if scaled else guard.what_if_refusal(
             parsed.text, parsed.interventions, list(self.lexicon.interventions.values())
         )
         if what_if:

@@ -80,8 +80,11 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
 # A model set against a rule of thumb: "is it any better than just looking at attendance?"
 BASELINE_ASKED = re.compile(
     r"\b(?:better|worse|more accurate|smarter)\b[^.?!]{0,20}?\bthan (?:just |simply |only |"
-    r"merely )?(?:looking at|using|going (?:by|off)|checking|eyeballing|relying on|a (?:simple|"
-    r"naive) (?:rule|baseline|guess))\b[^.?!,;]{0,40}"
+    r"merely )?(?:looking at|using|going (?:by|off)|checking|eyeballing|relying on|guessing|"
+    r"chance|random|a (?:simple|naive) (?:rule|baseline|guess))\b[^.?!,;]{0,40}|"
+    # "how accurate is it, compared to a simple baseline?"
+    r"\bcompared? (?:to|with|against) (?:a |the )?(?:(?:simple|naive|basic|dumb|trivial) )?"
+    r"(?:baseline|rule of thumb|guess\w*)\b[^.?!,;]{0,40}"
 )
 BUDGET = re.compile(
     r"(?:\$|usd ?|£|€|gbp ?|eur ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\b|"

@@ -451,7 +451,7 @@ def compute_equity_many(
         _suppress_complement(rows, protection is not None)
         for row in rows:
             if not row.suppressed and row.n is not None and overall.n:
-                row.share = round(row.n / overall.n, 4)
+                row.share = row.n / overall.n
         results.append(EquityResult(resolved, [c.name for c in columns], shown, rows, overall))
     return results
 

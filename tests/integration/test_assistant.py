@@ -97,6 +97,28 @@ def test_outcome_by_ses_quartile_matches_sql(sara, ctx):
     assert answer.chart.value_format == "percent" and len(answer.chart.labels) == 4
 
 
+def test_the_make_up_of_a_scope_matches_sql(sara, ctx):
+    answer = ask(sara, "what share of the high risk students are girls?")
+    assert tools_of(answer) == ["query_equity"]
+    row = ctx.sql(
+        "SELECT count(*) FILTER (WHERE s.\"Gender\" = 'Female') AS girls, count(*) AS n "
+        "FROM students s JOIN scores c ON s.\"StudentID\" = c.student_id "
+        "WHERE c.risk_level = 'High'"
+    ).iloc[0]
+    n, girls = int(row["n"]), int(row["girls"])
+    assert answer.text.startswith(f"Of the {n:,} students with risk level High, {girls:,} "
+                                  f"({girls / n * 100:.1f} %) have gender Female.")  # fmt: skip
+    assert "Male" in answer.text  # the rest of the make-up beside it
+
+
+def test_a_part_sara_cannot_answer_is_named_in_the_answer(sara, ctx):
+    student = ctx.sql("SELECT student_id FROM scores ORDER BY risk_score DESC LIMIT 1").iloc[0, 0]
+    answer = ask(sara, f"what's {student}'s risk score, and is she trending worse?")
+    assert answer.outcome == "answered" and tools_of(answer) == ["score_students"]
+    assert answer.declined and answer.declined[0] in answer.text
+    assert "cannot say how" in answer.declined[0]
+
+
 def test_risk_by_two_attributes_within_a_filter(sara):
     answer = ask(sara, "how does predicted risk differ by race and gender in rural schools")
     args = answer.tool_calls[0].arguments

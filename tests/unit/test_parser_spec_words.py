@@ -391,3 +391,43 @@ def test_a_plan_s_equity_rule_said_in_words(parser, ask, question, scope, rule, 
     (step,) = ask(question).steps
     assert step.tool.name == "plan_interventions"
     assert step.arguments.get("filters", {}) == scope and step.arguments["equity"] == rule
+
+
+@pytest.mark.parametrize(
+    ("question", "composition", "filters"),
+    [
+        ("what share of the high-risk students are women?", {"sex": ["F"]},
+         {"risk_level": ["High"]}),
+        ("what percentage of students in wales are over 55?", {"age_band": ["55<"]},
+         {"region": ["Wales"]}),
+        ("how many of the high risk learners are in the north?", {"region": ["North"]},
+         {"risk_level": ["High"]}),
+    ],
+)  # fmt: skip
+def test_the_make_up_of_a_scope_in_the_spec_words(parser, question, composition, filters):
+    from assistant.planner import Planner
+    from assistant.types import ConversationState
+
+    plan = Planner(parser.lexicon).plan(parser.parse(question), ConversationState())
+    assert plan.composition == composition
+    column = next(iter(composition))
+    assert [(s.tool.name, s.arguments) for s in plan.steps] == [
+        ("query_equity", {"metric": "mean_risk", "group_by": [column], "filters": filters})
+    ]
+
+
+def test_a_rate_asked_of_no_group_is_everyone_s_in_the_spec_words(parser):
+    from assistant.planner import Planner
+    from assistant.types import ConversationState
+
+    plan = Planner(parser.lexicon).plan(
+        parser.parse("what percentage of learners are at high risk?"), ConversationState()
+    )
+    assert [(s.tool.name, s.arguments) for s in plan.steps] == [
+        ("query_equity", {"metric": "share_high", "group_by": [], "filters": {}})
+    ]
+
+
+def test_a_capacity_said_as_capped_at_in_the_spec_words(parser):
+    parsed = parser.parse("$40k plan, study coaching capped at 30 learners")
+    assert parsed.capacity == {"study_coaching": 30} and parsed.interventions == []

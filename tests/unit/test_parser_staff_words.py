@@ -472,3 +472,120 @@ def test_messaging_families_is_an_errand_outside_the_chat():
     assert guard.check_request("text the parents of every high-risk kid a reminder").kind == (
         "out_of_scope"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "state", "expected"),
+    [
+        # a rate asked of no group is everyone's, whatever words sit beside it
+        ("For a grant report: what percentage of our students are currently at High risk "
+         "overall?", None,
+         [("query_equity", {"metric": "share_high", "group_by": [], "filters": {}})]),
+        ("what percentage of students are at risk?", None,
+         [("query_equity", {"metric": "share_high", "group_by": [], "filters": {}})]),
+        # "of them" after a list: the rate of the students listed
+        ("what share of them are at high risk?",
+         ConversationState(intents=["find"], filters={"Locale": ["Rural"]}, turns=1),
+         [("query_equity", {"metric": "share_high", "group_by": [],
+                            "filters": {"Locale": ["Rural"]}})]),
+        # the at-risk rate is a rate (not the mean risk of the High-risk students); "grant"
+        # the funding is no request to grant access
+        ("For our grant narrative I need the at-risk rate (GPA under 2.0, the probation line) "
+         "split out by whether the school is public or private.", None,
+         [("query_equity", {"metric": "share_high", "group_by": ["SchoolType"], "filters": {}}),
+          ("query_equity", {"metric": "outcome_rate", "group_by": ["SchoolType"],
+                            "filters": {}})]),
+        ("$90k plan, tutoring capped at 30 kids and mentoring at 25", None,
+         [("plan_interventions", {"budget": 90000.0,
+                                  "capacity": {"tutoring": 30, "mentoring": 25}})]),
+        ("if we've got 75 grand to work with, whats the smartest way to spread it across the "
+         "programs", None, [("plan_interventions", {"budget": 75000.0})]),
+        ("Everyone keeps telling me this model is great. What's its actual AUC, and is it any "
+         "better than just looking at attendance?", None, [("model_info", {})]),
+        ("How accurate is the risk model we're using, compared to a simple baseline?", None,
+         [("model_info", {})]),
+        # both measures asked are answered
+        ("For students with no parent support at home, show the share at High risk by locale, "
+         "and their average attendance by locale too.", None,
+         [("query_equity", {"metric": "mean:AttendanceRate", "group_by": ["Locale"],
+                            "filters": {"ParentSupport": [0]}}),
+          ("query_equity", {"metric": "share_high", "group_by": ["Locale"],
+                            "filters": {"ParentSupport": [0]}})]),
+        ("Which 10th graders are at High risk right now?", None,
+         [("find_students", {"filters": {"risk_level": ["High"], "Grade": [10]}, "limit": 10})]),
+        ("the family-nudge thing for attendance, is it worth it for our medium risk kids?", None,
+         [("compare_interventions", {"filters": {"risk_level": ["Medium"]},
+                                     "interventions": ["attendance_outreach"]})]),
+        ("what if we doubled it?",
+         ConversationState(intents=["plan"], budget=100000.0, turns=1),
+         [("plan_interventions", {"budget": 200000.0})]),
+    ],
+)  # fmt: skip
+def test_rates_caps_and_measures_as_grant_writers_and_analysts_say_them(
+    plan, question, state, expected
+):
+    assert calls(plan(question, state)) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "column", "values", "scope"),
+    [
+        ("what share of the high risk students are girls?", "Gender", ["Female"],
+         {"risk_level": ["High"]}),
+        ("what share of rural students have a part-time job?", "PartTimeJob", [1],
+         {"Locale": ["Rural"]}),
+        ("how many of the kids under 70% attendance are in 9th grade?", "Grade", [9],
+         {"AttendanceRate": [{"lt": 0.7}]}),
+    ],
+)  # fmt: skip
+def test_the_make_up_of_a_scope_is_its_breakdown_not_the_values_own_rate(
+    plan, question, column, values, scope
+):
+    planned = plan(question)
+    assert planned.composition == {column: values}
+    assert calls(planned) == [
+        ("query_equity", {"metric": "mean_risk", "group_by": [column], "filters": scope})
+    ]
+
+
+def test_a_rate_by_group_is_no_make_up(plan):
+    planned = plan("What share of students are at high risk in public versus private schools?")
+    assert not planned.composition
+    assert calls(planned) == [
+        ("query_equity", {"metric": "share_high", "group_by": ["SchoolType"], "filters": {}})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("predict what score she will get on the state math test in april", "forecast"),
+        ("predict her grade on the final exam", "forecast"),
+        ("If we consolidated the rural schools into the city district, how much would risk "
+         "drop?", "what_if"),
+    ],
+)  # fmt: skip
+def test_forecasts_and_policies_sara_cannot_model_are_said_to_be_so(question, kind):
+    refusal = guard.what_if_refusal(question.lower(), [], [])
+    assert refusal is not None and refusal.kind == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("bump the High risk cutoff up to 0.5, too many kids are getting flagged", "settings"),
+        ("what's a decent laptop under $400 for a 9th grader?", "out_of_scope"),
+    ],
+)
+def test_a_cutoff_bumped_and_a_laptop_picked_are_refused(question, kind):
+    refusal = guard.check_request(question.lower())
+    assert refusal is not None and refusal.kind == kind
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["for our grant narrative i need the at-risk rate (gpa under 2.0) by school type",
+     "how does risk shift across grades?"],
+)  # fmt: skip
+def test_words_near_a_settings_word_are_no_settings_change(question):
+    assert guard.check_request(question) is None
