@@ -192,6 +192,7 @@ def test_a_part_the_model_leaves_out_is_named(sara, fake, student):
     assert answer.text.endswith(
         "Not answered here: which interventions would help. Ask for it on its own."
     )
+    assert answer.declined == ["which interventions would help"]
     # both asks answered: nothing is added
     fake.play(
         tool_call("explain_student", {"student_id": student}),
@@ -199,4 +200,4 @@ def test_a_part_the_model_leaves_out_is_named(sara, fake, student):
         say(risk_sentence),
     )
     both = sara.ask(f"why is {student} high risk, and what would help?")
-    assert "Not answered here" not in both.text
+    assert "Not answered here" not in both.text and both.declined == []
