@@ -227,7 +227,8 @@ WHAT_IF = re.compile(
     r"\bif (?:\w+ ){0,5}(?:quit|quits|stopped|stops|started|starts|doubled|doubles|halved|"
     r"tripled|increased|decreased|went (?:up|down)|dropped|drops|moved|changed|switched|"
     r"transferred|left|lost|gained|shut|shuts|closed|closes|merged|merges|sent|bused|"
-    r"consolidated|consolidates|combined|redistricted|rezoned)\b|"
+    r"consolidated|consolidates|combined|redistricted|rezoned|gave up|gives up|joined|joins|"
+    r"took up|takes up|picked up|dropped out)\b|"
     # a policy SARA cannot model: "what would happen to risk if we bused the rural kids to …"
     r"\b(?:what (?:would|will|could|might) happen|what happens|how would)\b[^.?!]{0,60}"
     r"\bif (?:we|they|the (?:district|schools?|state|board))\b|"
@@ -247,7 +248,13 @@ FORECAST = re.compile(
     r"gpa)s?\b[^.?!]{0,25}\b(?:will|(?:s?he|they)'ll|is going to|are going to|gonna) (?:get|make|"
     r"earn|receive|achieve|have|be)\b|"
     r"\b(?:predict|forecast)\w*\b[^.?!]{0,40}\b(?:on|in|for) (?:the |her |his |their |next )?"
-    r"(?:[\w-]+ ){0,3}(?:tests?|exams?|assessments?|finals?|sat|act|eoc|regents|quiz\w*)\b"
+    r"(?:[\w-]+ ){0,3}(?:tests?|exams?|assessments?|finals?|sat|act|eoc|regents|quiz\w*)\b|"
+    r"\b(?:predict|forecast)\w*\b[^.?!]{0,40}\b(?:tests?|exams?|assessments?) (?:scores?|results?)\b|"
+    r"\b(?:predict|forecast|project)\w*\b[^.?!]{0,40}\b(?:scores?|grades?|marks?|results?|gpa)\b"
+    r"[^.?!]{0,20}\b(?:this|next|the coming|coming) (?:spring|fall|autumn|winter|summer|year|term|"
+    r"semester|quarter|month)\b|"
+    # an outcome the data does not hold, at a date to come: "how many will graduate in 2028?"
+    r"\bwill\b[^.?!]{0,50}\b(?:in|by) (?:the class of |the end of )?20\d\d\b"
 )
 NOT_A_WHAT_IF = re.compile(r"\b(?:budget|money|funding|spend\w*|dollars?|\$)")
 

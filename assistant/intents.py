@@ -50,8 +50,9 @@ STRONG_MODEL = re.compile(r"\baccura\w*|\bauc\b|\bhow good\b|\bversion\b")
 
 
 def rate_asked(p: Parse) -> bool:
-    """A rate asked for in so many words, not a list."""
-    return bool(RATE_ASKED.search(p.text)) and not LIST_ASKED.search(p.text)
+    """A rate or a count asked for in so many words, not a list ("how many seniors are at High
+    risk?" is answered by the share and its count, never a list of students)."""
+    return bool(RATE_ASKED.search(p.text) or p.counts) and not LIST_ASKED.search(p.text)
 
 
 def of_everyone(p: Parse) -> bool:
@@ -256,8 +257,9 @@ def _summary_covers_fairness(c: Cues, out: list[str]) -> bool:
 
 
 def _count_not_gap(c: Cues, out: list[str]) -> bool:
-    # "how many high-risk students in grade 9": a count, not a gap
-    return _lists(c, out) and c.parsed.counts and not c.parsed.group_by
+    # "how many high-risk seniors, and who are the top 3?": a count beside a list, not a gap
+    # (a count asked alone is the share and its count: see ``rate_asked``)
+    return _lists(c, out) and c.parsed.counts and not c.parsed.group_by and not c.rate_asked
 
 
 def _find(c: Cues, out: list[str]) -> bool:

@@ -226,12 +226,21 @@ class Lexicon:
             m.group(0)
             for m in asked
             if not any(start <= m.start() and m.end() <= end for start, end in covered)
+            and not SPEAKER_AFTER.match(text, m.end())  # "her teacher keeps asking me"
         ]
         return list(dict.fromkeys(missing))
 
     def correct(self, text: str) -> str:
         """Fix misspelt domain words ("tutorng" -> "tutoring"), leaving other words alone."""
         return _WORD.sub(lambda m: _corrected(m.group(0), self.vocabulary), text)
+
+
+# A word for someone who speaks in the question, not information asked about: "her teacher
+# keeps asking me", "my counselor said".
+SPEAKER_AFTER = re.compile(
+    r"s?\s+(?:keeps?|kept|asked|asks|is asking|was asking|says|said|wants|wanted|told|thinks|"
+    r"thought|called|emailed|mentioned|needs|asked me)\b"
+)
 
 
 @lru_cache(maxsize=8192)

@@ -10,7 +10,7 @@ import re
 import tools
 from assistant import guard
 from assistant.examples import Examples
-from assistant.intents import SCORE_ASKED
+from assistant.intents import LIST_ASKED, SCORE_ASKED
 from assistant.lexicon import Lexicon
 from assistant.parser import Parse, Parser
 from assistant.planner import Plan, Planner, Step
@@ -117,7 +117,7 @@ NEW_STUDENT = re.compile(
 # Where one question may hold two asks: "score A and explain B", "the AUC, and the share by …",
 # "…, plus a full equity summary". A split is only taken when it loses nothing the whole read.
 PART_BREAK = re.compile(
-    r"\s*;\s*|,?\s+(?:and|plus|also)\s+(?:also\s+|then\s+)?|,\s*then\s+|(?<=\?)\s+"
+    r"\s*;\s*|,?\s+(?:and|plus|also),?\s+(?:also\s+|then\s+)?|,?\s+then\s+|(?<=\?)\s+"
 )
 
 
@@ -236,6 +236,8 @@ class OfflineBackend:
         if plan.refusal or plan.clarify or not plan.steps or state.pending:
             return None
         whole_tools = {step.tool.name for step in plan.steps}
+        if parsed.counts and "find_students" in whole_tools and LIST_ASKED.search(parsed.text):
+            return None  # "how many …, and who are the top 3?": the list states its count
         for left, right in _halves(question):
             if self.parser.student_ids(right.split()[0].strip(",.;:?!"))[0]:
                 continue  # "score A, B and C, then …": C is one of the ids, not an ask
@@ -400,8 +402,14 @@ class OfflineBackend:
             # a selection by a protected trait beside another ask: that ask is still answered
             # (never beside a column the data contract excludes: nothing of it is answered)
             excluded = any(t.pattern.search(parsed.text) for t in self.lexicon.excluded_terms)
-            mixed = refused.intents == ["protected"] and not excluded and not plan.whole_refusal
-            return (mixed and self._refused_in_part(question, state, session, part)) or refused
+            # and a trend asked beside another ask ("the share by locale, and has it gone up
+            # since last year?"): the other ask is answered, the trend said to be out of reach
+            trend = refused.intents == ["not_in_data"] and refused.text == ONE_SNAPSHOT
+            mixed = (refused.intents == ["protected"] or trend) and not plan.whole_refusal
+            both = mixed and not excluded and self._refused_in_part(question, state, session, part)
+            if both and trend:
+                both.outcome = "answered"
+            return both or refused
         parts = self._parts(question, parsed, plan, state)
         if parts:
             first = self._answer(parts[0], state, session, "first")

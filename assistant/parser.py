@@ -84,8 +84,13 @@ BASELINE_ASKED = re.compile(
     r"chance|random|a (?:simple|naive) (?:rule|baseline|guess))\b[^.?!,;]{0,40}|"
     # "how accurate is it, compared to a simple baseline?"
     r"\bcompared? (?:to|with|against) (?:a |the )?(?:(?:simple|naive|basic|dumb|trivial) )?"
-    r"(?:baseline|rule of thumb|guess\w*)\b[^.?!,;]{0,40}"
+    r"(?:baseline|rule of thumb|guess\w*)\b[^.?!,;]{0,40}|"
+    # "does it beat a dumb rule like flagging everybody with bad attendance?"
+    r"\b(?:beat|beats|outperform\w*|outdo\w*)\b[^.?!]{0,15}?\b(?:a |the )?(?:(?:simple|naive|"
+    r"basic|dumb|trivial|crude) )?(?:rule|baseline|guess\w*|heuristic)\b[^.?!,;]{0,60}"
 )
+# The words that make a comparison with a rule of thumb a question about the model itself.
+RULE_OF_THUMB = re.compile(r"\b(?:rule|baseline|guess\w*|heuristic)\b")
 BUDGET = re.compile(
     r"(?:\$|usd ?|£|€|gbp ?|eur ?)\s?(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\b|"
     r"\b(\d[\d,]*(?:\.\d+)?)\s?(k|m|thousand|million|grand)?\s?"
@@ -279,6 +284,9 @@ NOT_JUST_LEVEL = re.compile(
     r"(?: ones| students| kids)?\b"
 )
 # A second bound on the same column right after one: "attendance of at least 70% but under 85%"
+# "attendance between 70% and 85%": a range, read as its two bounds.
+BETWEEN = re.compile(r"\bbetween (\d+(?:\.\d+)? ?(?:%|percent)?) and (\d+(?:\.\d+)? ?(?:%|percent)?)")
+AN_HOUR = re.compile(r"\b(under|over|less than|more than|at least|at most|below|above) an hour\b")
 BOUND_MORE = re.compile(
     r",? (?:but|and|yet) (?:also )?("
     + "|".join(re.escape(w) for w in sorted(COMPARISONS, key=len, reverse=True) if w[0].isalpha())
@@ -295,16 +303,33 @@ CAPACITY_MORE_FIRST = re.compile(
     r"(?:in|for|on) ([a-z][\w ]*?)(?=[,.;?!]|$| and\b)"
 )
 CONTRAST = re.compile(
-    r"\b(?:vs|versus|compar\w*|differ\w*|between|gaps?|or|more likely|less likely|better|worse|"
+    r"\b(?:vs|versus|compar\w*|differ\w*|between|against|stacks? up|gaps?|or|more likely|"
+    r"less likely|better|worse|"
     r"more often|less often)\b"
+)
+_HAVING = (
+    r"(?:(?:do|does) not |don't |doesn't )?(?:are|is|were|was|have|has|had|lack|live|attend|"
+    r"go to|come from)"
 )
 # The make-up of a scope: "what share of the high-risk students are girls?", "how many of
 # the kids under 70 % attendance are in 9th grade?" (the value is said after the verb).
 COMPOSITION = re.compile(
     r"\b(?:(?:what|which|the) (?:share|proportion|percent(?:age)?|fraction|%|part)|what %|"
-    r"how many) of (?:the |our |all |these |those )?[^?.!;]{1,80}? (?P<verb>are|is|were|was|have|"
-    r"has|had|lack|live|attend|go to|come from) "
+    r"how many) of (?:the |our |all |these |those )?[^?.!;]{1,80}? (?P<verb>" + _HAVING + r") "
     r"(?P<value>[^?.!,;]{1,40})"
+)
+# … with the scope said first: "of all the students at high risk, what fraction don't have
+# internet at home?"
+COMPOSITION_AFTER = re.compile(
+    r"\bof (?:all )?(?:the |our |these |those )?[^?.!;]{1,80}?, (?:(?:what|which) (?:share|"
+    r"proportion|percent(?:age)?|fraction|%|part)|what %|how many)(?: of them)? "
+    r"(?P<verb>" + _HAVING + r") (?P<value>[^?.!,;]{1,40})"
+)
+# The interventions, not groups, set side by side: "compare every intervention for 11th and
+# 12th graders" keeps both grades as the scope.
+INTERVENTIONS_COMPARED = re.compile(
+    r"\bcompar\w*\s+(?:all\s+|every\s+|each\s+|the\s+|our\s+)*(?:interventions?|programm?es?|"
+    r"options?|supports?)\b"
 )
 COUNTS = re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b|\bcount the\b")
 OUT_OF_HIGH = re.compile(
@@ -423,6 +448,8 @@ def normalise(text: str, lexicon: Lexicon) -> str:
     text = re.sub(r"(?<=[a-z])_(?=[a-z])", " ", text)  # "share_high", "age_band" as words
     text = lexicon.expand(text)
     text = MONEY_WORDS.sub(_money_words, text)
+    text = BETWEEN.sub(r"at least \1 and at most \2", text)  # a range as its two bounds
+    text = AN_HOUR.sub(r"\1 1 hour", text)  # "under an hour a day"
     return lexicon.regroup(lexicon.correct(text))
 
 
@@ -468,12 +495,13 @@ MIN_BARE_ID_DIGITS = 3
 NOT_AN_ID_BEFORE = re.compile(
     r"(?:\b(?:top|first|last|bottom|best|worst|highest|lowest|riskiest|next|grades?|years?|"
     r"ages?|aged|over|under|above|below|than|least|most|more|fewer|about|around|limit|level|"
-    r"band|quartile|class(?:es)?|period|term|since|in)\s*|[-–/.,:])$",
+    r"band|quartile|class(?:es)?|period|term|since|in|take|takes|serve|serves|max|cap(?:ped)?|"
+    r"at most|at least|(?:capped|cap|limited) (?:at|to))\s*|[-–/.,:])$",
     re.I,
 )
 NOT_AN_ID_AFTER = re.compile(
     r"^\s*(?:%|percent|points?|students?|kids|pupils|learners|enrol\w*|rows|records|people|"
-    r"highest|riskiest|lowest|most|least|top|best|worst|"
+    r"highest|riskiest|lowest|most|least|top|best|worst|at most|max|tops|"
     r"k\b|dollars|usd|days|hours|weeks|months|years|times|[-–/]\s*\d|,\d)",
     re.I,
 )
@@ -606,7 +634,7 @@ class Parser:
         """ "what share of the high-risk students are girls?": the make-up of a scope by the
         column whose value is said after the verb, not that value's own rate. The column becomes
         the breakdown and leaves the scope; ``composition`` keeps the values asked about."""
-        match = COMPOSITION.search(parsed.text)
+        match = COMPOSITION.search(parsed.text) or COMPOSITION_AFTER.search(parsed.text)
         if not match:
             return
         if re.search(r"\brisk|\bflagged\b", match.group("value")):
@@ -677,6 +705,9 @@ class Parser:
             # "is it any better than just looking at attendance?": the model card's naive
             # baseline beside the model, not a comparison of groups by that column
             text = _blank(text, match)
+        elif match and RULE_OF_THUMB.search(match.group(0)):
+            # "does SARA beat a dumb rule like …?" asks about the model in other words
+            text = text[: match.start()] + "model".ljust(len(match.group(0))) + text[match.end() :]
         if parsed.budget is None and cue_patterns()["plan"].search(text):
             match = PLAN_SUM.search(text)
             if match:
@@ -968,6 +999,7 @@ class Parser:
                 and len(values) > 1
                 and column not in found
                 and not (parsed.interventions and not both)  # interventions are compared
+                and not INTERVENTIONS_COMPARED.search(parsed.text)  # "compare every intervention"
             ):
                 # "only for students in London or the South East" keeps both as the scope
                 # and "find the students in town or rural schools" lists them, compares nothing

@@ -193,6 +193,13 @@ def _find(call: ToolCall, out: FindStudentsOutput, labels) -> str:
     )
 
 
+def _size(row, unit: str = "") -> str:
+    """A share says how many it is of how many ("472 of 9,897"); a mean, its group size."""
+    if row.count is not None and row.denominator is not None:
+        return f"{count(row.count)} of {count(row.denominator)}{unit}"
+    return f"n = {count(row.n)}"
+
+
 def _equity(call: ToolCall, out: EquityQueryOutput, labels) -> str:
     column = out.metric.removeprefix("mean:")
     share = column == out.metric or column in getattr(labels, "percent_columns", ())
@@ -207,7 +214,7 @@ def _equity(call: ToolCall, out: EquityQueryOutput, labels) -> str:
             interval = f"; {level} interval {show(overall.ci_low)} to {show(overall.ci_high)}"
         return (
             f"{out.metric_description} For {scope}: {show(overall.value)} "
-            f"(n = {count(overall.n)}{interval})."
+            f"({_size(overall, ' students')}{interval})."
         )
     lines = [f"{out.metric_description} By {by}, {scope} ({level} intervals):"]
     for row in out.rows:
@@ -217,11 +224,11 @@ def _equity(call: ToolCall, out: EquityQueryOutput, labels) -> str:
         else:
             lines.append(
                 f"- {row.label}: {show(row.value)} "
-                f"({show(row.ci_low)} to {show(row.ci_high)}; n = {count(row.n)})"
+                f"({show(row.ci_low)} to {show(row.ci_high)}; {_size(row)})"
             )
     overall = out.overall
     lines.append("")
-    lines.append(f"Overall: {show(overall.value)} (n = {count(overall.n)}).")
+    lines.append(f"Overall: {show(overall.value)} ({_size(overall)}).")
     shown = [r for r in out.rows if not r.suppressed and r.value is not None]
     if len(shown) > 1:
         top = max(shown, key=lambda r: r.value)

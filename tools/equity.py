@@ -82,6 +82,12 @@ class EquityRow(BaseModel):
         "None when suppressed."
     )
     value: float | None = Field(description="The metric; None when suppressed (never 0).")
+    count: int | None = Field(
+        default=None,
+        description="For a share (outcome_rate, share_high, tpr, fpr): how many students of "
+        "the denominator have it (the share's numerator; protected like the value for a viewer). "
+        "None for a mean, and when suppressed.",
+    )
     share: float | None = Field(
         default=None,
         description="The group's share of the students in scope (its n over the overall n): "
@@ -304,12 +310,14 @@ def _row(
     else:
         value = float(mean)
         low, high = t_interval(value, float(sd) if sd is not None else math.nan, k)
+    count = round(value * k) if metric.proportion and value is not None and k else None
     return EquityRow(
         group=group,
         label=_label(group, spec),
         n=n,
         denominator=k,
         value=value,
+        count=count,
         ci_low=low,
         ci_high=high,
         suppressed=suppressed,

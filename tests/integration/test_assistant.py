@@ -119,6 +119,23 @@ def test_a_part_sara_cannot_answer_is_named_in_the_answer(sara, ctx):
     assert "cannot say how" in answer.declined[0]
 
 
+def test_a_trend_beside_a_group_question_is_named_and_the_rest_answered(sara):
+    answer = ask(sara, "What's the share at high risk by locale, and has it gone up since last "
+                       "year?")  # fmt: skip
+    assert answer.outcome == "answered" and tools_of(answer) == ["query_equity"]
+    assert len(answer.declined) == 1 and "one published snapshot" in answer.declined[0]
+
+
+def test_a_count_is_the_share_and_its_count_matching_sql(sara, ctx):
+    answer = ask(sara, "How many seniors are currently at High risk?")
+    assert tools_of(answer) == ["query_equity"]
+    row = ctx.sql(
+        "SELECT count(*) FILTER (WHERE c.risk_level = 'High') AS high, count(*) AS n "
+        "FROM students s JOIN scores c ON s.\"StudentID\" = c.student_id WHERE s.\"Grade\" = 12"
+    ).iloc[0]
+    assert f"{int(row['high']):,} of {int(row['n']):,} students" in answer.text
+
+
 def test_risk_by_two_attributes_within_a_filter(sara):
     answer = ask(sara, "how does predicted risk differ by race and gender in rural schools")
     args = answer.tool_calls[0].arguments

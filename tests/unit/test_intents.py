@@ -82,7 +82,10 @@ CASES = {
         (parse(intents={"find"}, filters={"Locale": ["Rural"]}), [], False),
     ],
     "a count is not a gap": [
-        (parse(intents={"find"}, counts=True), ["equity"], True),
+        # a count beside a list is the list's count; a count asked alone is a share and count
+        (parse("how many high-risk seniors, and who are the top 3?", intents={"find"},
+               counts=True), ["equity"], True),
+        (parse(intents={"find"}, counts=True), ["equity"], False),
         (parse(intents={"find"}, counts=True, group_by=["Locale"]), ["equity"], False),
         (parse(intents={"find"}), ["equity"], False),
     ],
@@ -141,6 +144,7 @@ def test_the_rules_run_in_order_and_see_what_came_before():
         "explain",
         "help_student",
     ]
-    # "how many high-risk students in grade 9": a count of a list, not a gap.
-    counted = parse(intents={"find", "equity"}, counts=True, filters={"Grade": [9]})
+    # "how many high-risk students in grade 9, and who are they?": a count of a list, not a gap
+    counted = parse("how many high-risk students in grade 9, and who are they?",
+                    intents={"find", "equity"}, counts=True, filters={"Grade": [9]})  # fmt: skip
     assert choose_intents(counted, False, True) == ["find"]

@@ -589,3 +589,62 @@ def test_a_cutoff_bumped_and_a_laptop_picked_are_refused(question, kind):
 )  # fmt: skip
 def test_words_near_a_settings_word_are_no_settings_change(question):
     assert guard.check_request(question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # a count asked alone is the share with its count, never a list of students
+        ("How many seniors are currently at High risk?",
+         [("query_equity", {"metric": "share_high", "group_by": [], "filters": {"Grade": [12]}})]),
+        # a number after "can take" is a capacity, never a student id's digits
+        ("Build a $250k plan that gets as many seniors out of High as possible; mentoring can "
+         "take 100 at most.",
+         [("plan_interventions", {"filters": {"Grade": [12]}, "budget": 250000.0,
+                                  "capacity": {"mentoring": 100},
+                                  "objective": "students_out_of_high"})]),
+        # the interventions compared keep both grades as the scope
+        ("Compare every intervention for 11th and 12th graders at high risk whose parents "
+         "didn't finish high school.",
+         [("compare_interventions", {"filters": {"Grade": [11, 12], "risk_level": ["High"],
+                                                 "ParentalEducation": ["<HS"]}})]),
+        ("list students with attendance between 70% and 85% who study under an hour a day",
+         [("find_students", {"filters": {"AttendanceRate": [{"gte": 0.7, "lte": 0.85}],
+                                         "StudyHours": [{"lt": 1.0}]}, "limit": 10})]),
+        ("the letters-home-to-families thing for attendance - is it worth doing for our "
+         "sophomores at medium risk?",
+         [("compare_interventions", {"filters": {"risk_level": ["Medium"], "Grade": [10]},
+                                     "interventions": ["attendance_outreach"]})]),
+        ("does SARA actually beat a dumb rule like flagging everybody with bad attendance?",
+         [("model_info", {})]),
+        ("how do the juniors stack up against the seniors on predicted risk",
+         [("query_equity", {"metric": "mean_risk", "group_by": ["Grade"], "filters": {}})]),
+        ("hows S0000042 lookin risk-wise", [("score_students", {"student_ids": ["S0000042"]})]),
+    ],
+)  # fmt: skip
+def test_counts_capacities_and_ranges_as_coordinators_say_them(plan, question, expected):
+    assert calls(plan(question)) == expected
+
+
+def test_the_make_up_asked_with_the_scope_first(plan):
+    planned = plan("Of all the students sitting at high risk right now, what fraction don't "
+                   "have internet at home?")  # fmt: skip
+    assert planned.composition == {"InternetAccess": [0]}
+    assert calls(planned) == [("query_equity", {"metric": "mean_risk", "group_by": [
+        "InternetAccess"], "filters": {"risk_level": ["High"]}})]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["predict S0000042's score on the state reading test this spring",
+     "how many of our seniors will graduate on time in 2028?",
+     "how much would S0000042's risk drop if he gave up his part-time job?"],
+)  # fmt: skip
+def test_forecasts_and_what_ifs_in_a_counselor_s_words_are_refused(parser, question):
+    refusal = guard.what_if_refusal(parser.parse(question).text, [], [])
+    assert refusal is not None and refusal.kind in ("forecast", "what_if")
+
+
+def test_someone_speaking_is_no_information_asked_for(parser):
+    assert parser.parse("Why is this kid flagged? Her teacher keeps asking me.").absent == []
+    assert parser.parse("risk by teacher").absent == ["teacher"]
