@@ -119,7 +119,7 @@ DOMAIN = re.compile(
     r"\b(?:students?|pupils?|learners?|kids?|risk\w*|schools?|grades?|graders?|attendance|"
     r"interventions?|tutor\w*|mentor\w*|outreach|model|equity|fair\w*|bias\w*|cohort|budget|"
     r"gpa|outcome\w*|sara|ses|quartile|locale|intervention|plan|support|help|explain\w*|"
-    r"rates?|numbers?|stats?|statistics|groups?)\b"
+    r"rates?|numbers?|stats?|statistics|groups?|percent(?:age)?s?|proportions?|fractions?)\b"
 )
 
 

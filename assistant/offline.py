@@ -463,7 +463,7 @@ class OfflineBackend:
                     guard.out_of_scope_message(), "refused", ["out_of_scope"], plan, state
                 )
             return self._unanswered(
-                "I'm not sure what you'd like to know. "
+                "I'm not sure what you'd like to know. You could ask, for example:\n"
                 + self.examples.capabilities().split("\n", 1)[1],
                 "clarified",
                 ["unknown"],
