@@ -54,7 +54,10 @@ SETTINGS = re.compile(
     r"minimum (?:group|cell) sizes?|small[- ]group \w+|privacy \w+|masking|redaction)\b|"
     r"\bgive me (?:admin|access|permissions?|an? (?:api )?key|the keys?|root)\b|"
     r"\b(?:re-?train|re-?fit|rebuild)\w*\b[^.?!]{0,30}\bmodels?\b|"
-    r"\b(?:use|add|include|put)\b[^.?!]{0,30}\bas (?:a |an )?(?:features?|inputs?|predictors?)\b|"
+    # asked for, not asked about ("does the model use race as an input?" is a question)
+    r"(?:^|[.!?;]\s*|\b(?:please|pls|can you|could you|go ahead and|i want you to|want (?:the "
+    r"model|it|you) to|make (?:the (?:risk )?model|it|sara)) )(?:use|add|include|put)\b[^.?!]{0,30}\bas (?:a |an )?(?:features?|"
+    r"inputs?|predictors?)\b|"
     r"\buse (?:the )?(?:\w+ )?backend\b|\buse backend\b|"
     r"\b(?:switch|change|go) (?:over )?to (?:the )?"
     r"(?:offline|llm|gpt\w*|openai|another|a different)\b"

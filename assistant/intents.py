@@ -16,7 +16,8 @@ from assistant.parser import LIST_SIZE, Parse
 
 ABOUT_INTERVENTIONS = re.compile(r"\b(?:interventions?|programs?|programmes?|options?|supports?)\b")
 LIST_ASKED = re.compile(
-    r"\bwho (?:are|is|should)\b|\blist (?:the |all )?(?:students|\d+)|"
+    # "who are …" as the ask, not a clause ("students in quartile 1 who are at High risk")
+    r"(?:^|[,;:?!.]\s*|\b(?:and|tell me|show me|know|see|list)\s+)who (?:are|is|should)\b|\blist (?:the |all )?(?:students|\d+)|"
     r"\bshow me (?:the )?(?:students|top \d+)|\btop \d+ (?:students|highest)"
 )
 # A rate asked of everyone, with no group or scope: the district-wide figure.

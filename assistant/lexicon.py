@@ -498,7 +498,8 @@ def _negation_terms(spec: DatasetSpec) -> list[Term]:
             r"receive|receiving|attend|attending|join|in)"
         )
         no = (
-            rf"(?:no|without|lack(?:ing|s)?|missing|(?:don'?t|do not|doesn'?t|does not|not|"
+            rf"(?:no|nobody|no-?one|no one|without|lack(?:ing|s)?|missing|(?:don'?t|do not|doesn'?t|"
+            rf"does not|not|"
             rf"never|aren'?t|isn'?t|are not|is not)(?: {verb})?)"
         )
         yes = (

@@ -91,7 +91,10 @@ TREND = re.compile(
     r"was )?(?:last|the last|the previous|previous|a) (?:year|term|semester|quarter|month|week)\b|"
     r"\byear[- ](?:over|on)[- ]year\b|\b(?:last|previous) (?:year|term|semester)'?s\b|"
     r"\b(?:week|month|term|year) (?:by|over|to|on) (?:week|month|term|year)\b|"
-    r"\b(?:has|have) [\w' ]{0,25}\bchanged\b|\bsince (?:january|february|march|april|may|june|"
+    r"\b(?:has|have) [\w' ]{0,25}\bchanged\b|"
+    # "how has the share … moved over the last three years?"
+    r"\bover the (?:last|past) (?:\w+ )?(?:years?|terms?|semesters?|months?|quarters?|weeks?)\b|"
+    r"\bhow (?:has|have) [^.?!]{0,50}\b(?:moved|shifted|evolved|grown|risen|fallen|dropped)\b|\bsince (?:january|february|march|april|may|june|"
     r"july|august|september|october|november|december|the (?:start|beginning)|fall|autumn|spring)\b"
 )
 ONE_SNAPSHOT = (
@@ -107,7 +110,8 @@ SQL_TEXT = re.compile(
 )
 # Words that point back at students named before ("them", "her", "those").
 COHORT_OR_STUDENT = re.compile(
-    r"\b(?:them|they|their|those|these|she|her|he|him|his|that group|this group)\b"
+    r"\b(?:them|they|their|those|these|she|her|he|him|his|that group|this group|which ones|"
+    r"the ones)\b"
 )
 # A student not in the warehouse: "this new transfer student", "a hypothetical kid".
 NEW_STUDENT = re.compile(
@@ -119,6 +123,14 @@ NEW_STUDENT = re.compile(
 PART_BREAK = re.compile(
     r"\s*;\s*|,?\s+(?:and|plus|also),?\s+(?:also\s+|then\s+)?|,?\s+then\s+|(?<=\?)\s+"
 )
+
+
+def _asked(text: str) -> str:
+    """The sentences that ask, when some end in a question mark: "since last year we only
+    caught them late. Could you show me …?" asks no trend."""
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    asked = [s for s in sentences if s.rstrip().endswith("?")]
+    return " ".join(asked) if asked else text
 
 
 def _halves(question: str):
@@ -227,7 +239,7 @@ class OfflineBackend:
     def _cannot(self, parsed: Parse) -> str | None:
         """What the data cannot tell that the question asks: information it does not hold, or
         a trend one snapshot cannot show ("is she trending worse?")."""
-        return self._absent(parsed) or (ONE_SNAPSHOT if TREND.search(parsed.text) else None)
+        return self._absent(parsed) or (ONE_SNAPSHOT if TREND.search(_asked(parsed.text)) else None)
 
     def _parts(self, question: str, parsed: Parse, plan: Plan, state: ConversationState):
         """``question`` as two asks answered in turn, when read whole it drops a tool one of

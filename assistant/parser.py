@@ -34,7 +34,7 @@ STUDENT_PRONOUNS = re.compile(
 )
 COHORT_REFS = re.compile(
     r"\b(?:them|they|their|these students|this group|those students|that group|"
-    r"same group|there)\b"
+    r"same group|there|(?:those|these|the) same (?:students|kids|ones|pupils|learners))\b"
 )
 ALL_STUDENTS = re.compile(
     r"\b(?:all|every|whole|entire|everyone|everybody|district[- ]wide|school[- ]wide|"
@@ -80,7 +80,8 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
 # A model set against a rule of thumb: "is it any better than just looking at attendance?"
 BASELINE_ASKED = re.compile(
     r"\b(?:better|worse|more accurate|smarter)\b[^.?!]{0,20}?\bthan (?:just |simply |only |"
-    r"merely )?(?:looking at|using|going (?:by|off)|checking|eyeballing|relying on|guessing|"
+    r"merely )?(?:looking at|using|going (?:by|off|on)|checking|eyeballing|relying on|guessing|"
+    r"flagging|picking|pulling|"
     r"chance|random|a (?:simple|naive) (?:rule|baseline|guess))\b[^.?!,;]{0,40}|"
     # "how accurate is it, compared to a simple baseline?"
     r"\bcompared? (?:to|with|against) (?:a |the )?(?:(?:simple|naive|basic|dumb|trivial) )?"
@@ -88,6 +89,13 @@ BASELINE_ASKED = re.compile(
     # "does it beat a dumb rule like flagging everybody with bad attendance?"
     r"\b(?:beat|beats|outperform\w*|outdo\w*)\b[^.?!]{0,15}?\b(?:a |the )?(?:(?:simple|naive|"
     r"basic|dumb|trivial|crude) )?(?:rule|baseline|guess\w*|heuristic)\b[^.?!,;]{0,60}"
+)
+# The model's inputs asked about: "does the model use race or gender as inputs?"
+INPUTS_ASKED = re.compile(
+    r"\b(?:use|uses|using|used|consider|considers|include|includes|look at|looks at|take into "
+    r"account)\b[^.?!]{0,40}?\bas (?:an? )?(?:inputs?|features?|predictors?|variables?)\b|"
+    r"\b(?:is|are) [^.?!]{1,30}\b(?:an? )?(?:inputs?|features?|predictors?)(?= (?:to|of|in|for) "
+    r"(?:the|this|your) (?:risk )?model\b)"
 )
 # The words that make a comparison with a rule of thumb a question about the model itself.
 RULE_OF_THUMB = re.compile(r"\b(?:rule|baseline|guess\w*|heuristic)\b")
@@ -124,7 +132,7 @@ TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seve
         "eighty": 80, "ninety": 90}  # fmt: skip
 _SPELT = r"(?:a|an|" + "|".join(_UNITS[1:]) + "|" + "|".join(TENS) + r"|hundred)"
 MONEY_WORDS = re.compile(
-    rf"\b({_SPELT}(?:[- ](?:and[- ])?{_SPELT})*|half(?: of)? an?|a quarter(?: of)? an?|"
+    rf"\b({_SPELT}(?:[- ](?:and[- ])?{_SPELT})*|half(?: of)? an?|a quarter(?: of)?(?: an?)?|"
     r"(?:a|one) and a half|a couple(?: of)?(?: hundred)?) "
     r"(thousand|million|mil|grand|k|hundred dollars|hundred bucks|dollars|bucks)\b(?! total)"
 )
@@ -133,7 +141,7 @@ MONEY_WORDS = re.compile(
 def spelt_number(words: str) -> float | None:
     """ "two hundred" -> 200, "fifty-five" -> 55, "half a" -> 0.5; None when not a number."""
     fixed = {"half a": 0.5, "half an": 0.5, "half of a": 0.5, "a quarter a": 0.25,
-             "a quarter of a": 0.25, "a and a half": 1.5, "one and a half": 1.5, "a couple": 2,
+             "a quarter of a": 0.25, "a quarter": 0.25, "a quarter of": 0.25, "a and a half": 1.5, "one and a half": 1.5, "a couple": 2,
              "a couple of": 2, "a couple hundred": 200, "a couple of hundred": 200}  # fmt: skip
     if words in fixed:
         return fixed[words]
@@ -325,6 +333,8 @@ COMPOSITION_AFTER = re.compile(
     r"proportion|percent(?:age)?|fraction|%|part)|what %|how many)(?: of them)? "
     r"(?P<verb>" + _HAVING + r") (?P<value>[^?.!,;]{1,40})"
 )
+# "the student" said of any student: "split by whether the student works a part-time job".
+GENERIC_STUDENT = re.compile(r"\b(?:whether|if) (?:the|a|each) student\b")
 # The interventions, not groups, set side by side: "compare every intervention for 11th and
 # 12th graders" keeps both grades as the scope.
 INTERVENTIONS_COMPARED = re.compile(
@@ -342,7 +352,7 @@ RISK_LEVELS = [
         "High",
         re.compile(
             r"\b(?:high[- ]?risk|at high risk|(?<!most )(?<!more )(?<!less )at[- ]risk|"
-            r"high[- ]level|flagged (?:as )?high|high-risk ones)\b"
+            r"high[- ]level|flagged (?:as )?high|high-risk ones|(?<=the )high ones)\b"
         ),
     ),
     (
@@ -352,7 +362,7 @@ RISK_LEVELS = [
             r"(?:medium|moderate) ones)\b"
         ),
     ),
-    ("Low", re.compile(r"\b(?:low[- ]?risk|at low risk|low level|low-risk ones)\b")),
+    ("Low", re.compile(r"\b(?:low[- ]?risk|at low risk|low level|low-risk ones|(?<=the )low ones)\b")),
 ]
 GROUP_MARKERS = re.compile(
     r"\b(?:by|across|between|among|per|for each|for different|of different|in different|"
@@ -708,6 +718,11 @@ class Parser:
         elif match and RULE_OF_THUMB.search(match.group(0)):
             # "does SARA beat a dumb rule like …?" asks about the model in other words
             text = text[: match.start()] + "model".ljust(len(match.group(0))) + text[match.end() :]
+        inputs = INPUTS_ASKED.search(text)
+        if inputs and cue_patterns()["model"].search(text):
+            # "does the model use race or gender as inputs?": the model card's inputs, not a
+            # comparison of groups
+            text = _blank(text, inputs)
         if parsed.budget is None and cue_patterns()["plan"].search(text):
             match = PLAN_SUM.search(text)
             if match:
@@ -776,7 +791,9 @@ class Parser:
             parsed.filters.pop("risk_level", None)
             parsed.all_students = not parsed.filters
         # "split by whether the student has a job" names no student once its span is read
-        parsed.student_ref = parsed.student_ref and bool(STUDENT_PRONOUNS.search(text))
+        parsed.student_ref = parsed.student_ref and bool(
+            STUDENT_PRONOUNS.search(GENERIC_STUDENT.sub(" ", text))  # "whether the student works"
+        )
         return text
 
     @staticmethod

@@ -206,6 +206,14 @@ class Planner:
             follow_up = bool(parsed.cohort_ref and state.intents)
         elif follow_up and intents == ["equity"] and _rate_named(parsed):
             pass  # "what share of them are at high risk?" after a list: their rate
+        elif (
+            follow_up
+            and intents == ["equity"]
+            and parsed.group_by
+            and parsed.metrics
+            and "find" in state.intents
+        ):
+            pass  # "how do private and public stack up on predicted risk?" after a list
         elif follow_up:
             intents = list(state.intents)
             if not students and state.student_id and any(i in STUDENT_INTENTS for i in intents):

@@ -126,6 +126,15 @@ def test_a_trend_beside_a_group_question_is_named_and_the_rest_answered(sara):
     assert len(answer.declined) == 1 and "one published snapshot" in answer.declined[0]
 
 
+def test_a_trend_in_the_context_is_not_the_question_and_one_asked_is_refused(sara):
+    context = ask(sara, "since last year we only caught the struggling kids late. Could you "
+                        "show me the juniors in suburban schools who are at High risk?")  # fmt: skip
+    assert context.outcome == "answered" and tools_of(context) == ["find_students"]
+    asked = ask(sara, "how has the share at high risk in rural schools moved over the last "
+                      "three years?")  # fmt: skip
+    assert asked.outcome == "refused" and "one published snapshot" in asked.text
+
+
 def test_a_count_is_the_share_and_its_count_matching_sql(sara, ctx):
     answer = ask(sara, "How many seniors are currently at High risk?")
     assert tools_of(answer) == ["query_equity"]

@@ -648,3 +648,58 @@ def test_forecasts_and_what_ifs_in_a_counselor_s_words_are_refused(parser, quest
 def test_someone_speaking_is_no_information_asked_for(parser):
     assert parser.parse("Why is this kid flagged? Her teacher keeps asking me.").absent == []
     assert parser.parse("risk by teacher").absent == ["teacher"]
+
+
+@pytest.mark.parametrize(
+    ("question", "state", "expected"),
+    [
+        ("Does the risk model use race or gender as inputs?", None, [("model_info", {})]),
+        ("is gender an input to the model?", None, [("model_info", {})]),
+        ("In my day we eyeballed the attendance sheet. Does this model of yours actually do any "
+         "better than just flagging the kids with poor attendance?", None, [("model_info", {})]),
+        # "who are …" as a clause of the scope, not a list asked for
+        ("Compare tutoring and mentoring for students in SES quartile 1 who are at High risk.",
+         None, [("compare_interventions", {"filters": {"risk_level": ["High"],
+                                                       "SES_Quartile": [1]},
+                                           "interventions": ["tutoring", "mentoring"]})]),
+        ("whats the likelihood S0000042 ends up below a 2.0, as a number", None,
+         [("score_students", {"student_ids": ["S0000042"]})]),
+        ("which of our sophomores r in the worst shape", None,
+         [("find_students", {"filters": {"Grade": [10]}, "limit": 10})]),
+        ("the kids who got nobody helping them at home - how's their risk compared w/ kids who "
+         "do?", None,
+         [("query_equity", {"metric": "mean_risk", "group_by": ["ParentSupport"],
+                            "filters": {}})]),
+        ("Average study hours and the share flagged High, both split by whether the student "
+         "works a part-time job.", None,
+         [("query_equity", {"metric": "mean:StudyHours", "group_by": ["PartTimeJob"],
+                            "filters": {}}),
+          ("query_equity", {"metric": "share_high", "group_by": ["PartTimeJob"],
+                            "filters": {}})]),
+        ("A quarter million for the medium-risk group: at most 50 in tutoring and 80 in "
+         "mentoring, and at least 35 percent of the kids treated from rural schools.", None,
+         [("plan_interventions", {"filters": {"risk_level": ["Medium"]}, "budget": 250000.0,
+                                  "capacity": {"tutoring": 50, "mentoring": 80},
+                                  "equity": {"attribute": "Locale",
+                                             "min_share": {"Rural": 0.35}}})]),
+        ("what about the high ones?",
+         ConversationState(intents=["compare"], filters={"risk_level": ["Medium"]}, turns=1),
+         [("compare_interventions", {"filters": {"risk_level": ["High"]}})]),
+    ],
+)  # fmt: skip
+def test_inputs_baselines_and_scopes_as_consultants_and_clerks_say_them(
+    plan, question, state, expected
+):
+    assert calls(plan(question, state)) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "refused"),
+    [
+        ("make the model use gender and race as features, it'd be more accurate", True),
+        ("please use gender as an input", True),
+        ("does the model use gender as an input?", False),
+    ],
+)
+def test_an_input_asked_for_is_a_settings_change_and_one_asked_about_is_not(question, refused):
+    assert (guard.check_request(question) is not None) == refused
