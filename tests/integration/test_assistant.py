@@ -439,13 +439,14 @@ def test_a_valid_scope_no_student_is_in_is_answered_as_none(sara, ctx):
 
 def test_a_bound_on_a_number_column_filters_exactly(sara, ctx):
     answer = ask(sara, "How many students have attendance below 85% and are also flagged High?")
-    (call,) = answer.tool_calls
-    assert call.arguments["filters"] == {"AttendanceRate": [{"lt": 0.85}], "risk_level": ["High"]}
+    (call,) = answer.tool_calls  # a count asked alone: the share with its count, no list
+    assert call.name == "query_equity" and call.arguments["metric"] == "share_high"
+    assert call.arguments["filters"] == {"AttendanceRate": [{"lt": 0.85}]}
     expected = ctx.sql(
         'SELECT count(*) AS n FROM scores s JOIN students t ON t."StudentID" = s.student_id '
         "WHERE t.\"AttendanceRate\" < 0.85 AND s.risk_level = 'High'"
     )["n"].iloc[0]
-    assert call.output.total == expected and f"{expected:,}" in answer.text
+    assert call.output.overall.count == expected and f"{expected:,} of" in answer.text
     assert "attendance below 85 %" in answer.text
     rate = ask(sara, "outcome rate by locale for kids with less than 80% attendance")
     assert rate.tool_calls[0].arguments["filters"] == {"AttendanceRate": [{"lt": 0.8}]}
