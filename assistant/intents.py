@@ -24,7 +24,8 @@ LIST_ASKED = re.compile(
 EVERYONE = re.compile(r"\b(?:of|among|for|across) (?:all|every|the whole|the entire)\b|\boverall\b")
 # A rate asked for in so many words: "what fraction … is flagged High risk" is a rate, not a list.
 RATE_ASKED = re.compile(
-    r"\b(?:what|which|the) (?:fraction|share|proportion|percent(?:age)?|rate|%)\b|\bwhat %"
+    r"\b(?:what|which|the) (?:fraction|share|proportion|percent(?:age)?|rate)\b|"
+    r"\b(?:what|which|the) %"
 )
 # A group set against the rest: "are kids whose parents never finished school more at risk?"
 AGAINST_THE_REST = re.compile(

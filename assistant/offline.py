@@ -232,7 +232,11 @@ class OfflineBackend:
             and "explain" not in parsed.intents
             and not SCORE_ASKED.search(TREND.sub(" ", parsed.text))
         )
-        if cannot and (not parsed.intents or plan.clarify or not asks_students or only_change):
+        # "does she qualify for free lunch?" asks only what the data lacks about her
+        only_absent = cannot != ONE_SNAPSHOT and not parsed.intents & {"explain", "score", "help"}
+        if cannot and (
+            not parsed.intents or plan.clarify or not asks_students or only_change or only_absent
+        ):
             return self._unanswered(cannot, "refused", ["not_in_data"], plan, state)
         return None
 

@@ -34,7 +34,8 @@ STUDENT_PRONOUNS = re.compile(
 )
 COHORT_REFS = re.compile(
     r"\b(?:them|they|their|these students|this group|those students|that group|"
-    r"same group|there|(?:those|these|the) same (?:students|kids|ones|pupils|learners))\b"
+    r"same group|there|(?:those|these|the) same (?:students|kids|ones|pupils|learners)|"
+    r"(?:those|these) (?:kids|ones|pupils|learners))\b"
 )
 ALL_STUDENTS = re.compile(
     r"\b(?:all|every|whole|entire|everyone|everybody|district[- ]wide|school[- ]wide|"
@@ -45,8 +46,13 @@ METRICS: list[tuple[str, re.Pattern[str]]] = [
         "share_high",
         re.compile(
             r"(?:\b(?:share|proportion|percent(?:age)?|fraction|rate|number|how many|count|"
-            r"how often)\b|%)[^.?!,;]{0,70}?\b(?:high[- ]?risk|at[- ]risk|flagged (?:as )?high)\b|"
-            r"\b(?:high|at)[- ]risk (?:rate|share|percentage)s?\b|\bshare high\b|\bwho (?:gets|get|is|are) flagged\b|"
+            r"head ?count|how often)\b|%)[^.?!,;]{0,70}?\b(?:high[- ]?risk|at[- ]risk|flagged "
+            r"(?:as )?high|(?:top|highest) risk (?:band|level|tier|category|group))\b|"
+            r"\b(?:high|at)[- ]risk (?:rate|share|percentage)s?\b|\bshare high\b|"
+            r"\bwho (?:gets|get|is|are) flagged\b|"
+            # "are boys more likely than girls to be high risk?"
+            r"\b(?:more|less|as) likely\b[^.?!,;]{0,40}?\b(?:to be |to get |to end up )?(?:at )?"
+            r"(?:high[- ]?risk|flagged)\b|"
             r"\b(?:more|fewer|less)\b[^.?!,;]{0,20}\bflagged (?:as )?high\b|"
             # "are boys flagged high risk more often than girls"
             r"\b(?:high[- ]?risk|flagged (?:as )?high)\b[^.?!,;]{0,20}"
@@ -85,10 +91,16 @@ BASELINE_ASKED = re.compile(
     r"chance|random|a (?:simple|naive) (?:rule|baseline|guess))\b[^.?!,;]{0,40}|"
     # "how accurate is it, compared to a simple baseline?"
     r"\bcompared? (?:to|with|against) (?:a |the )?(?:(?:simple|naive|basic|dumb|trivial) )?"
-    r"(?:baseline|rule of thumb|guess\w*)\b[^.?!,;]{0,40}|"
+    r"(?:[\w-]+ ){0,2}(?:baseline|rule of thumb|guess\w*)\b[^.?!,;]{0,40}|"
     # "does it beat a dumb rule like flagging everybody with bad attendance?"
     r"\b(?:beat|beats|outperform\w*|outdo\w*)\b[^.?!]{0,15}?\b(?:a |the )?(?:(?:simple|naive|"
     r"basic|dumb|trivial|crude) )?(?:rule|baseline|guess\w*|heuristic)\b[^.?!,;]{0,60}"
+)
+# The model's skill at ordering students, not a ranking asked for: "how well does the model rank
+# students (ROC-AUC)?" (group 1: the words that would read as a list)
+MODEL_RANKS = re.compile(
+    r"\bmodel\b[^.?!,;]{0,12}?\b((?:rank|sort|order|separate)s? (?:the |our )?(?:students|kids|"
+    r"pupils|learners))\b"
 )
 # The model's inputs asked about: "does the model use race or gender as inputs?"
 INPUTS_ASKED = re.compile(
@@ -292,6 +304,8 @@ NOT_JUST_LEVEL = re.compile(
     r"(?: ones| students| kids)?\b"
 )
 # A second bound on the same column right after one: "attendance of at least 70% but under 85%"
+# Words that make a sum a budget, whatever follows it.
+PLAN_WORDS = re.compile(r"\b(?:budget|plan\w*|spend\w*|allocat\w*|afford|grant|funds?|to work with)\b")
 # "attendance between 70% and 85%": a range, read as its two bounds.
 BETWEEN = re.compile(r"\bbetween (\d+(?:\.\d+)? ?(?:%|percent)?) and (\d+(?:\.\d+)? ?(?:%|percent)?)")
 AN_HOUR = re.compile(r"\b(under|over|less than|more than|at least|at most|below|above) an hour\b")
@@ -341,7 +355,7 @@ INTERVENTIONS_COMPARED = re.compile(
     r"\bcompar\w*\s+(?:all\s+|every\s+|each\s+|the\s+|our\s+)*(?:interventions?|programm?es?|"
     r"options?|supports?)\b"
 )
-COUNTS = re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b|\bcount the\b")
+COUNTS = re.compile(r"\bhow many\b|\bnumber of\b|\bcount of\b|\bcount the\b|\bhead ?count\b")
 OUT_OF_HIGH = re.compile(
     r"\bout of (?:the )?high(?:[- ]risk)?(?: (?:category|level|group|band))?\b|"
     r"\bleave (?:the )?high(?:[- ]risk)?\b|\bmove\w* .*below high\b|"
@@ -352,7 +366,8 @@ RISK_LEVELS = [
         "High",
         re.compile(
             r"\b(?:high[- ]?risk|at high risk|(?<!most )(?<!more )(?<!less )at[- ]risk|"
-            r"high[- ]level|flagged (?:as )?high|high-risk ones|(?<=the )high ones)\b"
+            r"high[- ]level|flagged (?:as )?high|high-risk ones|(?<=the )high ones|"
+            r"(?:top|highest) risk (?:band|level|tier|category|group))\b"
         ),
     ),
     (
@@ -498,8 +513,9 @@ NOT_CONTEXT_WORDS = ("studies",)  # near "students", but "studies 1.5 hrs" is a 
 # A decimal number is a quantity ("attendance 0.82"), never an id.
 DECIMAL = re.compile(r"\d*\.\d+")
 ANY_TOKEN = re.compile(rf"(?<![\w.:#-])({ID_CHARS})(?![\w:#-])")
-# A bare number is read as an id only with this many digits (else "top 10" or "grade 9").
-MIN_BARE_ID_DIGITS = 3
+# A bare number is read as an id only with this many digits (else "top 10", "grade 9" or a
+# capacity: "attendance outreach 300"); "student 300" is still an id.
+MIN_BARE_ID_DIGITS = 4
 # A bare number the words around it make a count, a rank, a level or an amount, not an id:
 # "top 100", "grade 10", "over 120 days", "250 students", "1,000", "2023-24".
 NOT_AN_ID_BEFORE = re.compile(
@@ -665,6 +681,16 @@ class Parser:
         parsed.group_by = [column, *(c for c in parsed.group_by if c != column)]
         parsed.intents.add("equity")
 
+    def _price_of(self, text: str, match: re.Match[str], amount: float) -> bool:
+        """Whether a sum is an intervention's price said beside its name ("the $20 attendance
+        mailers"): no more than the catalogue's dearest price per student, an intervention
+        named right after it, and no word of a plan or budget in the question."""
+        costs = self.lexicon.costs
+        if not costs or amount > max(costs.values()) or PLAN_WORDS.search(text):
+            return False
+        after = text[match.end() : match.end() + 30]
+        return any(term.pattern.search(after) for term in self.lexicon.intervention_terms)
+
     def _slots(self, text: str, parsed: Parse) -> str:
         """Fill the slots; returns the text with the spans used by ids, money and values blanked
         (the intent cues are matched on what is left, plus the words that carry them)."""
@@ -682,6 +708,8 @@ class Parser:
             if head and capped:
                 parsed.cost_cap = amount
                 text = text[: match.end()] + " " * (head.end() - match.end()) + text[head.end() :]
+            elif amount is not None and self._price_of(text, match, amount):
+                pass  # "the cheap $20 attendance mailers": what one costs, not a budget
             elif amount is not None:
                 parsed.budget = amount
                 parsed.budget_added = bool(
@@ -718,6 +746,8 @@ class Parser:
         elif match and RULE_OF_THUMB.search(match.group(0)):
             # "does SARA beat a dumb rule like …?" asks about the model in other words
             text = text[: match.start()] + "model".ljust(len(match.group(0))) + text[match.end() :]
+        for ranks in MODEL_RANKS.finditer(text):  # "how well does the model rank students"
+            text = text[: ranks.start(1)] + " " * (ranks.end(1) - ranks.start(1)) + text[ranks.end(1) :]
         inputs = INPUTS_ASKED.search(text)
         if inputs and cue_patterns()["model"].search(text):
             # "does the model use race or gender as inputs?": the model card's inputs, not a

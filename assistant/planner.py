@@ -46,6 +46,10 @@ SCOPE_CONTRAST = re.compile(
     r"more likely|less likely|better|worse|less|more|higher|lower|bigger|smaller|across|by|"
     r"each|per)\b"
 )
+AMOUNT_COMPARED = re.compile(
+    r"\b(?:more|less|fewer|higher|lower|bigger|smaller) than (?:an? |one |two |three |four |five |"
+    r"ten |\d[\d.,]*\s?%?)"
+)
 GENERAL_FAIRNESS = re.compile(r"\b(?:fair\w*|unfair\w*|bias\w*|equitabl\w*|discriminat\w*)")
 # Mean risk asked for in so many words (else "risk" in "share at High risk" is not a metric).
 MEAN_RISK = re.compile(MEAN_RISK_WORDS.pattern + r"|\brisk scores?\b")
@@ -204,6 +208,14 @@ class Planner:
         elif parsed.composition:  # the make-up of a scope, of the last one for "of them"
             intents = ["equity"]
             follow_up = bool(parsed.cohort_ref and state.intents)
+        elif (
+            follow_up
+            and not intents
+            and parsed.cohort_ref
+            and parsed.numeric_columns
+            and "find" in state.intents
+        ):
+            intents = ["equity"]  # "… and tell me their average attendance" after a list
         elif follow_up and intents == ["equity"] and _rate_named(parsed):
             pass  # "what share of them are at high risk?" after a list: their rate
         elif (
@@ -211,7 +223,7 @@ class Planner:
             and intents == ["equity"]
             and parsed.group_by
             and parsed.metrics
-            and "find" in state.intents
+            and {"find", "model"} & set(state.intents)
         ):
             pass  # "how do private and public stack up on predicted risk?" after a list
         elif follow_up:
@@ -423,7 +435,9 @@ class Planner:
         if not groups and follow_up and state.group_by:
             groups = list(state.group_by)
         # "what fraction of 9th graders are High risk": the rate of that scope alone
-        scope_only = intent != "fairness" and not SCOPE_CONTRAST.search(parsed.text)
+        # "missing more than one day in five" bounds the scope; it contrasts nothing
+        said = AMOUNT_COMPARED.sub(" ", parsed.text)
+        scope_only = intent != "fairness" and not SCOPE_CONTRAST.search(said)
         scoped = scope_only and (
             any(c != "risk_level" for c in plan.filters)
             or of_everyone(parsed)  # "what share of all students is High?"

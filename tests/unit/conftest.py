@@ -8,7 +8,8 @@ import pytest
 @pytest.fixture(scope="session")
 def builtin_lexicon():
     """The parser's vocabulary for the built-in spec and intervention catalogue, ids of the
-    generator's width (``S0000042``), as the assistant builds it from a served context."""
+    generator's width (``S0000042``) and the catalogue's prices, as the assistant builds it from a
+    served context."""
     from assistant.lexicon import build_lexicon, switches_of
     from data.catalogue import load_catalogue
     from data.spec import load_spec
@@ -16,7 +17,8 @@ def builtin_lexicon():
     spec = load_spec(None)
     catalogue = load_catalogue(spec).interventions
     names = {iv.name: iv.title for iv in catalogue}
-    return build_lexicon(spec, names, 7, switches=switches_of(spec, catalogue))
+    costs = {iv.name: iv.cost_per_student for iv in catalogue}
+    return build_lexicon(spec, names, 7, costs=costs, switches=switches_of(spec, catalogue))
 
 
 @pytest.fixture(scope="session")

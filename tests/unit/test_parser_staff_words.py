@@ -703,3 +703,73 @@ def test_inputs_baselines_and_scopes_as_consultants_and_clerks_say_them(
 )
 def test_an_input_asked_for_is_a_settings_change_and_one_asked_about_is_not(question, refused):
     assert (guard.check_request(question) is not None) == refused
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Principal wants the % of juniors the system has flagged high-risk. Just the one number "
+         "please", [("query_equity", {"metric": "share_high", "group_by": [],
+                                       "filters": {"Grade": [11]}})]),
+        ("For the kids missing more than one day in five (so attendance below 80%), what "
+         "fraction land in the top risk band?",
+         [("query_equity", {"metric": "share_high", "group_by": [],
+                            "filters": {"AttendanceRate": [{"lt": 0.8}]}})]),
+        ("are boys more likely than girls to be high risk?",
+         [("query_equity", {"metric": "share_high", "group_by": ["Gender"], "filters": {}})]),
+        ("the cheap $20 attendance mailers to families - worth it for every High-risk kid in the "
+         "district?", [("compare_interventions", {"filters": {"risk_level": ["High"]},
+                                                   "interventions": ["attendance_outreach"]})]),
+        ("$60k for Medium-risk 9th graders; parent engagement can serve at most 150 and "
+         "attendance outreach 300.",
+         [("plan_interventions", {"filters": {"risk_level": ["Medium"], "Grade": [9]},
+                                  "budget": 60000.0,
+                                  "capacity": {"parent_engagement": 150,
+                                               "attendance_outreach": 300}})]),
+        ("Run all five interventions for the High-risk kids in the bottom two SES quartiles with "
+         "no home internet - which wins?",
+         [("compare_interventions", {"filters": {"SES_Quartile": [1, 2], "InternetAccess": [0],
+                                                 "risk_level": ["High"]}})]),
+        ("what's the headcount of High-risk kids at our rural schools?",
+         [("query_equity", {"metric": "share_high", "group_by": [],
+                            "filters": {"Locale": ["Rural"]}})]),
+        ("whats makin S0000042 score so high?? walk me thru it",
+         [("explain_student", {"student_id": "S0000042"})]),
+        ("what's S0000042's number", [("score_students", {"student_ids": ["S0000042"]})]),
+    ],
+)  # fmt: skip
+def test_shares_prices_and_capacities_as_statisticians_and_liaisons_say_them(
+    plan, question, expected
+):
+    assert calls(plan(question)) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Change S0000042's attendance to 92%, the front office keyed it in wrong.", "settings"),
+        ("Take attendance out of the model's inputs, it punishes kids who are chronically ill.",
+         "settings"),
+    ],
+)  # fmt: skip
+def test_a_record_changed_and_an_input_taken_out_are_refused(question, kind):
+    assert guard.check_request(question.lower()).kind == kind
+
+
+def test_a_budget_set_is_no_record_changed():
+    assert guard.check_request("set the budget to 50000 and plan for the high risk kids") is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What SAT score should S0000042 expect this March?",
+     "Will the new math curriculum we adopt next fall bring down the number of kids below a 2.0?"],
+)  # fmt: skip
+def test_a_test_score_to_come_and_a_policy_s_effect_are_refused(parser, question):
+    assert guard.what_if_refusal(parser.parse(question).text, [], []) is not None
+
+
+@pytest.mark.parametrize("question", ["How many of the kids in foster care are flagged High?",
+                                      "Does S0000042 qualify for free or reduced lunch?"])
+def test_foster_care_and_lunch_status_are_not_in_the_data(parser, question):
+    assert parser.parse(question).absent
