@@ -56,8 +56,9 @@ SETTINGS = re.compile(
     r"\b(?:re-?train|re-?fit|rebuild)\w*\b[^.?!]{0,30}\bmodels?\b|"
     # asked for, not asked about ("does the model use race as an input?" is a question)
     r"(?:^|[.!?;]\s*|\b(?:please|pls|can you|could you|go ahead and|i want you to|want (?:the "
-    r"model|it|you) to|make (?:the (?:risk )?model|it|sara)) )(?:use|add|include|put)\b[^.?!]{0,30}\bas (?:a |an )?(?:features?|"
-    r"inputs?|predictors?)\b|"
+    r"model|it|you) to|make (?:the (?:risk )?model|it|sara)) )(?:use|add|include|put|turn on|"
+    r"switch on|enable)\b[^.?!]{0,30}\bas (?:a |an )?(?:model )?(?:features?|inputs?|"
+    r"predictors?)\b|"
     r"\buse (?:the )?(?:\w+ )?backend\b|\buse backend\b|"
     r"\b(?:switch|change|go) (?:over )?to (?:the )?"
     r"(?:offline|llm|gpt\w*|openai|another|a different)\b"
@@ -269,10 +270,14 @@ FORECAST = re.compile(
     # "what SAT score should she expect this March?"
     r"\b(?:sat|act|psat|test|exam|state test)\b[^.?!]{0,12}\bscores?\b[^.?!]{0,30}\b(?:expect|get|"
     r"make|earn|achieve)\b|"
+    # "what will she score on the ACT next month?", "what grade will he get in chemistry?"
+    r"\bwhat (?:\w+ )?(?:will|would|is going to)\b(?![^.?!]{0,30}\bhelp)[^.?!]{0,30}\b(?:score|get|"
+    r"make|earn|receive) (?:on|in) \b|"
+    r"\b(?:forecast|predict|project)\w*\b[^.?!]{0,40}\bnext (?:year|term|semester|quarter|month)\b|"
     # an outcome the data does not hold, at a date to come: "how many will graduate in 2028?"
     r"\bwill\b[^.?!]{0,50}\b(?:in|by) (?:the class of |the end of )?20\d\d\b"
 )
-NOT_A_WHAT_IF = re.compile(r"\b(?:budget|money|funding|spend\w*|dollars?|\$)")
+NOT_A_WHAT_IF = re.compile(r"\b(?:budget|money|funding|spend\w*|dollars?|\d[\d,.]*\s?k)\b|\$")
 
 
 def what_if_refusal(

@@ -25,7 +25,7 @@ EVERYONE = re.compile(r"\b(?:of|among|for|across) (?:all|every|the whole|the ent
 # A rate asked for in so many words: "what fraction … is flagged High risk" is a rate, not a list.
 RATE_ASKED = re.compile(
     r"\b(?:what|which|the) (?:fraction|share|proportion|percent(?:age)?|rate)\b|"
-    r"\b(?:what|which|the) %"
+    r"\b(?:what|which|the) %|^\W*(?:percent(?:age)?|share|proportion|fraction|%) of\b"
 )
 # A group set against the rest: "are kids whose parents never finished school more at risk?"
 AGAINST_THE_REST = re.compile(

@@ -35,7 +35,7 @@ STUDENT_PRONOUNS = re.compile(
 COHORT_REFS = re.compile(
     r"\b(?:them|they|their|these students|this group|those students|that group|"
     r"same group|there|(?:those|these|the) same (?:students|kids|ones|pupils|learners)|"
-    r"(?:those|these) (?:kids|ones|pupils|learners))\b"
+    r"(?:those|these) (?:kids|ones|pupils|learners)|which of (?:those|these|them))\b"
 )
 ALL_STUDENTS = re.compile(
     r"\b(?:all|every|whole|entire|everyone|everybody|district[- ]wide|school[- ]wide|"
@@ -896,6 +896,15 @@ class Parser:
                 if re.search(r"\d\s*(?:-|to)\s*\d", match.group(0)) and len(numbers) == 2:
                     numbers = list(range(numbers[0], numbers[1] + 1))
                 numbers = [n for n in numbers if low <= n <= high]
+                column = self.lexicon.spec.column(term.column)
+                outside = [n for n in numbers if not (column.min <= n <= column.max)]
+                if outside:  # "7th graders" where the data holds grades 9 to 12
+                    parsed.problems.append(
+                        f"{self.lexicon.label(term.column)} {outside[0]} is outside the range in "
+                        f"the data ({column.min:g} to {column.max:g})"
+                    )
+                    text = _blank(text, match)
+                    continue
                 if numbers:
                     for n in numbers:
                         _add(parsed.filters, term.column, n)

@@ -773,3 +773,41 @@ def test_a_test_score_to_come_and_a_policy_s_effect_are_refused(parser, question
                                       "Does S0000042 qualify for free or reduced lunch?"])
 def test_foster_care_and_lunch_status_are_not_in_the_data(parser, question):
     assert parser.parse(question).absent
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What will S0000042 score on the ACT next month?",
+     "What grade will S0000042 get in chemistry this semester?",
+     "Forecast next year's district graduation rate for the board retreat."],
+)  # fmt: skip
+def test_scores_grades_and_rates_to_come_are_forecasts(parser, question):
+    parsed = parser.parse(question)
+    assert guard.what_if_refusal(parsed.text, [], []) is not None or parsed.absent
+
+
+def test_help_for_a_student_is_no_forecast(plan):
+    assert calls(plan("wat wud help S0000042 get her risk down")) == [
+        ("compare_interventions", {"student_ids": ["S0000042"]})
+    ]
+
+
+def test_an_input_switched_on_is_a_settings_change():
+    assert guard.check_request("turn on gender as a model input, i bet it'd help").kind == (
+        "settings"
+    )
+
+
+def test_a_plan_with_a_sum_in_k_is_no_what_if():
+    assert guard.what_if_refusal("what will happen if we plan 50k for the high risk kids?",
+                                 [], []) is None  # fmt: skip
+
+
+def test_a_list_of_a_group_shown_and_its_protected_members_refused(plan):
+    shown = plan("Show me suburban students who are at High risk.")
+    assert calls(shown) == [("find_students", {"filters": {"risk_level": ["High"],
+                                                           "Locale": ["Suburban"]}, "limit": 10})]
+    after = ConversationState(intents=["find"], filters={"risk_level": ["High"],
+                                                         "Locale": ["Suburban"]}, turns=1)
+    refused = plan("which of those are girls?", after)
+    assert refused.refusal is not None and refused.refusal.kind == "protected"
