@@ -390,6 +390,8 @@ def composition_text(call: ToolCall, values: dict[str, list[Any]], labels) -> st
     out = call.output
     if not isinstance(out, EquityQueryOutput) or call.error or not out.group_by:
         return render_call(call, labels)
+    if out.overall.n is None:  # a scope too small to show: the table says so as it is
+        return render_call(call, labels)
     column = out.group_by[0]
     asked = {_key(v) for v in values.get(column, [])}
     scope = scope_text({"filters": out.filters}, labels)
