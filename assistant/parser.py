@@ -303,12 +303,12 @@ NOT_JUST_LEVEL = re.compile(
     r"\bnot (?:just|only) (?:the )?(?:at[- ]risk|high[- ]risk|medium[- ]risk|flagged|high|risky)"
     r"(?: ones| students| kids)?\b"
 )
-# A second bound on the same column right after one: "attendance of at least 70% but under 85%"
 # Words that make a sum a budget, whatever follows it.
 PLAN_WORDS = re.compile(r"\b(?:budget|plan\w*|spend\w*|allocat\w*|afford|grant|funds?|to work with)\b")
 # "attendance between 70% and 85%": a range, read as its two bounds.
 BETWEEN = re.compile(r"\bbetween (\d+(?:\.\d+)? ?(?:%|percent)?) and (\d+(?:\.\d+)? ?(?:%|percent)?)")
 AN_HOUR = re.compile(r"\b(under|over|less than|more than|at least|at most|below|above) an hour\b")
+# A second bound on the same column right after one: "attendance of at least 70% but under 85%"
 BOUND_MORE = re.compile(
     r",? (?:but|and|yet) (?:also )?("
     + "|".join(re.escape(w) for w in sorted(COMPARISONS, key=len, reverse=True) if w[0].isalpha())
